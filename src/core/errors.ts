@@ -1,0 +1,43 @@
+/**
+ * Stable error codes. Each appears on the wire in error frames and HTTP error bodies,
+ * as the `code` label of tickgate_errors_total, and in docs/protocol.md.
+ */
+export const ErrorCode = {
+  /** The message could not be decoded: not MessagePack (binary) or not JSON (text). */
+  MALFORMED: 'TG_ERR_MALFORMED',
+  /** Decoded, but not a request object of the documented shape. */
+  INVALID_REQUEST: 'TG_ERR_INVALID_REQUEST',
+  /** The request has no usable `id`. */
+  MISSING_ID: 'TG_ERR_MISSING_ID',
+  /** `op` is not one the gateway knows. */
+  UNKNOWN_OP: 'TG_ERR_UNKNOWN_OP',
+  /** A topic or pattern does not follow the naming scheme. */
+  INVALID_TOPIC: 'TG_ERR_INVALID_TOPIC',
+  /** The message is larger than transport.maxMessageBytes. */
+  MESSAGE_TOO_LARGE: 'TG_ERR_MESSAGE_TOO_LARGE',
+  /** Subscribing would exceed transport.maxSubscriptionsPerConnection. */
+  TOO_MANY_SUBSCRIPTIONS: 'TG_ERR_TOO_MANY_SUBSCRIPTIONS',
+  /** HTTP: no tick has been seen for this topic. */
+  UNKNOWN_TOPIC: 'TG_ERR_UNKNOWN_TOPIC',
+  /** HTTP: no such route / method. */
+  NOT_FOUND: 'TG_ERR_NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'TG_ERR_METHOD_NOT_ALLOWED',
+  /** WebSocket upgrade with an unsupported query parameter value. */
+  BAD_UPGRADE: 'TG_ERR_BAD_UPGRADE',
+  /** The gateway failed while handling the request; logged with its cause. */
+  INTERNAL: 'TG_ERR_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export const ALL_ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);
+
+/** An error with a stable code, safe to show to a client; `cause` holds the underlying error. */
+export class TickgateError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TickgateError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'feeds/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+    // Each file starts its own gateways on ephemeral ports; two cores, so keep parallelism modest.
+    maxWorkers: 2,
+  },
+});
