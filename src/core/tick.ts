@@ -47,7 +47,8 @@ export type TickRejectReason =
   | 'invalid_timestamp'
   | 'invalid_price'
   | 'invalid_size'
-  | 'crossed_quote';
+  | 'crossed_quote'
+  | 'bus_closed';
 
 function isPositiveFinite(n: unknown): n is number {
   return typeof n === 'number' && Number.isFinite(n) && n > 0;

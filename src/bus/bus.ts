@@ -1,0 +1,74 @@
+import type { FeedTick, TickRejectReason, WireTick } from '../core/tick.ts';
+import type { ParsedTopic } from '../core/topic.ts';
+
+/** Per-topic state the bus exposes read-only to the transport and HTTP API. */
+export interface TopicView {
+  readonly parsed: ParsedTopic;
+  /** Last tick published to subscribers (not one still waiting in a batch); undefined before the first flush. */
+  readonly last: WireTick | undefined;
+  /** Gateway time (epoch ms) of `last`, 0 before the first flush. */
+  readonly lastUpdate: number;
+  /** The feed that last published on this topic. */
+  readonly feedId: string;
+}
+
+/**
+ * One frame's worth of ticks for one topic, already encoded.
+ * `packed` is valid only during the `onBatch` call (it may point into a reused encode buffer):
+ * the receiver sends it right away or copies it.
+ */
+export interface EncodedBatch {
+  readonly topic: TopicView;
+  readonly epoch: number;
+  /** The ticks, oldest first, seqs consecutive. Valid only during the call. */
+  readonly ticks: readonly WireTick[];
+  /** The MessagePack `ticks` frame: `{t, topic, epoch, ticks}`. */
+  readonly packed: Uint8Array;
+}
+
+/**
+ * Where the bus delivers. Registered once, at start, by the composition root.
+ * Calls happen on the event loop, never re-entrantly.
+ */
+export interface BusSink {
+  /** A topic was seen for the first time; called before its first `onBatch`. */
+  onTopic(topic: TopicView): void;
+  /** A frame of ticks for one topic, in seq order; frames of one topic arrive in seq order. */
+  onBatch(batch: EncodedBatch): void;
+}
+
+export type PublishResult = { readonly ok: true; readonly seq: number } | { readonly ok: false; readonly reason: TickRejectReason };
+
+/** Observability hooks, so the bus stays free of metric-library details. */
+export interface BusObserver {
+  accepted(feedId: string): void;
+  rejected(feedId: string, reason: TickRejectReason): void;
+  /** Called once per flushed tick with ingest→publish latency in seconds. */
+  published(latencySeconds: number): void;
+}
+
+/**
+ * The topic bus.
+ *
+ * Required guarantees of every implementation (checked by bus.conformance.ts):
+ * - `publish` validates the tick; a rejected tick gets no seq and is never delivered.
+ * - Per topic, seqs start at 1 and increase by exactly 1 per accepted tick within an epoch.
+ * - `epoch` is fixed for the bus's lifetime and differs between two bus instances.
+ * - Every accepted tick reaches the sink exactly once, in seq order, inside an `EncodedBatch`
+ *   of at most `maxTicksPerFrame` ticks, by the end of the event-loop turn after `publish`
+ *   (or at `flush()`).
+ * - `onTopic` precedes a topic's first `onBatch`.
+ * - `lastValue(topic)` is the newest tick already handed to the sink.
+ */
+export interface TopicBus {
+  readonly epoch: number;
+  setSink(sink: BusSink): void;
+  publish(tick: FeedTick, feedId: string): PublishResult;
+  /** Delivers every pending batch now. */
+  flush(): void;
+  topic(topic: string): TopicView | undefined;
+  topics(): IterableIterator<TopicView>;
+  readonly topicCount: number;
+  /** Flushes pending ticks and stops accepting new ones. */
+  close(): Promise<void>;
+}

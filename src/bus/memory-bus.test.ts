@@ -1,0 +1,5 @@
+import { systemClock } from '../core/clock.ts';
+import { runBusConformance } from './bus.conformance.ts';
+import { MemoryBus } from './memory-bus.ts';
+
+runBusConformance('MemoryBus', ({ maxTicksPerFrame }) => new MemoryBus({ clock: systemClock, maxTicksPerFrame }));

@@ -1,0 +1,165 @@
+import type { Clock } from '../core/clock.ts';
+import { checkTickPayload, stampTick, type FeedTick, type TickRejectReason, type WireTick } from '../core/tick.ts';
+import { parseTopic, topicError, type ParsedTopic } from '../core/topic.ts';
+import { packFrame } from '../protocol/codec.ts';
+import type { TicksFrame } from '../protocol/frames.ts';
+import type { BusObserver, BusSink, EncodedBatch, PublishResult, TopicBus, TopicView } from './bus.ts';
+
+export interface MemoryBusOptions {
+  clock: Clock;
+  /** Largest number of ticks of one topic carried by one frame. 1 disables batching. */
+  maxTicksPerFrame: number;
+  observer?: BusObserver;
+  /** Overrides the epoch (tests); by default the bus's start time in ms, so it changes on restart. */
+  epoch?: number;
+}
+
+/** Mutable per-topic state. Every field is set in the constructor so all instances share one shape. */
+class TopicState implements TopicView {
+  readonly parsed: ParsedTopic;
+  last: WireTick | undefined = undefined;
+  lastUpdate = 0;
+  feedId: string;
+  seq = 0;
+  /** Ticks stamped but not yet flushed. Reused across flushes (length reset) to avoid reallocation. */
+  readonly pending: WireTick[] = [];
+  /** Reused frame object: only `ticks` changes between encodes. */
+  readonly frame: TicksFrame;
+  queued = false;
+
+  constructor(parsed: ParsedTopic, feedId: string, epoch: number) {
+    this.parsed = parsed;
+    this.feedId = feedId;
+    this.frame = { t: 'ticks', topic: parsed.topic, epoch, ticks: this.pending };
+  }
+}
+
+const noopObserver: BusObserver = { accepted() {}, rejected() {}, published() {} };
+const noopSink: BusSink = { onTopic() {}, onBatch() {} };
+
+let lastEpoch = 0;
+function nextEpoch(clock: Clock): number {
+  // Strictly increasing within the process too, so two buses started in the same ms differ.
+  lastEpoch = Math.max(Math.floor(clock.now()), lastEpoch + 1);
+  return lastEpoch;
+}
+
+/**
+ * The in-process bus (the embedded default).
+ *
+ * Hot path: `publish` validates (topic syntax once per topic, payload per tick), stamps seq and
+ * gateway time, and appends to the topic's pending list. One `setImmediate` per event-loop turn
+ * flushes every dirty topic: one msgpack encode per frame, one `onBatch` call per frame.
+ */
+export class MemoryBus implements TopicBus {
+  readonly epoch: number;
+  private readonly clock: Clock;
+  private readonly maxTicksPerFrame: number;
+  private readonly observer: BusObserver;
+  private sink: BusSink = noopSink;
+  private readonly byTopic = new Map<string, TopicState>();
+  /** Topics with pending ticks, in first-dirty order. */
+  private readonly dirty: TopicState[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  private readonly flushBound = () => this.flush();
+
+  constructor(options: MemoryBusOptions) {
+    this.clock = options.clock;
+    this.maxTicksPerFrame = Math.max(1, Math.floor(options.maxTicksPerFrame));
+    this.observer = options.observer ?? noopObserver;
+    this.epoch = options.epoch ?? nextEpoch(options.clock);
+  }
+
+  setSink(sink: BusSink): void {
+    this.sink = sink;
+  }
+
+  get topicCount(): number {
+    return this.byTopic.size;
+  }
+
+  topic(topic: string): TopicView | undefined {
+    return this.byTopic.get(topic);
+  }
+
+  topics(): IterableIterator<TopicView> {
+    return this.byTopic.values();
+  }
+
+  publish(tick: FeedTick, feedId: string): PublishResult {
+    if (this.closed) return this.reject(feedId, 'bus_closed');
+    let state = this.byTopic.get(tick.topic);
+    if (state === undefined) {
+      if (topicError(tick.topic) !== null) return this.reject(feedId, 'invalid_topic');
+      const reason = checkTickPayload(tick, tick.topic.slice(tick.topic.lastIndexOf('.') + 1));
+      if (reason !== null) return this.reject(feedId, reason);
+      state = new TopicState(parseTopic(tick.topic), feedId, this.epoch);
+      this.byTopic.set(tick.topic, state);
+      this.sink.onTopic(state);
+    } else {
+      const reason = checkTickPayload(tick, state.parsed.channel);
+      if (reason !== null) return this.reject(feedId, reason);
+    }
+    state.feedId = feedId;
+    const seq = ++state.seq;
+    state.pending.push(stampTick(tick, seq, this.clock.now()));
+    if (!state.queued) {
+      state.queued = true;
+      this.dirty.push(state);
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushBound);
+    }
+    this.observer.accepted(feedId);
+    return { ok: true, seq };
+  }
+
+  flush(): void {
+    this.flushScheduled = false;
+    const dirty = this.dirty;
+    const now = this.clock.now();
+    for (let i = 0; i < dirty.length; i++) {
+      const state = dirty[i]!;
+      state.queued = false;
+      this.flushTopic(state, now);
+    }
+    dirty.length = 0;
+  }
+
+  private flushTopic(state: TopicState, now: number): void {
+    const pending = state.pending;
+    const total = pending.length;
+    if (total === 0) return;
+    const observer = this.observer;
+    for (let i = 0; i < total; i++) observer.published((now - pending[i]!.gts) / 1000);
+    if (total <= this.maxTicksPerFrame) {
+      this.emitFrame(state, state.frame);
+    } else {
+      // Split into frames of at most maxTicksPerFrame; rare, so a temporary frame object is fine.
+      for (let start = 0; start < total; start += this.maxTicksPerFrame) {
+        const chunk = pending.slice(start, start + this.maxTicksPerFrame);
+        this.emitFrame(state, { t: 'ticks', topic: state.parsed.topic, epoch: this.epoch, ticks: chunk });
+      }
+    }
+    state.last = pending[total - 1];
+    state.lastUpdate = now;
+    pending.length = 0;
+  }
+
+  private emitFrame(state: TopicState, frame: TicksFrame): void {
+    const batch: EncodedBatch = { topic: state, epoch: this.epoch, ticks: frame.ticks, packed: packFrame(frame) };
+    this.sink.onBatch(batch);
+  }
+
+  private reject(feedId: string, reason: TickRejectReason): PublishResult {
+    this.observer.rejected(feedId, reason);
+    return { ok: false, reason };
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+    this.closed = true;
+  }
+}

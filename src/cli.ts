@@ -1,0 +1,113 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, parseFeedList } from './config/load.ts';
+import { Gateway } from './gateway.ts';
+import { VERSION } from './version.ts';
+
+const HELP = `tickgate ${VERSION} — live market-data streaming gateway
+
+Usage:
+  tickgate serve [options]     run the gateway (default: simulated equity + FX feeds, in-process bus)
+  tickgate --help | --version
+
+Options for serve:
+  --host <addr>          listen address (default 127.0.0.1; env TICKGATE_HOST)
+  --port <n>             listen port, 0 for any free port (default 9001; env TICKGATE_PORT)
+  --config <file.json>   JSON config file (see README "Configuration")
+  --feeds <a,b>          feed adapters to run, e.g. sim-equity,sim-fx, or "none" (env TICKGATE_FEEDS)
+  --log-level <level>    fatal|error|warn|info|debug|trace|silent (default info; env TICKGATE_LOG_LEVEL)
+
+Precedence: defaults < --config file < TICKGATE_* environment < flags.
+`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`tickgate: ${message}\n`);
+  process.exit(code);
+}
+
+function numberOrRaw(v: string): number | string {
+  return /^\d+$/.test(v) ? Number(v) : v;
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      config: { type: 'string' },
+      feeds: { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const flags: Record<string, unknown> = {};
+  if (values.host !== undefined) flags.host = values.host;
+  if (values.port !== undefined) flags.port = numberOrRaw(values.port);
+  if (values.feeds !== undefined) flags.feeds = parseFeedList(values.feeds, '--feeds');
+  if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+
+  const config = loadConfig({ file: values.config, env: process.env, flags });
+  const gateway = new Gateway(config);
+  let started;
+  try {
+    started = await gateway.start();
+  } catch (err) {
+    fail(`${(err as Error).message}; choose another --port or stop the other process`, 1);
+  }
+  const { urls } = started;
+  process.stdout.write(
+    `tickgate ${VERSION} serving\n` +
+      `  stream   ${urls.stream}\n` +
+      `  metrics  ${urls.metrics}\n` +
+      `  health   ${urls.health}\n` +
+      `  topics   ${urls.topics}\n`,
+  );
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      gateway.logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    gateway.logger.info({ signal }, 'shutting down');
+    gateway.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        gateway.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  if (command !== 'serve') fail(`unknown command "${command}"; run "tickgate --help"`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(HELP);
+    return;
+  }
+  try {
+    await serve(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      fail(`${err.message}; run "tickgate --help"`);
+    }
+    throw err;
+  }
+}
+
+await main(process.argv.slice(2));

@@ -1,0 +1,151 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.ts';
+import type { FeedTick } from '../core/tick.ts';
+import type { FeedAdapter, FeedContext } from './adapter.ts';
+
+export type FeedState = 'starting' | 'running' | 'backoff' | 'stopped';
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  /** A run that lasted this long resets the backoff to initialMs. */
+  resetAfterMs: number;
+  /** A start() that has not settled by then counts as a failure. */
+  startTimeoutMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 30_000, resetAfterMs: 30_000, startTimeoutMs: 10_000 };
+
+export interface SupervisorHooks {
+  publish(tick: FeedTick, feedId: string): boolean;
+  up(feedId: string, isUp: boolean): void;
+  failed(feedId: string): void;
+  restarted(feedId: string): void;
+}
+
+/** One run of an adapter: its abort signal and whether its emits still count. */
+interface Run {
+  readonly controller: AbortController;
+  active: boolean;
+  startedAt: number;
+}
+
+/**
+ * Keeps one adapter instance running: starts it, and on a throw, rejection, start timeout or
+ * ctx.fail() stops it and starts it again after an exponential backoff with full jitter.
+ * A failing adapter never takes the gateway down and never blocks other feeds.
+ */
+export class FeedSupervisor {
+  state: FeedState = 'stopped';
+  private run: Run | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private attempt = 0;
+  private stopping = false;
+  lastError: string | null = null;
+
+  constructor(
+    readonly feedId: string,
+    private readonly adapter: FeedAdapter,
+    private readonly hooks: SupervisorHooks,
+    private readonly logger: Logger,
+    private readonly clock: Clock,
+    private readonly backoff: BackoffOptions = DEFAULT_BACKOFF,
+  ) {}
+
+  start(): void {
+    this.stopping = false;
+    this.launch();
+  }
+
+  private launch(): void {
+    this.restartTimer = null;
+    const run: Run = { controller: new AbortController(), active: true, startedAt: Date.now() };
+    this.run = run;
+    this.state = 'starting';
+    const { feedId, hooks } = this;
+    const ctx: FeedContext = {
+      feedId,
+      signal: run.controller.signal,
+      logger: this.logger,
+      clock: this.clock,
+      emit: (tick) => {
+        if (!run.active) return false;
+        try {
+          return hooks.publish(tick, feedId);
+        } catch (err) {
+          this.logger.error({ err }, 'publishing a tick failed');
+          return false;
+        }
+      },
+      fail: (error) => this.onFailure(run, error),
+    };
+    let startTimer: NodeJS.Timeout | null = null;
+    const started = new Promise<void>((resolve, reject) => {
+      startTimer = setTimeout(() => reject(new Error(`start() did not settle within ${this.backoff.startTimeoutMs} ms`)), this.backoff.startTimeoutMs);
+      try {
+        Promise.resolve(this.adapter.start(ctx)).then(resolve, reject);
+      } catch (err) {
+        reject(err);
+      }
+    });
+    started.then(
+      () => {
+        if (startTimer) clearTimeout(startTimer);
+        if (!run.active) return;
+        this.state = 'running';
+        this.lastError = null;
+        hooks.up(feedId, true);
+        this.logger.info({}, 'feed running');
+      },
+      (err: unknown) => {
+        if (startTimer) clearTimeout(startTimer);
+        this.onFailure(run, err);
+      },
+    );
+  }
+
+  private onFailure(run: Run, error: unknown): void {
+    if (!run.active || this.stopping) return;
+    run.active = false;
+    run.controller.abort();
+    this.lastError = error instanceof Error ? error.message : String(error);
+    this.hooks.failed(this.feedId);
+    this.hooks.up(this.feedId, false);
+    if (Date.now() - run.startedAt >= this.backoff.resetAfterMs) this.attempt = 0;
+    const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
+    const delay = Math.round(this.backoff.initialMs / 2 + Math.random() * (cap - this.backoff.initialMs / 2));
+    this.attempt++;
+    this.state = 'backoff';
+    this.logger.error({ err: error, attempt: this.attempt, restartInMs: delay }, 'feed failed; restarting after backoff');
+    void this.stopAdapter().then(() => {
+      if (this.stopping) return;
+      this.restartTimer = setTimeout(() => {
+        this.hooks.restarted(this.feedId);
+        this.launch();
+      }, delay);
+    });
+  }
+
+  private async stopAdapter(): Promise<void> {
+    try {
+      await this.adapter.stop();
+    } catch (err) {
+      this.logger.warn({ err }, 'feed stop() failed');
+    }
+  }
+
+  /** Stops the adapter for good (shutdown). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    const run = this.run;
+    this.state = 'stopped';
+    this.hooks.up(this.feedId, false);
+    if (run && run.active) {
+      run.active = false;
+      run.controller.abort();
+      await this.stopAdapter();
+    }
+  }
+}

@@ -1,0 +1,156 @@
+import client from 'prom-client';
+import { ALL_ERROR_CODES, type ErrorCode } from '../core/errors.ts';
+import type { TickRejectReason } from '../core/tick.ts';
+import { HotStats } from './hot-stats.ts';
+
+/** Tick ingest → publish latency buckets: 50 µs … 1 s. */
+export const LATENCY_BUCKETS_SECONDS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+];
+
+export type CloseReason = 'client' | 'shutdown' | 'slow_consumer' | 'error';
+
+/**
+ * Every metric tickgate exports, defined in one place, on its own registry.
+ * Labels are low-cardinality by construction: feed id, error code, reject reason, close reason.
+ */
+export function createMetrics(hot: HotStats = new HotStats()) {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  const r = [registry];
+  const reportedTicksIn = new Map<string, number>();
+
+  const m = {
+    registry,
+    hot,
+    connections: new client.Gauge({ name: 'tickgate_connections', help: 'Open WebSocket connections', registers: r }),
+    connectionsOpened: new client.Counter({
+      name: 'tickgate_connections_opened_total',
+      help: 'WebSocket connections accepted',
+      registers: r,
+    }),
+    connectionsClosed: new client.Counter({
+      name: 'tickgate_connections_closed_total',
+      help: 'WebSocket connections closed, by reason',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    subscriptions: new client.Gauge({
+      name: 'tickgate_subscriptions',
+      help: 'Topic subscriptions across all connections (a pattern counts once per topic it matches)',
+      registers: r,
+    }),
+    topics: new client.Gauge({ name: 'tickgate_topics', help: 'Topics known to the bus', registers: r }),
+    ticksIn: new client.Counter({
+      name: 'tickgate_ticks_in_total',
+      help: 'Ticks accepted from feeds',
+      labelNames: ['feed'] as const,
+      registers: r,
+      collect() {
+        for (const [feed, c] of hot.ticksIn) {
+          const reported = reportedTicksIn.get(feed) ?? 0;
+          if (c.count > reported) this.labels(feed).inc(c.count - reported);
+          reportedTicksIn.set(feed, c.count);
+        }
+      },
+    }),
+    ticksRejected: new client.Counter({
+      name: 'tickgate_ticks_rejected_total',
+      help: 'Ticks refused by the bus, by feed and reason',
+      labelNames: ['feed', 'reason'] as const,
+      registers: r,
+    }),
+    framesPublished: new client.Counter({
+      name: 'tickgate_frames_published_total',
+      help: 'Tick frames encoded and published (once per frame, before fan-out)',
+      registers: r,
+      collect: deltaOf(() => hot.framesPublished),
+    }),
+    framesOut: new client.Counter({
+      name: 'tickgate_frames_out_total',
+      help: 'Frames queued to clients (tick frames × subscribers, plus control frames)',
+      registers: r,
+      collect: deltaOf(() => hot.framesOut),
+    }),
+    bytesOut: new client.Counter({
+      name: 'tickgate_bytes_out_total',
+      help: 'Payload bytes queued to clients',
+      registers: r,
+      collect: deltaOf(() => hot.bytesOut),
+    }),
+    ticksOut: new client.Counter({
+      name: 'tickgate_ticks_out_total',
+      help: 'Ticks queued to clients (ticks × subscribers)',
+      registers: r,
+      collect: deltaOf(() => hot.ticksOut),
+    }),
+    framesDropped: new client.Counter({
+      name: 'tickgate_frames_dropped_total',
+      help: 'Frames a client did not get because its send buffer was over transport.maxBackpressureBytes',
+      registers: r,
+      collect: deltaOf(() => hot.framesDropped),
+    }),
+    clientMessages: new client.Counter({
+      name: 'tickgate_client_messages_total',
+      help: 'Messages received from clients, by op (invalid ones as "invalid")',
+      labelNames: ['op'] as const,
+      registers: r,
+    }),
+    errors: new client.Counter({
+      name: 'tickgate_errors_total',
+      help: 'Errors reported to clients or logged, by code',
+      labelNames: ['code'] as const,
+      registers: r,
+    }),
+    feedUp: new client.Gauge({
+      name: 'tickgate_feed_up',
+      help: '1 while a feed adapter is running, 0 while it is stopped or waiting to restart',
+      labelNames: ['feed'] as const,
+      registers: r,
+    }),
+    feedRestarts: new client.Counter({
+      name: 'tickgate_feed_restarts_total',
+      help: 'Feed adapter restarts after a failure',
+      labelNames: ['feed'] as const,
+      registers: r,
+    }),
+    feedFailures: new client.Counter({
+      name: 'tickgate_feed_failures_total',
+      help: 'Feed adapter failures (throw, rejection, or ctx.fail)',
+      labelNames: ['feed'] as const,
+      registers: r,
+    }),
+    publishLatency: new client.Histogram({
+      name: 'tickgate_publish_latency_seconds',
+      help: 'Time from a tick entering the bus to its frame being handed to uWebSockets.js',
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers: r,
+    }),
+  };
+
+  // Zero-initialise labelled series so dashboards and rate() see them before the first event.
+  for (const code of ALL_ERROR_CODES) m.errors.labels(code).inc(0);
+  for (const reason of ['client', 'shutdown', 'slow_consumer', 'error'] satisfies CloseReason[]) {
+    m.connectionsClosed.labels(reason).inc(0);
+  }
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Counts an error by code; the single place that maps codes to the errors metric. */
+export function countError(metrics: Metrics, code: ErrorCode): void {
+  metrics.errors.labels(code).inc();
+}
+
+export type { TickRejectReason };
+
+/** A prom-client collect() that adds whatever a plain counter gained since the last scrape. */
+function deltaOf(read: () => number) {
+  let reported = 0;
+  return function (this: client.Counter) {
+    const now = read();
+    if (now > reported) this.inc(now - reported);
+    reported = now;
+  };
+}

@@ -1,0 +1,66 @@
+import { ErrorCode, TickgateError } from '../core/errors.ts';
+import { topicError } from '../core/topic.ts';
+import { CLIENT_OPS, type ClientRequest, type RequestId } from './frames.ts';
+
+export const MAX_ID_LENGTH = 64;
+export const MAX_TOPICS_PER_REQUEST = 1000;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+function readId(v: unknown): RequestId | null {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  if (typeof v === 'string' && v.length > 0 && v.length <= MAX_ID_LENGTH) return v;
+  return null;
+}
+
+/** The id of a request that failed validation, if it had a usable one, so the error frame can echo it. */
+export function salvageId(decoded: unknown): RequestId | null {
+  return isPlainObject(decoded) ? readId(decoded.id) : null;
+}
+
+function readTopics(op: string, v: unknown): string[] {
+  if (!Array.isArray(v) || v.length === 0) {
+    throw new TickgateError(ErrorCode.INVALID_REQUEST, `${op}: "topics" must be a non-empty array of topic strings`);
+  }
+  if (v.length > MAX_TOPICS_PER_REQUEST) {
+    throw new TickgateError(ErrorCode.INVALID_REQUEST, `${op}: at most ${MAX_TOPICS_PER_REQUEST} topics per request (got ${v.length})`);
+  }
+  const topics: string[] = [];
+  for (const t of v) {
+    const err = topicError(t, true);
+    if (err !== null) throw new TickgateError(ErrorCode.INVALID_TOPIC, `${op}: ${err}`);
+    topics.push(t as string);
+  }
+  return topics;
+}
+
+/**
+ * Validates a decoded client message into a request. Throws TickgateError with the code the
+ * client will see. A request is all-or-nothing: one bad topic rejects the whole request.
+ */
+export function parseRequest(decoded: unknown): ClientRequest {
+  if (!isPlainObject(decoded)) {
+    throw new TickgateError(ErrorCode.INVALID_REQUEST, 'a request must be a map/object with "op" and "id"');
+  }
+  const id = readId(decoded.id);
+  if (id === null) {
+    throw new TickgateError(
+      ErrorCode.MISSING_ID,
+      `"id" must be an integer or a non-empty string of at most ${MAX_ID_LENGTH} characters`,
+    );
+  }
+  const op = decoded.op;
+  switch (op) {
+    case 'subscribe':
+    case 'unsubscribe':
+      return { op, id, topics: readTopics(op, decoded.topics) };
+    case 'ping':
+      return { op, id };
+    default: {
+      const shown = typeof op === 'string' ? `"${op.slice(0, 32)}"` : typeof op;
+      throw new TickgateError(ErrorCode.UNKNOWN_OP, `unknown op ${shown}; expected one of ${CLIENT_OPS.join(', ')}`);
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import type uWS from 'uWebSockets.js';
+import type { TopicBus } from '../bus/bus.ts';
+import { ErrorCode } from '../core/errors.ts';
+import { topicError, TopicPattern } from '../core/topic.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+
+type Res = uWS.HttpResponse;
+
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK',
+  400: '400 Bad Request',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+export function sendJson(res: Res, status: number, body: unknown): void {
+  res
+    .writeStatus(STATUS_TEXT[status] ?? `${status}`)
+    .writeHeader('Content-Type', 'application/json')
+    .writeHeader('Cache-Control', 'no-store')
+    .end(JSON.stringify(body));
+}
+
+export function sendError(res: Res, status: number, code: ErrorCode, message: string, metrics: Metrics): void {
+  metrics.errors.labels(code).inc();
+  sendJson(res, status, { error: { code, message } });
+}
+
+export interface HttpContext {
+  bus: TopicBus;
+  metrics: Metrics;
+  startedAt: number;
+  version: string;
+  /** Health of each feed, for /healthz. */
+  feedStates(): Record<string, string>;
+  isShuttingDown(): boolean;
+  log: { error(obj: object, msg?: string): void };
+}
+
+/** Registers the HTTP API: /metrics, /healthz, /v1/topics, /v1/snapshot/:topic, and 404/405 fallbacks. */
+export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext): void {
+  const { bus, metrics } = ctx;
+  const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/'];
+
+  app.get('/metrics', (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    metrics.registry.metrics().then(
+      (text) => {
+        if (aborted) return;
+        res.cork(() => {
+          res.writeStatus('200 OK').writeHeader('Content-Type', metrics.registry.contentType).end(text);
+        });
+      },
+      (err: unknown) => {
+        ctx.log.error({ err }, 'metrics collection failed');
+        if (aborted) return;
+        res.cork(() => sendError(res, 500, ErrorCode.INTERNAL, 'metrics collection failed', metrics));
+      },
+    );
+  });
+
+  app.get('/healthz', (res) => {
+    const shuttingDown = ctx.isShuttingDown();
+    sendJson(res, shuttingDown ? 503 : 200, {
+      status: shuttingDown ? 'shutting_down' : 'ok',
+      version: ctx.version,
+      epoch: bus.epoch,
+      uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000),
+      topics: bus.topicCount,
+      feeds: ctx.feedStates(),
+    });
+  });
+
+  app.get('/v1/topics', (res, req) => {
+    const patternText = req.getQuery('pattern');
+    let pattern: TopicPattern | null = null;
+    if (patternText) {
+      const err = topicError(patternText, true);
+      if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
+      pattern = new TopicPattern(patternText);
+    }
+    const now = Date.now();
+    const topics = [];
+    for (const view of bus.topics()) {
+      if (pattern && !pattern.matches(view.parsed)) continue;
+      topics.push({
+        topic: view.parsed.topic,
+        feed: view.feedId,
+        seq: view.last?.seq ?? 0,
+        lastUpdate: view.lastUpdate === 0 ? null : Math.round(view.lastUpdate),
+        ageMs: view.lastUpdate === 0 ? null : Math.max(0, Math.round(now - view.lastUpdate)),
+      });
+    }
+    topics.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+    sendJson(res, 200, { epoch: bus.epoch, count: topics.length, topics });
+  });
+
+  app.get('/v1/snapshot/:topic', (res, req) => {
+    const topic = decodeURIComponent(req.getParameter(0) ?? '');
+    const err = topicError(topic);
+    if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
+    const view = bus.topic(topic);
+    if (view?.last === undefined) {
+      return sendError(res, 404, ErrorCode.UNKNOWN_TOPIC, `no tick has been seen for topic "${topic}"`, metrics);
+    }
+    sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, ...view.last });
+  });
+
+  app.get('/', (res) => {
+    sendJson(res, 200, {
+      name: 'tickgate',
+      version: ctx.version,
+      stream: '/v1/stream',
+      endpoints: routes,
+    });
+  });
+
+  for (const route of routes) {
+    app.any(route, (res, req) => {
+      sendError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `${req.getMethod().toUpperCase()} ${route}: only GET is allowed`, metrics);
+    });
+  }
+  app.any('/*', (res, req) => {
+    sendError(res, 404, ErrorCode.NOT_FOUND, `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`, metrics);
+  });
+}
