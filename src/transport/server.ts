@@ -200,8 +200,17 @@ export class Transport implements BusSink {
         }
       },
 
+      drain: (ws) => {
+        const session = ws.getUserData();
+        if (session.closeReason === 'slow_consumer' && session.closeTimer && ws.getBufferedAmount() < options.maxBackpressureBytes) {
+          this.endSlowConsumer(ws);
+        }
+      },
+
       close: (ws, code) => {
         const session = ws.getUserData();
+        session.closed = true;
+        if (session.closeTimer) clearTimeout(session.closeTimer);
         this.sockets.delete(ws);
         this.slowToClose.delete(ws);
         if (this.sockets.size === 0) this.onAllClosed?.();
@@ -214,13 +223,34 @@ export class Transport implements BusSink {
     });
   }
 
+  /**
+   * A slow consumer first loses its subscriptions, so nothing more queues up. Its close frame
+   * (1013) can only be delivered once the buffer is back under the limit (uWS drops frames over
+   * it, the close frame too), so it is sent at drain; a client that never drains is cut off
+   * after closeGraceMs.
+   */
   private closeSlowConsumers(): void {
     for (const ws of this.slowToClose) {
       const session = ws.getUserData();
+      if (session.closed) continue;
       this.deps.logger.warn({ session: session.id, remote: session.remoteAddress, dropped: session.droppedFrames }, 'closing slow consumer');
-      ws.end(CLOSE_TRY_AGAIN_LATER, 'slow consumer: send buffer over limit, frames dropped');
+      this.subscriptions.unsubscribeAll(session);
+      if (ws.getBufferedAmount() < this.options.maxBackpressureBytes) {
+        this.endSlowConsumer(ws);
+      } else {
+        session.closeTimer = setTimeout(() => {
+          if (!session.closed) ws.close();
+        }, this.options.closeGraceMs);
+      }
     }
     this.slowToClose.clear();
+  }
+
+  private endSlowConsumer(ws: Socket): void {
+    const session = ws.getUserData();
+    if (session.closeTimer) clearTimeout(session.closeTimer);
+    session.closeTimer = null;
+    ws.end(CLOSE_TRY_AGAIN_LATER, `slow consumer: ${session.droppedFrames} frames dropped over the send buffer limit`);
   }
 
   private onClientMessage(ws: Socket, message: ArrayBuffer, isBinary: boolean): void {

@@ -20,6 +20,10 @@ export class Session {
   closing = false;
   closeReason: 'client' | 'shutdown' | 'slow_consumer' | 'error' = 'client';
   droppedFrames = 0;
+  /** True once uWS reported the close; the socket must not be touched after. */
+  closed = false;
+  /** A slow consumer's deadline for draining before it is cut off. */
+  closeTimer: NodeJS.Timeout | null = null;
 
   constructor(id: number, format: WireFormat, remoteAddress: string) {
     this.id = id;

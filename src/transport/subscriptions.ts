@@ -124,12 +124,25 @@ export class SubscriptionManager {
     }
   }
 
+  /** Drops every subscription of a session whose socket stays open for now (a slow consumer being closed). */
+  unsubscribeAll(session: Session): void {
+    const socket = this.socketOf(session);
+    for (const topic of session.topics) socket.unsubscribe(wireTopic(topic, session.format));
+    this.forget(session);
+  }
+
   /** Forgets a closed session. uWS has already dropped its socket subscriptions. */
   release(session: Session): void {
+    this.forget(session);
+    this.sockets.delete(session);
+  }
+
+  private forget(session: Session): void {
     for (const text of session.patterns.keys()) this.dropHolder(text, session);
     this.counters.changed(-session.topics.size);
     session.topics.clear();
-    this.sockets.delete(session);
+    session.exact.clear();
+    session.patterns.clear();
   }
 
   get patternCount(): number {
