@@ -6,7 +6,7 @@ const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 /** Prometheus text exposition 0.0.4: every sample line is `name{labels} value`. Returns name+labels → value. */
 function parsePrometheus(text: string): Map<string, number> {
   const samples = new Map<string, number>();
-  const line = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)( -?\d+)?$/;
+  const line = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn]a[Nn]|\+Inf|-Inf)( -?\d+)?$/;
   for (const l of text.split('\n')) {
     if (l === '' || l.startsWith('# HELP ') || l.startsWith('# TYPE ')) continue;
     const m = line.exec(l);

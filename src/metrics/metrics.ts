@@ -1,6 +1,7 @@
 import client from 'prom-client';
 import { ALL_ERROR_CODES, type ErrorCode } from '../core/errors.ts';
 import type { TickRejectReason } from '../core/tick.ts';
+import { FastHistogram } from './fast-histogram.ts';
 import { HotStats } from './hot-stats.ts';
 
 /** Tick ingest → publish latency buckets: 50 µs … 1 s. */
@@ -120,12 +121,11 @@ export function createMetrics(hot: HotStats = new HotStats()) {
       labelNames: ['feed'] as const,
       registers: r,
     }),
-    publishLatency: new client.Histogram({
-      name: 'tickgate_publish_latency_seconds',
-      help: 'Time from a tick entering the bus to its frame being handed to uWebSockets.js',
-      buckets: LATENCY_BUCKETS_SECONDS,
-      registers: r,
-    }),
+    publishLatency: new FastHistogram(
+      'tickgate_publish_latency_seconds',
+      'Time from a tick entering the bus to its frame being handed to uWebSockets.js',
+      LATENCY_BUCKETS_SECONDS,
+    ).register(registry),
   };
 
   // Zero-initialise labelled series so dashboards and rate() see them before the first event.

@@ -1,0 +1,1 @@
+export const builtinFeeds = [] as const;
