@@ -37,6 +37,8 @@ export interface TransportDeps {
 type Socket = uWS.WebSocket<Session>;
 
 const CLOSE_GOING_AWAY = 1001;
+/** uWS ListenOptions value; typed as an enum but exported only at run time. */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 const CLOSE_TRY_AGAIN_LATER = 1013;
 
 /**
@@ -90,7 +92,9 @@ export class Transport implements BusSink {
   listen(): Promise<number> {
     const { host, port } = this.options;
     return new Promise((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
+      // Exclusive: uWS sets SO_REUSEPORT by default, which would let a second gateway silently share the port.
+      const listen = this.app.listen as unknown as (h: string, p: number, o: number, cb: (s: uWS.us_listen_socket | false) => void) => void;
+      listen.call(this.app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
           reject(new Error(`cannot listen on ${host}:${port}: address in use or not available`));
           return;
