@@ -70,6 +70,9 @@ export class Gateway {
         logger: this.logger,
         version: VERSION,
         feedStates: () => Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])),
+        interest: (entry, interested) => {
+          for (const s of this.supervisors) s.interestChanged(entry, interested);
+        },
       },
     );
     this.bus.setSink(this.transport);
@@ -105,6 +108,7 @@ export class Gateway {
           up: (id, isUp) => metrics.feedUp.labels(id).set(isUp ? 1 : 0),
           failed: (id) => metrics.feedFailures.labels(id).inc(),
           restarted: (id) => metrics.feedRestarts.labels(id).inc(),
+          currentInterest: () => this.transport.interestedEntries(),
         },
         this.logger.child({ feed: feedId }),
         clock,

@@ -74,3 +74,33 @@ it('restarts a failing adapter with backoff while other feeds keep streaming', a
   expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + seqs[0]));
   await c.close();
 });
+
+it('tells an interest-aware adapter when a topic or pattern gains its first subscriber and loses its last', async () => {
+  const events: string[] = [];
+  const aware = defineFeed({
+    name: 'aware',
+    description: 'records interest',
+    optionsSchema: z.object({}),
+    create: () => ({
+      start() {},
+      stop() {},
+      interestChanged(entry: string, interested: boolean) {
+        events.push(`${interested ? '+' : '-'}${entry}`);
+      },
+    }),
+  });
+  gw = createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ adapter: 'aware' }] }, { feedDefinitions: [aware] as never });
+  const { port } = await gw.start();
+  const url = `ws://127.0.0.1:${port}/v1/stream`;
+  const a = await TestClient.connect(url);
+  const b = await TestClient.connect(url);
+  await a.request({ op: 'subscribe', id: 1, topics: ['crypto.BTCUSD.quote', 'crypto.*.trade'] });
+  await b.request({ op: 'subscribe', id: 1, topics: ['crypto.BTCUSD.quote'] });
+  expect(events).toEqual(['+crypto.BTCUSD.quote', '+crypto.*.trade']);
+  await a.request({ op: 'unsubscribe', id: 2, topics: ['crypto.BTCUSD.quote'] });
+  expect(events).toHaveLength(2); // b still holds it
+  await b.close();
+  await a.request({ op: 'ping', id: 3 }); // b's close has been processed by the time a's ping is answered
+  expect(events).toEqual(['+crypto.BTCUSD.quote', '+crypto.*.trade', '-crypto.BTCUSD.quote']);
+  await a.close();
+});

@@ -67,3 +67,22 @@ export interface FeedDefinition<Options = unknown> {
 export function defineFeed<Options>(definition: FeedDefinition<Options>): FeedDefinition<Options> {
   return definition;
 }
+
+/**
+ * Optional capability: an adapter that wants to know what clients ask for, e.g. to subscribe
+ * upstream on demand.
+ *
+ * Guarantees: `interestChanged(entry, true)` is called when the first connection asks for
+ * `entry` (an exact topic such as `crypto.BTCUSD.quote`, or a pattern such as `crypto.*.quote`)
+ * and `interestChanged(entry, false)` when the last one lets go of it (unsubscribe or
+ * disconnect). Calls alternate per entry. On (re)start the adapter receives `true` for every
+ * entry that is currently of interest, before any later change. Entries of every asset class
+ * are reported: the adapter ignores what it does not serve. Must not throw; must return quickly.
+ */
+export interface InterestAware {
+  interestChanged(entry: string, interested: boolean): void;
+}
+
+export function isInterestAware(adapter: FeedAdapter): adapter is FeedAdapter & InterestAware {
+  return typeof (adapter as Partial<InterestAware>).interestChanged === 'function';
+}

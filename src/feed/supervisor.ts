@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import type { FeedTick } from '../core/tick.ts';
-import type { FeedAdapter, FeedContext } from './adapter.ts';
+import { isInterestAware, type FeedAdapter, type FeedContext } from './adapter.ts';
 
 export type FeedState = 'starting' | 'running' | 'backoff' | 'stopped';
 
@@ -21,6 +21,8 @@ export interface SupervisorHooks {
   up(feedId: string, isUp: boolean): void;
   failed(feedId: string): void;
   restarted(feedId: string): void;
+  /** Topics and patterns clients currently hold, replayed to an interest-aware adapter on each start. */
+  currentInterest(): Iterable<string>;
 }
 
 /** One run of an adapter: its abort signal and whether its emits still count. */
@@ -96,12 +98,23 @@ export class FeedSupervisor {
         this.lastError = null;
         hooks.up(feedId, true);
         this.logger.info({}, 'feed running');
+        for (const entry of hooks.currentInterest()) this.interestChanged(entry, true);
       },
       (err: unknown) => {
         if (startTimer) clearTimeout(startTimer);
         this.onFailure(run, err);
       },
     );
+  }
+
+  /** Forwards client interest to an interest-aware adapter while it runs (it gets the full set on start). */
+  interestChanged(entry: string, interested: boolean): void {
+    if (this.state !== 'running' || !isInterestAware(this.adapter)) return;
+    try {
+      this.adapter.interestChanged(entry, interested);
+    } catch (err) {
+      this.logger.error({ err, entry }, 'interestChanged() threw');
+    }
   }
 
   private onFailure(run: Run, error: unknown): void {

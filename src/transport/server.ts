@@ -32,6 +32,8 @@ export interface TransportDeps {
   logger: Logger;
   version: string;
   feedStates(): Record<string, string>;
+  /** Called when the first connection asks for a topic or pattern, and when the last lets go. */
+  interest(entry: string, interested: boolean): void;
 }
 
 type Socket = uWS.WebSocket<Session>;
@@ -66,6 +68,7 @@ export class Transport implements BusSink {
     const { metrics } = deps;
     this.subscriptions = new SubscriptionManager(deps.bus, options.maxSubscriptionsPerConnection, {
       changed: (delta) => metrics.subscriptions.inc(delta),
+      interest: deps.interest,
     });
     this.welcome = {
       t: 'welcome',
@@ -103,6 +106,11 @@ export class Transport implements BusSink {
         resolve(uWS.us_socket_local_port(socket));
       });
     });
+  }
+
+  /** Topics and patterns some connection currently holds. */
+  interestedEntries(): string[] {
+    return this.subscriptions.interestedEntries();
   }
 
   get connectionCount(): number {

@@ -10,8 +10,11 @@ export interface TopicSocket {
   unsubscribe(topic: string): boolean;
 }
 
-export interface SubscriptionCounters {
+export interface SubscriptionEvents {
+  /** The number of (connection, topic) subscriptions changed by `delta`. */
   changed(delta: number): void;
+  /** The first connection asked for `entry` (topic or pattern), or the last one let go of it. */
+  interest(entry: string, interested: boolean): void;
 }
 
 /**
@@ -23,11 +26,13 @@ export class SubscriptionManager {
   /** Pattern text → sessions holding it; scanned when a new topic appears. */
   private readonly patternHolders = new Map<string, { pattern: TopicPattern; sessions: Set<Session> }>();
   private readonly sockets = new Map<Session, TopicSocket>();
+  /** Entry (topic or pattern) → number of sessions holding it. */
+  private readonly interest = new Map<string, number>();
 
   constructor(
     private readonly bus: TopicBus,
     private readonly maxPerSession: number,
-    private readonly counters: SubscriptionCounters,
+    private readonly events: SubscriptionEvents,
   ) {}
 
   attach(session: Session, socket: TopicSocket): void {
@@ -69,10 +74,14 @@ export class SubscriptionManager {
       );
     }
     for (const entry of entries) {
-      if (!isPattern(entry)) session.exact.add(entry);
+      if (!isPattern(entry) && !session.exact.has(entry)) {
+        session.exact.add(entry);
+        this.hold(entry);
+      }
     }
     for (const [text, pattern] of compiled) {
       session.patterns.set(text, pattern);
+      this.hold(text);
       let holders = this.patternHolders.get(text);
       if (holders === undefined) {
         holders = { pattern, sessions: new Set() };
@@ -99,11 +108,13 @@ export class SubscriptionManager {
         if (pattern === undefined) continue;
         session.patterns.delete(entry);
         this.dropHolder(entry, session);
+        this.letGo(entry);
         for (const topic of session.topics) {
           const view = this.bus.topic(topic);
           if (view !== undefined && pattern.matches(view.parsed)) candidates.add(topic);
         }
       } else if (session.exact.delete(entry)) {
+        this.letGo(entry);
         candidates.add(entry);
       }
     }
@@ -137,9 +148,34 @@ export class SubscriptionManager {
     this.sockets.delete(session);
   }
 
+  /** Entries some connection currently holds (for an adapter that starts late or restarts). */
+  interestedEntries(): string[] {
+    return [...this.interest.keys()];
+  }
+
+  private hold(entry: string): void {
+    const n = this.interest.get(entry) ?? 0;
+    this.interest.set(entry, n + 1);
+    if (n === 0) this.events.interest(entry, true);
+  }
+
+  private letGo(entry: string): void {
+    const n = this.interest.get(entry) ?? 0;
+    if (n <= 1) {
+      this.interest.delete(entry);
+      if (n === 1) this.events.interest(entry, false);
+    } else {
+      this.interest.set(entry, n - 1);
+    }
+  }
+
   private forget(session: Session): void {
-    for (const text of session.patterns.keys()) this.dropHolder(text, session);
-    this.counters.changed(-session.topics.size);
+    for (const text of session.patterns.keys()) {
+      this.dropHolder(text, session);
+      this.letGo(text);
+    }
+    for (const topic of session.exact) this.letGo(topic);
+    this.events.changed(-session.topics.size);
     session.topics.clear();
     session.exact.clear();
     session.patterns.clear();
@@ -160,13 +196,13 @@ export class SubscriptionManager {
   private add(session: Session, socket: TopicSocket, topic: string): void {
     socket.subscribe(wireTopic(topic, session.format));
     session.topics.add(topic);
-    this.counters.changed(1);
+    this.events.changed(1);
   }
 
   private remove(session: Session, socket: TopicSocket, topic: string): void {
     socket.unsubscribe(wireTopic(topic, session.format));
     session.topics.delete(topic);
-    this.counters.changed(-1);
+    this.events.changed(-1);
   }
 
   private dropHolder(text: string, session: Session): void {
