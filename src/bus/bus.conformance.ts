@@ -164,3 +164,23 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
   });
 }
+
+/** Resume history: part of the contract since the delivery-guarantees work. */
+export function runBusHistoryConformance(name: string, create: (options: BusFactoryOptions & { historyMaxTicks: number }) => TopicBus | Promise<TopicBus>): void {
+  describe(`TopicBus history conformance: ${name}`, () => {
+    it('replays exactly the ticks after a seq while held, and says null once they are gone', async () => {
+      const bus = await create({ maxTicksPerFrame: 64, historyMaxTicks: 5 });
+      bus.setSink(recordingSink().sink);
+      for (let i = 0; i < 8; i++) bus.publish(quote('equity.AAA.quote', 10 + i), 'test');
+      expect(bus.replayAfter('equity.AAA.quote', 0)).toEqual([]); // nothing handed to the sink yet
+      await nextTurn();
+      expect(bus.replayAfter('equity.AAA.quote', 5)!.map((t) => t.seq)).toEqual([6, 7, 8]);
+      expect(bus.replayAfter('equity.AAA.quote', 3)!.map((t) => t.seq)).toEqual([4, 5, 6, 7, 8]);
+      expect(bus.replayAfter('equity.AAA.quote', 8)).toEqual([]);
+      expect(bus.replayAfter('equity.AAA.quote', 2)).toBeNull();
+      expect(bus.replayAfter('equity.AAA.quote', 9)).toBeNull();
+      expect(bus.replayAfter('equity.NEW.quote', 0)).toEqual([]);
+      await bus.close();
+    });
+  });
+}

@@ -58,7 +58,8 @@ export interface BusObserver {
  *   of at most `maxTicksPerFrame` ticks, by the end of the event-loop turn after `publish`
  *   (or at `flush()`).
  * - `onTopic` precedes a topic's first `onBatch`.
- * - `lastValue(topic)` is the newest tick already handed to the sink.
+ * - `topic(t).last` is the newest tick already handed to the sink.
+ * - `replayAfter` returns exactly the consecutive ticks after a seq, or null, never a partial list.
  */
 export interface TopicBus {
   readonly epoch: number;
@@ -69,6 +70,12 @@ export interface TopicBus {
   topic(topic: string): TopicView | undefined;
   topics(): IterableIterator<TopicView>;
   readonly topicCount: number;
+  /**
+   * For resume: the ticks of `topic` already handed to the sink with seq > afterSeq, oldest
+   * first ([] when the caller is up to date), or null when some of them are no longer held
+   * (history is bounded by count and age) or afterSeq is not a seq this bus issued.
+   */
+  replayAfter(topic: string, afterSeq: number): WireTick[] | null;
   /** Flushes pending ticks and stops accepting new ones. */
   close(): Promise<void>;
 }

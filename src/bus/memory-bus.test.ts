@@ -1,5 +1,6 @@
 import { systemClock } from '../core/clock.ts';
-import { runBusConformance } from './bus.conformance.ts';
+import { runBusConformance, runBusHistoryConformance } from './bus.conformance.ts';
 import { MemoryBus } from './memory-bus.ts';
 
 runBusConformance('MemoryBus', ({ maxTicksPerFrame }) => new MemoryBus({ clock: systemClock, maxTicksPerFrame }));
+runBusHistoryConformance('MemoryBus', (o) => new MemoryBus({ clock: systemClock, ...o }));

@@ -3,6 +3,7 @@ import { checkTickPayload, stampTick, type FeedTick, type TickRejectReason, type
 import { parseTopic, topicError, type ParsedTopic } from '../core/topic.ts';
 import { packFrame } from '../protocol/codec.ts';
 import type { TicksFrame } from '../protocol/frames.ts';
+import { TickRing } from './tick-ring.ts';
 import type { BusObserver, BusSink, EncodedBatch, PublishResult, TopicBus, TopicView } from './bus.ts';
 
 export interface MemoryBusOptions {
@@ -10,6 +11,10 @@ export interface MemoryBusOptions {
   /** Largest number of ticks of one topic carried by one frame. 1 disables batching. */
   maxTicksPerFrame: number;
   observer?: BusObserver;
+  /** Resume history per topic: at most this many ticks ... */
+  historyMaxTicks?: number;
+  /** ... and none older than this (gateway time). */
+  historyMaxAgeMs?: number;
   /** Overrides the epoch (tests); by default the bus's start time in ms, so it changes on restart. */
   epoch?: number;
 }
@@ -26,11 +31,13 @@ class TopicState implements TopicView {
   /** Reused frame object: only `ticks` changes between encodes. */
   readonly frame: TicksFrame;
   queued = false;
+  readonly history: TickRing;
 
-  constructor(parsed: ParsedTopic, feedId: string, epoch: number) {
+  constructor(parsed: ParsedTopic, feedId: string, epoch: number, history: TickRing) {
     this.parsed = parsed;
     this.feedId = feedId;
     this.frame = { t: 'ticks', topic: parsed.topic, epoch, ticks: this.pending };
+    this.history = history;
   }
 }
 
@@ -63,12 +70,16 @@ export class MemoryBus implements TopicBus {
   private flushScheduled = false;
   private closed = false;
   private readonly flushBound = () => this.flush();
+  private readonly historyMaxTicks: number;
+  private readonly historyMaxAgeMs: number;
 
   constructor(options: MemoryBusOptions) {
     this.clock = options.clock;
     this.maxTicksPerFrame = Math.max(1, Math.floor(options.maxTicksPerFrame));
     this.observer = options.observer ?? noopObserver;
     this.epoch = options.epoch ?? nextEpoch(options.clock);
+    this.historyMaxTicks = Math.max(1, options.historyMaxTicks ?? 1000);
+    this.historyMaxAgeMs = options.historyMaxAgeMs ?? 60_000;
   }
 
   setSink(sink: BusSink): void {
@@ -94,7 +105,7 @@ export class MemoryBus implements TopicBus {
       if (topicError(tick.topic) !== null) return this.reject(feedId, 'invalid_topic');
       const reason = checkTickPayload(tick, tick.topic.slice(tick.topic.lastIndexOf('.') + 1));
       if (reason !== null) return this.reject(feedId, reason);
-      state = new TopicState(parseTopic(tick.topic), feedId, this.epoch);
+      state = new TopicState(parseTopic(tick.topic), feedId, this.epoch, new TickRing(this.historyMaxTicks, this.historyMaxAgeMs));
       this.byTopic.set(tick.topic, state);
       this.sink.onTopic(state);
     } else {
@@ -143,9 +154,16 @@ export class MemoryBus implements TopicBus {
         this.emitFrame(state, { t: 'ticks', topic: state.parsed.topic, epoch: this.epoch, ticks: chunk });
       }
     }
+    for (let i = 0; i < total; i++) state.history.push(pending[i]!);
     state.last = pending[total - 1];
     state.lastUpdate = now;
     pending.length = 0;
+  }
+
+  replayAfter(topic: string, afterSeq: number): WireTick[] | null {
+    const state = this.byTopic.get(topic);
+    if (state === undefined) return afterSeq === 0 ? [] : null;
+    return state.history.after(afterSeq, this.clock.now());
   }
 
   private emitFrame(state: TopicState, frame: TicksFrame): void {
