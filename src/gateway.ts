@@ -49,6 +49,8 @@ export class Gateway {
     this.bus = new MemoryBus({
       clock,
       maxTicksPerFrame: config.bus.maxTicksPerFrame,
+      historyMaxTicks: config.bus.historyMaxTicks,
+      historyMaxAgeMs: config.bus.historyMaxAgeMs,
       observer: {
         accepted: (feedId) => {
           hot.feedCounter(feedId).count++;
@@ -63,6 +65,11 @@ export class Gateway {
         host: config.host,
         port: config.port,
         ...config.transport,
+        maxTicksPerFrame: config.bus.maxTicksPerFrame,
+        rateTiers: config.conflation.tiers,
+        slowConsumer: config.slowConsumer,
+        staleAfterMs: config.liveness.staleAfterMs,
+        livenessCheckIntervalMs: config.liveness.checkIntervalMs,
       },
       {
         bus: this.bus,
@@ -105,7 +112,10 @@ export class Gateway {
         adapter,
         {
           publish: (tick, id) => this.bus.publish(tick, id).ok,
-          up: (id, isUp) => metrics.feedUp.labels(id).set(isUp ? 1 : 0),
+          up: (id, isUp) => {
+            metrics.feedUp.labels(id).set(isUp ? 1 : 0);
+            this.transport.liveness.feedUp(id, isUp);
+          },
           failed: (id) => metrics.feedFailures.labels(id).inc(),
           restarted: (id) => metrics.feedRestarts.labels(id).inc(),
           currentInterest: () => this.transport.interestedEntries(),
@@ -150,6 +160,7 @@ export class Gateway {
   /** Stops feeds, flushes the bus, closes clients with 1001, closes the listener. Idempotent. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
+      this.transport.liveness.stop(); // feeds stopping for shutdown are not news for clients
       await Promise.all(this.supervisors.map((s) => s.stop()));
       await this.bus.close();
       await this.transport.close();

@@ -10,7 +10,11 @@ afterEach(async () => {
 });
 
 it('closes a client that stops reading with 1013 once its buffer overflows, and the others get every tick', async () => {
-  s = await startGateway({ transport: { maxBackpressureBytes: 16_384 } });
+  // The soft-limit sweep is slowed down so this test sees the hard limit alone.
+  s = await startGateway({
+    transport: { maxBackpressureBytes: 16_384 },
+    slowConsumer: { softLimitBytes: 8192, recoverBelowBytes: 1024, checkIntervalMs: 10_000 },
+  });
   const topic = 'equity.SLOW.quote';
   const slow = await TestClient.connect(s.stream);
   const fast = await TestClient.connect(s.stream);

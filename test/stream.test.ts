@@ -43,7 +43,7 @@ describe('subscribe and stream', () => {
     const c = await client(stream);
     expect(c.frames[0]).toMatchObject({ t: 'welcome', v: 1, epoch: gw.bus.epoch, format: 'msgpack' });
     const ack = await c.request({ op: 'subscribe', id: 1, topics: [topic] });
-    expect(ack).toEqual({ t: 'ack', id: 1, op: 'subscribe', topics: [topic], snapshots: 1 });
+    expect(ack).toEqual({ t: 'ack', id: 1, op: 'subscribe', topics: [topic], snapshots: 1, maxRate: 0, results: [{ topic, status: 'snapshot' }] });
     const ackIndex = c.frames.indexOf(ack);
     const snapshot = c.frames[ackIndex + 1]!;
     expect(snapshot).toMatchObject({ t: 'snapshot', topic, epoch: gw.bus.epoch });

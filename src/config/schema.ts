@@ -25,30 +25,67 @@ export const configSchema = z
         kind: z.literal('memory').default('memory'),
         /** Most ticks of one topic per frame; ticks of a topic arriving in one event-loop turn share a frame. */
         maxTicksPerFrame: z.number().int().min(1).max(10_000).default(64),
+        /** Resume history per topic: at most this many ticks... */
+        historyMaxTicks: z.number().int().min(1).max(1_000_000).default(1000),
+        /** ...and none older than this. */
+        historyMaxAgeMs: z.number().int().min(0).max(86_400_000).default(60_000),
       })
       .strict()
-      .default({ kind: 'memory', maxTicksPerFrame: 64 }),
+      .prefault({}),
     transport: z
       .object({
         maxMessageBytes: z.number().int().min(256).max(1_048_576).default(16_384),
         maxPayloadBytes: z.number().int().min(1024).max(16_777_216).default(1_048_576),
+        /** Hard limit per client send buffer: frames over it are dropped and the client is closed (1013). */
         maxBackpressureBytes: z.number().int().min(16_384).max(1_073_741_824).default(4_194_304),
         idleTimeoutSeconds: z.number().int().min(8).max(960).default(120),
         maxSubscriptionsPerConnection: z.number().int().min(1).max(1_000_000).default(10_000),
         closeGraceMs: z.number().int().min(0).max(60_000).default(2_000),
       })
       .strict()
-      .default({
-        maxMessageBytes: 16_384,
-        maxPayloadBytes: 1_048_576,
-        maxBackpressureBytes: 4_194_304,
-        idleTimeoutSeconds: 120,
-        maxSubscriptionsPerConnection: 10_000,
-        closeGraceMs: 2_000,
-      }),
+      .prefault({}),
+    conflation: z
+      .object({
+        /** The maxRate tiers (updates/s per topic) clients can ask for; each runs one timer. */
+        tiers: z.array(z.number().int().min(1).max(100)).min(1).max(16).default([1, 2, 4, 10, 20, 50]),
+      })
+      .strict()
+      .prefault({}),
+    slowConsumer: z
+      .object({
+        /** Step 1: a send buffer over this downgrades the client's every-tick topics to downgradeRate. */
+        softLimitBytes: z.number().int().min(4096).default(1_048_576),
+        /** Step 2: once the buffer is back under this, the client gets snapshots and every tick again. */
+        recoverBelowBytes: z.number().int().min(0).default(262_144),
+        /** Step 3: a client over the soft limit for this long is closed with 1008. */
+        maxSlowMs: z.number().int().min(100).max(3_600_000).default(30_000),
+        /** Rate (a conflation tier) for downgraded topics. */
+        downgradeRate: z.number().int().min(1).max(100).default(1),
+        checkIntervalMs: z.number().int().min(10).max(10_000).default(100),
+      })
+      .strict()
+      .prefault({}),
+    liveness: z
+      .object({
+        /** A topic with no tick for this long is reported stale. */
+        staleAfterMs: z.number().int().min(100).max(86_400_000).default(5_000),
+        checkIntervalMs: z.number().int().min(10).max(60_000).default(250),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
+    const sc = c.slowConsumer;
+    if (sc.softLimitBytes >= c.transport.maxBackpressureBytes) {
+      ctx.addIssue({ code: 'custom', path: ['slowConsumer', 'softLimitBytes'], message: `must be below transport.maxBackpressureBytes (${c.transport.maxBackpressureBytes})` });
+    }
+    if (sc.recoverBelowBytes >= sc.softLimitBytes) {
+      ctx.addIssue({ code: 'custom', path: ['slowConsumer', 'recoverBelowBytes'], message: `must be below slowConsumer.softLimitBytes (${sc.softLimitBytes})` });
+    }
+    if (!c.conflation.tiers.includes(sc.downgradeRate)) {
+      ctx.addIssue({ code: 'custom', path: ['slowConsumer', 'downgradeRate'], message: `must be one of conflation.tiers (${c.conflation.tiers.join(', ')})` });
+    }
     if (c.transport.maxMessageBytes > c.transport.maxPayloadBytes) {
       ctx.addIssue({
         code: 'custom',

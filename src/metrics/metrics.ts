@@ -121,6 +121,22 @@ export function createMetrics(hot: HotStats = new HotStats()) {
       labelNames: ['feed'] as const,
       registers: r,
     }),
+    slowConsumerActions: new client.Counter({
+      name: 'tickgate_slow_consumer_actions_total',
+      help: 'Slow-consumer steps: downgrade, recover, close_timeout (1008), close_hard (1013)',
+      labelNames: ['action'] as const,
+      registers: r,
+    }),
+    conflatedFrames: new client.Counter({
+      name: 'tickgate_conflated_frames_published_total',
+      help: 'Rate-limited (conflated) frames published, once per topic, tier and format with subscribers',
+      registers: r,
+    }),
+    staleTopics: new client.Gauge({
+      name: 'tickgate_stale_topics',
+      help: 'Topics currently stale (no tick for liveness.staleAfterMs, or their feed is down)',
+      registers: r,
+    }),
     publishLatency: new FastHistogram(
       'tickgate_publish_latency_seconds',
       'Time from a tick entering the bus to its frame being handed to uWebSockets.js',
@@ -133,6 +149,7 @@ export function createMetrics(hot: HotStats = new HotStats()) {
   for (const reason of ['client', 'shutdown', 'slow_consumer', 'error'] satisfies CloseReason[]) {
     m.connectionsClosed.labels(reason).inc(0);
   }
+  for (const action of ['downgrade', 'recover', 'close_timeout', 'close_hard']) m.slowConsumerActions.labels(action).inc(0);
   return m;
 }
 

@@ -12,10 +12,22 @@ export type WireFormat = 'msgpack' | 'json';
 
 // ---- client → server -------------------------------------------------------
 
+/** A position in a topic's stream: the last (epoch, seq) a client saw. */
+export interface ResumePosition {
+  readonly epoch: number;
+  readonly seq: number;
+}
+
 export interface SubscribeRequest {
   readonly op: 'subscribe';
   readonly id: RequestId;
   readonly topics: readonly string[];
+  /** At most this many updates per second per topic (conflated); 0 or absent: every tick. */
+  readonly maxRate: number;
+  /** Per concrete topic, the last position seen; the gateway replays what it still holds after it. */
+  readonly resume: ReadonlyMap<string, ResumePosition>;
+  /** Send the last value of each newly subscribed topic (default true). */
+  readonly snapshot: boolean;
 }
 export interface UnsubscribeRequest {
   readonly op: 'unsubscribe';
@@ -40,7 +52,23 @@ export interface WelcomeFrame {
   format: WireFormat;
   maxMessageBytes: number;
   maxSubscriptions: number;
+  /** The maxRate tiers (updates/s) this gateway offers. */
+  rateTiers: number[];
 }
+
+/** What a subscribe did for one concrete topic. */
+export type TopicResult =
+  /** The last value follows as a snapshot frame. */
+  | { topic: string; status: 'snapshot' }
+  /** Resumed: `count` ticks after the client's seq follow as ticks frames (0: already up to date). */
+  | { topic: string; status: 'replayed'; count: number }
+  /**
+   * The client's position could not be resumed; a snapshot follows (when the topic has a value).
+   * `from`..`to` (inclusive) are the seqs it missed, when known (same epoch).
+   */
+  | { topic: string; status: 'gap'; reason: 'epoch_changed' | 'too_old' | 'unknown_seq'; from?: number; to?: number }
+  /** Subscribed, but the topic has no value yet (or snapshot: false was asked). */
+  | { topic: string; status: 'pending' };
 
 export interface AckFrame {
   t: 'ack';
@@ -50,6 +78,32 @@ export interface AckFrame {
   topics: string[];
   /** Subscribe: number of snapshot frames that follow this ack. Unsubscribe: 0. */
   snapshots: number;
+  /** Subscribe: the delivery rate granted per topic (a configured tier), 0 for every tick. */
+  maxRate?: number;
+  /** Subscribe: one entry per concrete topic newly subscribed or resumed, in request order. */
+  results?: TopicResult[];
+}
+
+/** A topic stopped (no tick for liveness.staleAfterMs, or its feed failed) or came back. */
+export interface StatusFrame {
+  t: 'status';
+  topic: string;
+  status: 'live' | 'stale';
+  reason: 'no_ticks' | 'feed_down' | 'recovered';
+  /** Gateway time of the last tick on the topic, epoch ms (0 if none). */
+  lastUpdate: number;
+}
+
+/** Slow-consumer steps the client must know about. */
+export interface SlowFrame {
+  t: 'slow';
+  state: 'downgraded' | 'recovered';
+  /** The topics whose delivery changed. */
+  topics: string[];
+  /** downgraded: the rate they now get; recovered: 0 (every tick again, after fresh snapshots). */
+  maxRate: number;
+  bufferedBytes: number;
+  message: string;
 }
 
 /** Live ticks of one topic, oldest first, consecutive seqs. */
@@ -58,6 +112,11 @@ export interface TicksFrame {
   topic: string;
   epoch: number;
   ticks: WireTick[];
+  /**
+   * Only on rate-limited delivery: the single tick stands for this many ticks since the previous
+   * frame of this rate tier (seqs in between were conflated, not lost).
+   */
+  conflated?: number;
 }
 
 /** The last value of a topic, sent after a subscribe ack; same layout as a ticks frame with one entry. */
@@ -83,4 +142,4 @@ export interface PongFrame {
   gts: number;
 }
 
-export type ServerFrame = WelcomeFrame | AckFrame | TicksFrame | SnapshotFrame | ErrorFrame | PongFrame;
+export type ServerFrame = WelcomeFrame | AckFrame | TicksFrame | SnapshotFrame | ErrorFrame | PongFrame | StatusFrame | SlowFrame;

@@ -1,6 +1,6 @@
 import { ErrorCode, TickgateError } from '../core/errors.ts';
 import { topicError } from '../core/topic.ts';
-import { CLIENT_OPS, type ClientRequest, type RequestId } from './frames.ts';
+import { CLIENT_OPS, type ClientRequest, type RequestId, type ResumePosition } from './frames.ts';
 
 export const MAX_ID_LENGTH = 64;
 export const MAX_TOPICS_PER_REQUEST = 1000;
@@ -54,6 +54,14 @@ export function parseRequest(decoded: unknown): ClientRequest {
   const op = decoded.op;
   switch (op) {
     case 'subscribe':
+      return {
+        op,
+        id,
+        topics: readTopics(op, decoded.topics),
+        maxRate: readMaxRate(decoded.maxRate),
+        resume: readResume(decoded.resume),
+        snapshot: readSnapshotFlag(decoded.snapshot),
+      };
     case 'unsubscribe':
       return { op, id, topics: readTopics(op, decoded.topics) };
     case 'ping':
@@ -63,4 +71,39 @@ export function parseRequest(decoded: unknown): ClientRequest {
       throw new TickgateError(ErrorCode.UNKNOWN_OP, `unknown op ${shown}; expected one of ${CLIENT_OPS.join(', ')}`);
     }
   }
+}
+
+function readMaxRate(v: unknown): number {
+  if (v === undefined || v === null || v === 0) return 0;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1000) {
+    throw new TickgateError(ErrorCode.INVALID_REQUEST, 'subscribe: "maxRate" must be a number of updates per second from 0 (every tick) to 1000');
+  }
+  return v;
+}
+
+function readSnapshotFlag(v: unknown): boolean {
+  if (v === undefined || v === null) return true;
+  if (typeof v !== 'boolean') throw new TickgateError(ErrorCode.INVALID_REQUEST, 'subscribe: "snapshot" must be true or false');
+  return v;
+}
+
+function readResume(v: unknown): Map<string, ResumePosition> {
+  const out = new Map<string, ResumePosition>();
+  if (v === undefined || v === null) return out;
+  if (!isPlainObject(v)) {
+    throw new TickgateError(ErrorCode.INVALID_REQUEST, 'subscribe: "resume" must map topics to {"epoch": <int>, "seq": <int>}');
+  }
+  const entries = Object.entries(v);
+  if (entries.length > MAX_TOPICS_PER_REQUEST) {
+    throw new TickgateError(ErrorCode.INVALID_REQUEST, `subscribe: at most ${MAX_TOPICS_PER_REQUEST} resume positions per request`);
+  }
+  for (const [topic, pos] of entries) {
+    const err = topicError(topic);
+    if (err !== null) throw new TickgateError(ErrorCode.INVALID_TOPIC, `subscribe: resume: ${err}`);
+    if (!isPlainObject(pos) || !Number.isSafeInteger(pos.epoch) || !Number.isSafeInteger(pos.seq) || (pos.seq as number) < 0) {
+      throw new TickgateError(ErrorCode.INVALID_REQUEST, `subscribe: resume["${topic}"] must be {"epoch": <int>, "seq": <int >= 0>}`);
+    }
+    out.set(topic, { epoch: pos.epoch as number, seq: pos.seq as number });
+  }
+  return out;
 }

@@ -36,6 +36,7 @@ export interface HttpContext {
   /** Health of each feed, for /healthz. */
   feedStates(): Record<string, string>;
   isShuttingDown(): boolean;
+  topicStatus(topic: string): { status: 'live' | 'stale'; reason: string; since: number };
   log: { error(obj: object, msg?: string): void };
 }
 
@@ -88,9 +89,12 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext): voi
     const topics = [];
     for (const view of bus.topics()) {
       if (pattern && !pattern.matches(view.parsed)) continue;
+      const status = ctx.topicStatus(view.parsed.topic);
       topics.push({
         topic: view.parsed.topic,
         feed: view.feedId,
+        status: status.status,
+        statusReason: status.reason,
         seq: view.last?.seq ?? 0,
         lastUpdate: view.lastUpdate === 0 ? null : Math.round(view.lastUpdate),
         ageMs: view.lastUpdate === 0 ? null : Math.max(0, Math.round(now - view.lastUpdate)),

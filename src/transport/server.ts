@@ -4,10 +4,23 @@ import type { BusSink, EncodedBatch, TopicBus, TopicView } from '../bus/bus.ts';
 import { ErrorCode, TickgateError } from '../core/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { jsonFrame, packFrame, parseTextMessage, unpackMessage } from '../protocol/codec.ts';
-import { PROTOCOL_VERSION, type RequestId, type ServerFrame, type WireFormat } from '../protocol/frames.ts';
+import {
+  PROTOCOL_VERSION,
+  type RequestId,
+  type ServerFrame,
+  type StatusFrame,
+  type SubscribeRequest,
+  type TicksFrame,
+  type WelcomeFrame,
+  type WireFormat,
+} from '../protocol/frames.ts';
 import { parseRequest, salvageId } from '../protocol/requests.ts';
+import { ConflationTiers, pickTier } from './conflation.ts';
 import { registerHttpRoutes, sendError, type HttpContext } from './http.ts';
+import { TopicLiveness } from './liveness.ts';
+import { planDelivery } from './resume.ts';
 import { Session } from './session.ts';
+import { SlowConsumerGuard, type SlowConsumerOptions } from './slow-consumers.ts';
 import { SubscriptionManager } from './subscriptions.ts';
 import { wireTopic } from './wire-topics.ts';
 
@@ -16,14 +29,19 @@ export interface TransportOptions {
   port: number;
   /** Application limit: larger client messages get a TG_ERR_MESSAGE_TOO_LARGE error frame. */
   maxMessageBytes: number;
-  /** uWS hard limit: larger client messages close the connection with 1009. */
+  /** uWS hard limit: larger client messages drop the connection. */
   maxPayloadBytes: number;
   /** Per-connection send buffer limit; frames beyond it are dropped and the client is closed with 1013. */
   maxBackpressureBytes: number;
   idleTimeoutSeconds: number;
   maxSubscriptionsPerConnection: number;
-  /** How long shutdown waits for clients to acknowledge the 1001 close before cutting them off. */
+  /** How long shutdown (and a slow consumer that never drains) waits before cutting clients off. */
   closeGraceMs: number;
+  maxTicksPerFrame: number;
+  rateTiers: readonly number[];
+  slowConsumer: SlowConsumerOptions;
+  staleAfterMs: number;
+  livenessCheckIntervalMs: number;
 }
 
 export interface TransportDeps {
@@ -36,12 +54,12 @@ export interface TransportDeps {
   interest(entry: string, interested: boolean): void;
 }
 
-type Socket = uWS.WebSocket<Session>;
+export type Socket = uWS.WebSocket<Session>;
 
 const CLOSE_GOING_AWAY = 1001;
 /** uWS ListenOptions value; typed as an enum but exported only at run time. */
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
-const CLOSE_TRY_AGAIN_LATER = 1013;
+const FORMATS: readonly WireFormat[] = ['msgpack', 'json'];
 
 /**
  * The uWebSockets.js app: WebSocket stream at /v1/stream, HTTP API beside it, and the bus sink
@@ -50,42 +68,58 @@ const CLOSE_TRY_AGAIN_LATER = 1013;
 export class Transport implements BusSink {
   private readonly app: uWS.TemplatedApp;
   private readonly subscriptions: SubscriptionManager;
+  private readonly conflation: ConflationTiers;
+  readonly liveness: TopicLiveness;
+  private readonly slow: SlowConsumerGuard;
   private readonly sockets = new Set<Socket>();
-  private readonly slowToClose = new Set<Socket>();
   private listenSocket: uWS.us_listen_socket | null = null;
   private nextSessionId = 0;
   private jsonSessions = 0;
   private shuttingDown = false;
   /** Resolves the pending close() once the last socket has closed. */
   private onAllClosed: (() => void) | null = null;
-  private readonly welcome: Omit<Extract<ServerFrame, { t: 'welcome' }>, 'format'>;
+  private readonly welcome: Omit<WelcomeFrame, 'format'>;
 
   constructor(
     private readonly options: TransportOptions,
     private readonly deps: TransportDeps,
   ) {
     this.app = uWS.App();
-    const { metrics } = deps;
-    this.subscriptions = new SubscriptionManager(deps.bus, options.maxSubscriptionsPerConnection, {
+    const { metrics, bus } = deps;
+    this.conflation = new ConflationTiers(options.rateTiers, bus, (topic, rate, frame) => this.publishConflated(topic, rate, frame));
+    this.subscriptions = new SubscriptionManager(bus, options.maxSubscriptionsPerConnection, options.slowConsumer.downgradeRate, {
       changed: (delta) => metrics.subscriptions.inc(delta),
       interest: deps.interest,
+      tier: (topic, rate, delta) => this.conflation.changed(topic, rate, delta),
+    });
+    this.liveness = new TopicLiveness(bus, options.staleAfterMs, (view, frame) => this.publishStatus(view, frame));
+    this.slow = new SlowConsumerGuard(options.slowConsumer, options.maxBackpressureBytes, options.closeGraceMs, {
+      sockets: this.sockets,
+      subscriptions: this.subscriptions,
+      bus,
+      metrics,
+      logger: deps.logger,
+      send: (ws, frame) => this.send(ws, ws.getUserData(), frame),
+      sendSnapshot: (ws, topic) => this.sendSnapshot(ws, topic),
     });
     this.welcome = {
       t: 'welcome',
       v: PROTOCOL_VERSION,
       server: `tickgate/${deps.version}`,
-      epoch: deps.bus.epoch,
+      epoch: bus.epoch,
       maxMessageBytes: options.maxMessageBytes,
       maxSubscriptions: options.maxSubscriptionsPerConnection,
+      rateTiers: [...options.rateTiers],
     };
     this.registerStream();
     const httpContext: HttpContext = {
-      bus: deps.bus,
+      bus,
       metrics,
       startedAt: Date.now(),
       version: deps.version,
       feedStates: deps.feedStates,
       isShuttingDown: () => this.shuttingDown,
+      topicStatus: (topic) => this.liveness.statusOf(topic),
       log: deps.logger,
     };
     registerHttpRoutes(this.app, httpContext);
@@ -95,7 +129,7 @@ export class Transport implements BusSink {
   listen(): Promise<number> {
     const { host, port } = this.options;
     return new Promise((resolve, reject) => {
-      // Exclusive: uWS sets SO_REUSEPORT by default, which would let a second gateway silently share the port.
+      // Exclusive: never share the port with another process by accident.
       const listen = this.app.listen as unknown as (h: string, p: number, o: number, cb: (s: uWS.us_listen_socket | false) => void) => void;
       listen.call(this.app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
@@ -103,6 +137,8 @@ export class Transport implements BusSink {
           return;
         }
         this.listenSocket = socket;
+        this.liveness.start(this.options.livenessCheckIntervalMs);
+        this.slow.start();
         resolve(uWS.us_socket_local_port(socket));
       });
     });
@@ -135,20 +171,45 @@ export class Transport implements BusSink {
       hot.bytesOut += subscribers * batch.packed.byteLength;
       hot.ticksOut += subscribers * batch.ticks.length;
     }
-    if (this.jsonSessions > 0) this.publishJson(topic, batch);
+    if (this.jsonSessions > 0) {
+      this.publishEncoded(wireTopic(topic, 'json'), 'json', { t: 'ticks', topic, epoch: batch.epoch, ticks: batch.ticks.slice() }, batch.ticks.length);
+    }
   }
 
-  /** JSON subscribers share one JSON encoding per frame, only built when someone wants it. */
-  private publishJson(topic: string, batch: EncodedBatch): void {
-    const jsonTopic = wireTopic(topic, 'json');
-    const subscribers = this.app.numSubscribers(jsonTopic);
-    if (subscribers === 0) return;
-    const text = jsonFrame({ t: 'ticks', topic, epoch: batch.epoch, ticks: batch.ticks.slice() });
-    this.app.publish(jsonTopic, text, false);
+  /** Encodes a frame for one uWS topic only if it has subscribers; returns whether it was sent. */
+  private publishEncoded(uwsTopic: string, format: WireFormat, frame: ServerFrame, ticks: number): boolean {
+    const subscribers = this.app.numSubscribers(uwsTopic);
+    if (subscribers === 0) return false;
     const hot = this.deps.metrics.hot;
+    if (format === 'json') {
+      const text = jsonFrame(frame);
+      this.app.publish(uwsTopic, text, false);
+      hot.bytesOut += subscribers * Buffer.byteLength(text);
+    } else {
+      const bytes = packFrame(frame);
+      this.app.publish(uwsTopic, bytes, true);
+      hot.bytesOut += subscribers * bytes.byteLength;
+    }
     hot.framesOut += subscribers;
-    hot.bytesOut += subscribers * Buffer.byteLength(text);
-    hot.ticksOut += subscribers * batch.ticks.length;
+    hot.ticksOut += subscribers * ticks;
+    return true;
+  }
+
+  private publishConflated(topic: string, rate: number, frame: TicksFrame): void {
+    let sent = false;
+    for (const format of FORMATS) sent = this.publishEncoded(wireTopic(topic, format, rate), format, frame, 1) || sent;
+    if (sent) this.deps.metrics.conflatedFrames.inc();
+  }
+
+  /** A status change reaches every subscriber of the topic, whatever its format and rate. */
+  private publishStatus(view: TopicView, frame: StatusFrame): void {
+    const topic = view.parsed.topic;
+    this.deps.metrics.staleTopics.set(this.liveness.staleCount);
+    this.deps.logger.info({ topic, status: frame.status, reason: frame.reason }, 'topic status changed');
+    for (const format of FORMATS) {
+      this.publishEncoded(wireTopic(topic, format), format, frame, 0);
+      for (const rate of this.options.rateTiers) this.publishEncoded(wireTopic(topic, format, rate), format, frame, 0);
+    }
   }
 
   // ---- WebSocket stream --------------------------------------------------------
@@ -200,23 +261,15 @@ export class Transport implements BusSink {
       },
 
       dropped: (ws) => {
-        // Called from inside uWS's send/publish drain: record now, close on the next turn.
+        // Called from inside uWS's send/publish drain: record now, act on the next turn.
         const session = ws.getUserData();
         session.droppedFrames++;
-        deps.metrics.hot.framesDropped++;
-        if (!session.closing) {
-          session.closing = true;
-          session.closeReason = 'slow_consumer';
-          if (this.slowToClose.size === 0) setImmediate(() => this.closeSlowConsumers());
-          this.slowToClose.add(ws);
-        }
+        metrics.hot.framesDropped++;
+        this.slow.overHardLimit(ws);
       },
 
       drain: (ws) => {
-        const session = ws.getUserData();
-        if (session.closeReason === 'slow_consumer' && session.closeTimer && ws.getBufferedAmount() < options.maxBackpressureBytes) {
-          this.endSlowConsumer(ws);
-        }
+        this.slow.drained(ws);
       },
 
       close: (ws, code) => {
@@ -224,7 +277,7 @@ export class Transport implements BusSink {
         session.closed = true;
         if (session.closeTimer) clearTimeout(session.closeTimer);
         this.sockets.delete(ws);
-        this.slowToClose.delete(ws);
+        this.slow.forget(ws);
         if (this.sockets.size === 0) this.onAllClosed?.();
         this.subscriptions.release(session);
         if (session.format === 'json') this.jsonSessions--;
@@ -233,36 +286,6 @@ export class Transport implements BusSink {
         logger.debug({ session: session.id, code, reason: session.closeReason, dropped: session.droppedFrames }, 'connection closed');
       },
     });
-  }
-
-  /**
-   * A slow consumer first loses its subscriptions, so nothing more queues up. Its close frame
-   * (1013) can only be delivered once the buffer is back under the limit (uWS drops frames over
-   * it, the close frame too), so it is sent at drain; a client that never drains is cut off
-   * after closeGraceMs.
-   */
-  private closeSlowConsumers(): void {
-    for (const ws of this.slowToClose) {
-      const session = ws.getUserData();
-      if (session.closed) continue;
-      this.deps.logger.warn({ session: session.id, remote: session.remoteAddress, dropped: session.droppedFrames }, 'closing slow consumer');
-      this.subscriptions.unsubscribeAll(session);
-      if (ws.getBufferedAmount() < this.options.maxBackpressureBytes) {
-        this.endSlowConsumer(ws);
-      } else {
-        session.closeTimer = setTimeout(() => {
-          if (!session.closed) ws.close();
-        }, this.options.closeGraceMs);
-      }
-    }
-    this.slowToClose.clear();
-  }
-
-  private endSlowConsumer(ws: Socket): void {
-    const session = ws.getUserData();
-    if (session.closeTimer) clearTimeout(session.closeTimer);
-    session.closeTimer = null;
-    ws.end(CLOSE_TRY_AGAIN_LATER, `slow consumer: ${session.droppedFrames} frames dropped over the send buffer limit`);
   }
 
   private onClientMessage(ws: Socket, message: ArrayBuffer, isBinary: boolean): void {
@@ -294,15 +317,9 @@ export class Transport implements BusSink {
     metrics.clientMessages.labels(request.op).inc();
     try {
       switch (request.op) {
-        case 'subscribe': {
-          const snapshots = this.subscriptions.subscribe(session, request.topics);
-          this.send(ws, session, { t: 'ack', id: request.id, op: 'subscribe', topics: [...request.topics], snapshots: snapshots.length });
-          const epoch = this.deps.bus.epoch;
-          for (const view of snapshots) {
-            this.send(ws, session, { t: 'snapshot', topic: view.parsed.topic, epoch, ticks: [view.last!] });
-          }
+        case 'subscribe':
+          this.subscribe(ws, session, request);
           break;
-        }
         case 'unsubscribe':
           this.subscriptions.unsubscribe(session, request.topics);
           this.send(ws, session, { t: 'ack', id: request.id, op: 'unsubscribe', topics: [...request.topics], snapshots: 0 });
@@ -314,6 +331,49 @@ export class Transport implements BusSink {
     } catch (err) {
       this.replyWithError(ws, session, request.id, err);
     }
+  }
+
+  /**
+   * Ack, then per newly subscribed topic (in request order): a replay of what the client missed,
+   * or a snapshot, and a status frame if the topic is stale. All sent within this callback, so
+   * nothing the bus flushes later can overtake them.
+   */
+  private subscribe(ws: Socket, session: Session, request: SubscribeRequest): void {
+    const { bus } = this.deps;
+    const rate = pickTier(this.options.rateTiers, request.maxRate);
+    const added = this.subscriptions.subscribe(session, request.topics, rate);
+    const plans = added.map((topic) => planDelivery(bus, topic, request.resume.get(topic), request.snapshot));
+    const snapshots = plans.filter((p) => p.snapshot).length;
+    this.send(ws, session, {
+      t: 'ack',
+      id: request.id,
+      op: 'subscribe',
+      topics: [...request.topics],
+      snapshots,
+      maxRate: rate,
+      results: plans.map((p) => p.result),
+    });
+    for (const plan of plans) {
+      const topic = plan.result.topic;
+      if (plan.snapshot) this.sendSnapshot(ws, topic);
+      if (plan.replay !== null) {
+        const per = this.options.maxTicksPerFrame;
+        for (let i = 0; i < plan.replay.length; i += per) {
+          this.send(ws, session, { t: 'ticks', topic, epoch: bus.epoch, ticks: plan.replay.slice(i, i + per) });
+        }
+      }
+      const status = this.liveness.statusOf(topic);
+      const view = bus.topic(topic);
+      if (status.status === 'stale' && view !== undefined) {
+        this.send(ws, session, { t: 'status', topic, status: 'stale', reason: status.reason, lastUpdate: Math.round(view.lastUpdate) });
+      }
+    }
+  }
+
+  private sendSnapshot(ws: Socket, topic: string): void {
+    const last = this.deps.bus.topic(topic)?.last;
+    if (last === undefined) return;
+    this.send(ws, ws.getUserData(), { t: 'snapshot', topic, epoch: this.deps.bus.epoch, ticks: [last] });
   }
 
   private replyWithError(ws: Socket, session: Session, id: RequestId | null, err: unknown): void {
@@ -330,7 +390,7 @@ export class Transport implements BusSink {
     this.send(ws, session, { t: 'error', id, code, message });
   }
 
-  /** Control frames (welcome, ack, snapshot, error, pong): one socket, encoded in its format. */
+  /** Frames for one socket (welcome, ack, snapshot, replay, status, error, pong), in its format. */
   private send(ws: Socket, session: Session, frame: ServerFrame): void {
     const hot = this.deps.metrics.hot;
     if (session.format === 'json') {
@@ -347,19 +407,27 @@ export class Transport implements BusSink {
 
   // ---- shutdown ------------------------------------------------------------------
 
+  /** Closes every client connection with `code` while the gateway keeps running (operations, tests). */
+  disconnectAll(code: number, reason: string): void {
+    for (const ws of this.sockets) {
+      const session = ws.getUserData();
+      session.closing = true;
+      if (code === CLOSE_GOING_AWAY) session.closeReason = 'shutdown';
+      ws.end(code, reason);
+    }
+  }
+
   /** Stops accepting, closes every client with 1001, waits up to closeGraceMs for them to go, then closes the app. */
   async close(): Promise<void> {
     this.shuttingDown = true;
+    this.liveness.stop();
+    this.slow.stop();
+    this.conflation.stop();
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
-    for (const ws of this.sockets) {
-      const session = ws.getUserData();
-      session.closing = true;
-      session.closeReason = 'shutdown';
-      ws.end(CLOSE_GOING_AWAY, 'server shutting down');
-    }
+    this.disconnectAll(CLOSE_GOING_AWAY, 'server shutting down');
     if (this.sockets.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.options.closeGraceMs);

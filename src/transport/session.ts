@@ -1,29 +1,36 @@
 import type { TopicPattern } from '../core/topic.ts';
 import type { WireFormat } from '../protocol/frames.ts';
 
+export type CloseReason = 'client' | 'shutdown' | 'slow_consumer' | 'error';
+
 /**
  * One WebSocket connection's state; also the uWS user data object.
- * Topics subscribed on the uWS socket are exactly `topics`; a topic stays subscribed while an
- * exact entry or any pattern still covers it.
+ * Rates are updates per second, 0 meaning every tick.
  */
 export class Session {
   readonly id: number;
   readonly format: WireFormat;
   readonly remoteAddress: string;
-  /** Exact topics the client asked for. */
-  readonly exact = new Set<string>();
+  /** Exact topics the client asked for, with the rate asked. */
+  readonly exact = new Map<string, number>();
   /** Patterns the client asked for, by their text. */
-  readonly patterns = new Map<string, TopicPattern>();
-  /** Concrete topics currently subscribed on the socket. */
-  readonly topics = new Set<string>();
+  readonly patterns = new Map<string, { pattern: TopicPattern; rate: number }>();
+  /** Concrete topics subscribed on the socket, with the rate actually delivered. */
+  readonly topics = new Map<string, number>();
+  /** Slow-consumer step 1: full-rate topics are delivered at the downgrade rate meanwhile. */
+  downgraded = false;
+  /** When the send buffer first went over the soft limit (ms), 0 while under it. */
+  slowSince = 0;
   /** Set once the gateway has decided to close this connection (slow consumer, shutdown). */
   closing = false;
-  closeReason: 'client' | 'shutdown' | 'slow_consumer' | 'error' = 'client';
+  closeReason: CloseReason = 'client';
   droppedFrames = 0;
   /** True once uWS reported the close; the socket must not be touched after. */
   closed = false;
   /** A slow consumer's deadline for draining before it is cut off. */
   closeTimer: NodeJS.Timeout | null = null;
+  /** A close waiting for the send buffer to drain under the hard limit. */
+  pendingClose: { code: number; reason: string } | null = null;
 
   constructor(id: number, format: WireFormat, remoteAddress: string) {
     this.id = id;

@@ -1,8 +1,8 @@
+import type { TopicBus, TopicView } from '../bus/bus.ts';
 import { ErrorCode, TickgateError } from '../core/errors.ts';
 import { isPattern, TopicPattern } from '../core/topic.ts';
-import type { TopicBus, TopicView } from '../bus/bus.ts';
-import { wireTopic } from './wire-topics.ts';
 import type { Session } from './session.ts';
+import { wireTopic } from './wire-topics.ts';
 
 /** The part of a uWS WebSocket the subscription logic needs. */
 export interface TopicSocket {
@@ -15,12 +15,18 @@ export interface SubscriptionEvents {
   changed(delta: number): void;
   /** The first connection asked for `entry` (topic or pattern), or the last one let go of it. */
   interest(entry: string, interested: boolean): void;
+  /** Subscribers of `topic` at conflated `rate` (> 0) changed by `delta`. */
+  tier(topic: string, rate: number, delta: number): void;
 }
 
 /**
- * Maps what clients asked for (exact topics and patterns) onto uWS topic subscriptions.
- * All of this is cold path: it runs on client requests and when a topic first appears,
- * never per tick.
+ * Maps what clients asked for (exact topics and patterns, each with a rate) onto uWS topic
+ * subscriptions. All of this is cold path: client requests, a topic's first appearance, and
+ * slow-consumer steps — never per tick.
+ *
+ * A concrete topic is delivered at the fastest rate among the session's entries covering it
+ * (0, every tick, beats any tier); while the session is downgraded, every-tick topics get the
+ * downgrade rate instead.
  */
 export class SubscriptionManager {
   /** Pattern text → sessions holding it; scanned when a new topic appears. */
@@ -32,6 +38,7 @@ export class SubscriptionManager {
   constructor(
     private readonly bus: TopicBus,
     private readonly maxPerSession: number,
+    private readonly downgradeRate: number,
     private readonly events: SubscriptionEvents,
   ) {}
 
@@ -40,32 +47,29 @@ export class SubscriptionManager {
   }
 
   /**
-   * Adds the entries (all valid, checked by the caller) and returns the topics newly subscribed
-   * that already have a last value, in request order, for snapshots.
-   * All-or-nothing: throws TOO_MANY_SUBSCRIPTIONS before changing anything if the result would
+   * Adds the entries (all valid, checked by the caller) at `rate` and returns the concrete topics
+   * newly subscribed, in request order (for snapshots and resume).
+   * All-or-nothing: throws TOO_MANY_SUBSCRIPTIONS before changing anything if the session would
    * exceed the per-connection limit.
    */
-  subscribe(session: Session, entries: readonly string[]): TopicView[] {
-    const socket = this.socketOf(session);
+  subscribe(session: Session, entries: readonly string[], rate: number): string[] {
     const additions: string[] = [];
     const seen = new Set<string>();
+    const add = (topic: string) => {
+      if (!session.topics.has(topic) && !seen.has(topic)) {
+        seen.add(topic);
+        additions.push(topic);
+      }
+    };
     const compiled = new Map<string, TopicPattern>();
     for (const entry of entries) {
-      if (isPattern(entry)) {
-        if (session.patterns.has(entry)) continue;
-        const pattern = new TopicPattern(entry);
-        compiled.set(entry, pattern);
-        for (const view of this.bus.topics()) {
-          const t = view.parsed.topic;
-          if (pattern.matches(view.parsed) && !session.topics.has(t) && !seen.has(t)) {
-            seen.add(t);
-            additions.push(t);
-          }
-        }
-      } else if (!session.topics.has(entry) && !seen.has(entry)) {
-        seen.add(entry);
-        additions.push(entry);
+      if (!isPattern(entry)) {
+        add(entry);
+        continue;
       }
+      const pattern = session.patterns.get(entry)?.pattern ?? new TopicPattern(entry);
+      compiled.set(entry, pattern);
+      for (const view of this.bus.topics()) if (pattern.matches(view.parsed)) add(view.parsed.topic);
     }
     if (session.topics.size + additions.length > this.maxPerSession) {
       throw new TickgateError(
@@ -73,54 +77,48 @@ export class SubscriptionManager {
         `subscribe would hold ${session.topics.size + additions.length} topics; the limit per connection is ${this.maxPerSession}`,
       );
     }
+    const touched = new Set<string>(additions);
     for (const entry of entries) {
-      if (!isPattern(entry) && !session.exact.has(entry)) {
-        session.exact.add(entry);
-        this.hold(entry);
-      }
+      if (isPattern(entry)) continue;
+      if (!session.exact.has(entry)) this.hold(entry);
+      session.exact.set(entry, rate);
+      touched.add(entry);
     }
     for (const [text, pattern] of compiled) {
-      session.patterns.set(text, pattern);
-      this.hold(text);
-      let holders = this.patternHolders.get(text);
-      if (holders === undefined) {
-        holders = { pattern, sessions: new Set() };
-        this.patternHolders.set(text, holders);
+      if (!session.patterns.has(text)) {
+        this.hold(text);
+        this.holdersOf(text, pattern).sessions.add(session);
       }
-      holders.sessions.add(session);
+      session.patterns.set(text, { pattern, rate });
+      for (const topic of session.topics.keys()) {
+        const view = this.bus.topic(topic);
+        if (view && pattern.matches(view.parsed)) touched.add(topic);
+      }
     }
-    const snapshots: TopicView[] = [];
-    for (const topic of additions) {
-      this.add(session, socket, topic);
-      const view = this.bus.topic(topic);
-      if (view?.last !== undefined) snapshots.push(view);
-    }
-    return snapshots;
+    for (const topic of touched) this.sync(session, topic);
+    return additions;
   }
 
   /** Removes the entries; a topic stays subscribed while another entry of the session covers it. */
   unsubscribe(session: Session, entries: readonly string[]): void {
-    const socket = this.socketOf(session);
-    const candidates = new Set<string>();
+    const touched = new Set<string>();
     for (const entry of entries) {
       if (isPattern(entry)) {
-        const pattern = session.patterns.get(entry);
-        if (pattern === undefined) continue;
+        const held = session.patterns.get(entry);
+        if (held === undefined) continue;
         session.patterns.delete(entry);
         this.dropHolder(entry, session);
         this.letGo(entry);
-        for (const topic of session.topics) {
+        for (const topic of session.topics.keys()) {
           const view = this.bus.topic(topic);
-          if (view !== undefined && pattern.matches(view.parsed)) candidates.add(topic);
+          if (view !== undefined && held.pattern.matches(view.parsed)) touched.add(topic);
         }
       } else if (session.exact.delete(entry)) {
         this.letGo(entry);
-        candidates.add(entry);
+        touched.add(entry);
       }
     }
-    for (const topic of candidates) {
-      if (!this.covered(session, topic)) this.remove(session, socket, topic);
-    }
+    for (const topic of touched) this.sync(session, topic);
   }
 
   /** A topic appeared: subscribe every session whose pattern matches, before its first frame is published. */
@@ -128,22 +126,42 @@ export class SubscriptionManager {
     for (const { pattern, sessions } of this.patternHolders.values()) {
       if (!pattern.matches(view.parsed)) continue;
       for (const session of sessions) {
-        if (session.topics.has(view.parsed.topic)) continue;
-        if (session.topics.size >= this.maxPerSession) continue;
-        this.add(session, this.socketOf(session), view.parsed.topic);
+        if (session.topics.has(view.parsed.topic) || session.topics.size >= this.maxPerSession) continue;
+        this.sync(session, view.parsed.topic);
       }
     }
+  }
+
+  /**
+   * Slow-consumer step: moves the session's every-tick topics to the downgrade rate (or back).
+   * Returns the topics whose delivery changed.
+   */
+  setDowngraded(session: Session, downgraded: boolean): string[] {
+    if (session.downgraded === downgraded) return [];
+    session.downgraded = downgraded;
+    const changed: string[] = [];
+    for (const topic of [...session.topics.keys()]) {
+      if (this.requestedRate(session, topic) === 0) {
+        this.sync(session, topic);
+        changed.push(topic);
+      }
+    }
+    return changed;
   }
 
   /** Drops every subscription of a session whose socket stays open for now (a slow consumer being closed). */
   unsubscribeAll(session: Session): void {
     const socket = this.socketOf(session);
-    for (const topic of session.topics) socket.unsubscribe(wireTopic(topic, session.format));
+    for (const [topic, rate] of session.topics) {
+      socket.unsubscribe(wireTopic(topic, session.format, rate));
+      if (rate > 0) this.events.tier(topic, rate, -1);
+    }
     this.forget(session);
   }
 
   /** Forgets a closed session. uWS has already dropped its socket subscriptions. */
   release(session: Session): void {
+    for (const [topic, rate] of session.topics) if (rate > 0) this.events.tier(topic, rate, -1);
     this.forget(session);
     this.sockets.delete(session);
   }
@@ -151,6 +169,45 @@ export class SubscriptionManager {
   /** Entries some connection currently holds (for an adapter that starts late or restarts). */
   interestedEntries(): string[] {
     return [...this.interest.keys()];
+  }
+
+  /** The rate the session asked for on `topic` (fastest covering entry), or null if nothing covers it. */
+  requestedRate(session: Session, topic: string): number | null {
+    let best: number | null = session.exact.get(topic) ?? null;
+    if (best === 0) return 0;
+    if (session.patterns.size > 0) {
+      const view = this.bus.topic(topic);
+      if (view !== undefined) {
+        for (const { pattern, rate } of session.patterns.values()) {
+          if (!pattern.matches(view.parsed)) continue;
+          if (rate === 0) return 0;
+          if (best === null || rate > best) best = rate;
+        }
+      }
+    }
+    return best;
+  }
+
+  /** Brings the socket's subscription for one topic in line with what the session asked for. */
+  private sync(session: Session, topic: string): void {
+    const requested = this.requestedRate(session, topic);
+    const desired = requested === null ? null : requested === 0 && session.downgraded ? this.downgradeRate : requested;
+    const current = session.topics.get(topic);
+    if ((current ?? null) === desired) return;
+    const socket = this.socketOf(session);
+    if (current !== undefined) {
+      socket.unsubscribe(wireTopic(topic, session.format, current));
+      if (current > 0) this.events.tier(topic, current, -1);
+    }
+    if (desired === null) {
+      session.topics.delete(topic);
+      this.events.changed(-1);
+      return;
+    }
+    socket.subscribe(wireTopic(topic, session.format, desired));
+    if (desired > 0) this.events.tier(topic, desired, 1);
+    if (current === undefined) this.events.changed(1);
+    session.topics.set(topic, desired);
   }
 
   private hold(entry: string): void {
@@ -174,35 +231,20 @@ export class SubscriptionManager {
       this.dropHolder(text, session);
       this.letGo(text);
     }
-    for (const topic of session.exact) this.letGo(topic);
+    for (const topic of session.exact.keys()) this.letGo(topic);
     this.events.changed(-session.topics.size);
     session.topics.clear();
     session.exact.clear();
     session.patterns.clear();
   }
 
-  get patternCount(): number {
-    return this.patternHolders.size;
-  }
-
-  private covered(session: Session, topic: string): boolean {
-    if (session.exact.has(topic)) return true;
-    const view = this.bus.topic(topic);
-    if (view === undefined) return false;
-    for (const pattern of session.patterns.values()) if (pattern.matches(view.parsed)) return true;
-    return false;
-  }
-
-  private add(session: Session, socket: TopicSocket, topic: string): void {
-    socket.subscribe(wireTopic(topic, session.format));
-    session.topics.add(topic);
-    this.events.changed(1);
-  }
-
-  private remove(session: Session, socket: TopicSocket, topic: string): void {
-    socket.unsubscribe(wireTopic(topic, session.format));
-    session.topics.delete(topic);
-    this.events.changed(-1);
+  private holdersOf(text: string, pattern: TopicPattern) {
+    let holders = this.patternHolders.get(text);
+    if (holders === undefined) {
+      holders = { pattern, sessions: new Set() };
+      this.patternHolders.set(text, holders);
+    }
+    return holders;
   }
 
   private dropHolder(text: string, session: Session): void {

@@ -1,9 +1,11 @@
 import type { WireFormat } from '../protocol/frames.ts';
 
 /**
- * uWS topic names. Subscribers of one format share the same bytes, so each format gets its own
- * uWS topic: the bare topic for MessagePack, a prefixed one for JSON (":" never occurs in a topic).
+ * uWS topic names. Subscribers who get the same bytes share a uWS topic, so each delivery
+ * variant of a topic has its own: MessagePack or JSON, every tick or a conflated rate tier.
+ * ":" never occurs in a tickgate topic, so the prefixes cannot collide with topics.
  */
-export function wireTopic(topic: string, format: WireFormat): string {
-  return format === 'msgpack' ? topic : `json:${topic}`;
+export function wireTopic(topic: string, format: WireFormat, rate = 0): string {
+  const tier = rate === 0 ? '' : `r${rate}:`;
+  return format === 'msgpack' ? `${tier}${topic}` : `json:${tier}${topic}`;
 }
