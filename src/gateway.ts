@@ -157,6 +157,11 @@ export class Gateway {
     };
   }
 
+  /** Closes every client connection with `code` while the gateway keeps running (operations, tests). */
+  disconnectClients(code = 1012, reason = 'service restart'): void {
+    this.transport.disconnectAll(code, reason);
+  }
+
   /** Stops feeds, flushes the bus, closes clients with 1001, closes the listener. Idempotent. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {

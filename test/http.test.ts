@@ -93,6 +93,8 @@ describe('HTTP API', () => {
     expect(await missing.json()).toEqual({
       error: { code: 'TG_ERR_UNKNOWN_TOPIC', message: 'no tick has been seen for topic "equity.NOPE.quote"' },
     });
+    const badEscape = await fetch(`${s.http}/v1/snapshot/%E0%A4%A`);
+    expect(badEscape.status).toBe(400);
     const invalid = await fetch(`${s.http}/v1/snapshot/not-a-topic`);
     expect(invalid.status).toBe(400);
     expect(((await invalid.json()) as { error: { code: string } }).error.code).toBe('TG_ERR_INVALID_TOPIC');

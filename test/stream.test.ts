@@ -169,6 +169,8 @@ describe('bad input', () => {
   const cases: { name: string; send: (c: TestClient) => void; code: string; id?: unknown }[] = [
     { name: 'malformed MessagePack', send: (c) => c.sendRaw(Buffer.from([0xc1, 0xff, 0x00]), true), code: 'TG_ERR_MALFORMED' },
     { name: 'truncated MessagePack', send: (c) => c.sendRaw(Buffer.from(encode({ op: 'subscribe', id: 1 })).subarray(0, 6), true), code: 'TG_ERR_MALFORMED' },
+    { name: 'the reserved byte 0xc1', send: (c) => c.sendRaw(Buffer.from([0x82, 0xa2, 0x6f, 0x70, 0xa4, 0x70, 0x69, 0x6e, 0x67, 0xa2, 0x69, 0x64, 0xc1]), true), code: 'TG_ERR_MALFORMED' },
+    { name: 'a MessagePack timestamp extension', send: (c) => c.sendRaw(Buffer.from([0x81, 0xa2, 0x69, 0x64, 0xd6, 0xff, 0, 0, 0, 1]), true), code: 'TG_ERR_MALFORMED' },
     { name: 'text garbage', send: (c) => c.sendRaw('}{ not json', false), code: 'TG_ERR_MALFORMED' },
     { name: 'not an object', send: (c) => c.sendJson([1, 2, 3]), code: 'TG_ERR_INVALID_REQUEST' },
     { name: 'unknown op', send: (c) => c.sendJson({ op: 'explode', id: 3 }), code: 'TG_ERR_UNKNOWN_OP', id: 3 },
@@ -215,6 +217,27 @@ describe('bad input', () => {
     expect(err).toMatchObject({ t: 'error', id: 1, code: 'TG_ERR_TOO_MANY_SUBSCRIPTIONS' });
     const ok = await c.request({ op: 'subscribe', id: 2, topics: ['equity.AAA.quote', 'equity.BBB.quote'] });
     expect(ok).toMatchObject({ t: 'ack', snapshots: 2 });
+  });
+
+  it('tells a client at its limit that a new topic matching its pattern is not delivered', async () => {
+    const { gw, stream } = await gateway({ transport: { maxSubscriptionsPerConnection: 1 } });
+    gw.bus.publish(quote('equity.AAA.quote', 10), 'test');
+    await nextTurn();
+    const c = await client(stream);
+    await c.request({ op: 'subscribe', id: 1, topics: ['equity.*.quote'] });
+    gw.bus.publish(quote('equity.BBB.quote', 10), 'test');
+    const err = await c.waitFor((f) => f.t === 'error');
+    expect(err).toMatchObject({ id: null, code: 'TG_ERR_TOO_MANY_SUBSCRIPTIONS' });
+    expect(err.message).toContain('equity.BBB.quote');
+  });
+
+  it('accepts a 64-bit integer id from strict encoders', async () => {
+    const { stream } = await gateway();
+    const c = await client(stream);
+    // {"op":"ping","id":7} with id as uint64 (0xcf)
+    const bytes = Buffer.from([0x82, 0xa2, 0x6f, 0x70, 0xa4, 0x70, 0x69, 0x6e, 0x67, 0xa2, 0x69, 0x64, 0xcf, 0, 0, 0, 0, 0, 0, 0, 7]);
+    const pong = await c.request({ id: 7 }, bytes);
+    expect(pong).toMatchObject({ t: 'pong', id: 7 });
   });
 
   it('drops a client whose message exceeds the hard payload limit, leaving others alone', async () => {

@@ -3,7 +3,7 @@
  * as the `code` label of tickgate_errors_total, and in docs/protocol.md.
  */
 export const ErrorCode = {
-  /** The message could not be decoded: not MessagePack (binary) or not JSON (text). */
+  /** The message could not be decoded: not MessagePack (binary) or not JSON (text). (Invalid UTF-8 in a text frame never gets here: uWS drops the connection.) */
   MALFORMED: 'TG_ERR_MALFORMED',
   /** Decoded, but not a request object of the documented shape. */
   INVALID_REQUEST: 'TG_ERR_INVALID_REQUEST',
@@ -22,7 +22,7 @@ export const ErrorCode = {
   /** HTTP: no such route / method. */
   NOT_FOUND: 'TG_ERR_NOT_FOUND',
   METHOD_NOT_ALLOWED: 'TG_ERR_METHOD_NOT_ALLOWED',
-  /** WebSocket upgrade with an unsupported query parameter value. */
+  /** WebSocket upgrade refused: an unsupported query parameter value (400) or the gateway is shutting down (503). */
   BAD_UPGRADE: 'TG_ERR_BAD_UPGRADE',
   /** The gateway failed while handling the request; logged with its cause. */
   INTERNAL: 'TG_ERR_INTERNAL',

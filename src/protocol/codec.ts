@@ -7,7 +7,8 @@ import type { ServerFrame } from './frames.ts';
  * language reads these bytes.
  */
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, moreTypes: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+// int64AsType 'number': a client encoder that writes ids as fixed-width 64-bit ints still works.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
 
 /**
  * Encodes a frame. The result is a view into a reused buffer, valid until the next call:
@@ -21,9 +22,36 @@ export function jsonFrame(frame: ServerFrame): string {
   return JSON.stringify(frame);
 }
 
-/** Decodes a client's binary message. Throws on malformed input. */
+const MAX_DEPTH = 32;
+
+/**
+ * Client messages must be plain data. msgpackr maps the reserved byte 0xc1 and extension types
+ * (timestamps, records) to objects of its own; those are malformed input here, as is nesting
+ * deeper than any request needs.
+ */
+function assertPlainData(value: unknown, depth: number): void {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'bigint' || typeof value === 'symbol' || typeof value === 'function' || value === undefined) {
+      throw new Error(`non-standard value of type ${typeof value}`);
+    }
+    return;
+  }
+  if (depth > MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH} levels`);
+  if (Array.isArray(value)) {
+    for (const v of value) assertPlainData(v, depth + 1);
+    return;
+  }
+  if (value instanceof Uint8Array) return;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) throw new Error('non-standard MessagePack type (reserved byte or extension)');
+  for (const v of Object.values(value)) assertPlainData(v, depth + 1);
+}
+
+/** Decodes a client's binary message. Throws on malformed input, including non-standard types. */
 export function unpackMessage(bytes: Uint8Array): unknown {
-  return unpackr.unpack(bytes);
+  const value: unknown = unpackr.unpack(bytes);
+  assertPlainData(value, 0);
+  return value;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -105,7 +105,12 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext): voi
   });
 
   app.get('/v1/snapshot/:topic', (res, req) => {
-    const topic = decodeURIComponent(req.getParameter(0) ?? '');
+    let topic: string;
+    try {
+      topic = decodeURIComponent(req.getParameter(0) ?? '');
+    } catch {
+      return sendError(res, 400, ErrorCode.INVALID_TOPIC, 'the topic in the path is not valid percent-encoding', metrics);
+    }
     const err = topicError(topic);
     if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
     const view = bus.topic(topic);

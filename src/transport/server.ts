@@ -1,6 +1,7 @@
 import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { BusSink, EncodedBatch, TopicBus, TopicView } from '../bus/bus.ts';
+import { systemClock } from '../core/clock.ts';
 import { ErrorCode, TickgateError } from '../core/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { jsonFrame, packFrame, parseTextMessage, unpackMessage } from '../protocol/codec.ts';
@@ -29,7 +30,7 @@ export interface TransportOptions {
   port: number;
   /** Application limit: larger client messages get a TG_ERR_MESSAGE_TOO_LARGE error frame. */
   maxMessageBytes: number;
-  /** uWS hard limit: larger client messages drop the connection. */
+  /** uWS hard limit: larger client messages drop the connection (clients see 1006). */
   maxPayloadBytes: number;
   /** Per-connection send buffer limit; frames beyond it are dropped and the client is closed with 1013. */
   maxBackpressureBytes: number;
@@ -91,6 +92,7 @@ export class Transport implements BusSink {
       changed: (delta) => metrics.subscriptions.inc(delta),
       interest: deps.interest,
       tier: (topic, rate, delta) => this.conflation.changed(topic, rate, delta),
+      limitReached: (session, topic) => this.onLimitReached(session, topic),
     });
     this.liveness = new TopicLiveness(bus, options.staleAfterMs, (view, frame) => this.publishStatus(view, frame));
     this.slow = new SlowConsumerGuard(options.slowConsumer, options.maxBackpressureBytes, options.closeGraceMs, {
@@ -291,6 +293,7 @@ export class Transport implements BusSink {
   private onClientMessage(ws: Socket, message: ArrayBuffer, isBinary: boolean): void {
     const session = ws.getUserData();
     const { metrics } = this.deps;
+    if (session.closing) return; // a connection being closed gets no new subscriptions
     if (message.byteLength > this.options.maxMessageBytes) {
       metrics.clientMessages.labels('invalid').inc();
       this.sendError(ws, session, null, ErrorCode.MESSAGE_TOO_LARGE, `message is ${message.byteLength} bytes; the limit is ${this.options.maxMessageBytes}`);
@@ -325,7 +328,7 @@ export class Transport implements BusSink {
           this.send(ws, session, { t: 'ack', id: request.id, op: 'unsubscribe', topics: [...request.topics], snapshots: 0 });
           break;
         case 'ping':
-          this.send(ws, session, { t: 'pong', id: request.id, gts: Date.now() });
+          this.send(ws, session, { t: 'pong', id: request.id, gts: systemClock.now() });
           break;
       }
     } catch (err) {
@@ -367,6 +370,14 @@ export class Transport implements BusSink {
       if (status.status === 'stale' && view !== undefined) {
         this.send(ws, session, { t: 'status', topic, status: 'stale', reason: status.reason, lastUpdate: Math.round(view.lastUpdate) });
       }
+    }
+  }
+
+  private onLimitReached(session: Session, topic: string): void {
+    for (const ws of this.sockets) {
+      if (ws.getUserData() !== session) continue;
+      this.sendError(ws, session, null, ErrorCode.TOO_MANY_SUBSCRIPTIONS, `new topic ${topic} matches your pattern but this connection holds ${this.options.maxSubscriptionsPerConnection} topics already; it is not delivered`);
+      return;
     }
   }
 

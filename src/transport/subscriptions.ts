@@ -17,6 +17,8 @@ export interface SubscriptionEvents {
   interest(entry: string, interested: boolean): void;
   /** Subscribers of `topic` at conflated `rate` (> 0) changed by `delta`. */
   tier(topic: string, rate: number, delta: number): void;
+  /** A new topic matched one of the session's patterns but the session is at its subscription limit. */
+  limitReached(session: Session, topic: string): void;
 }
 
 /**
@@ -126,7 +128,11 @@ export class SubscriptionManager {
     for (const { pattern, sessions } of this.patternHolders.values()) {
       if (!pattern.matches(view.parsed)) continue;
       for (const session of sessions) {
-        if (session.topics.has(view.parsed.topic) || session.topics.size >= this.maxPerSession) continue;
+        if (session.topics.has(view.parsed.topic)) continue;
+        if (session.topics.size >= this.maxPerSession) {
+          this.events.limitReached(session, view.parsed.topic);
+          continue;
+        }
         this.sync(session, view.parsed.topic);
       }
     }
