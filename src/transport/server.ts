@@ -135,7 +135,8 @@ export class Transport implements BusSink {
       const listen = this.app.listen as unknown as (h: string, p: number, o: number, cb: (s: uWS.us_listen_socket | false) => void) => void;
       listen.call(this.app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
-          reject(new Error(`cannot listen on ${host}:${port}: address in use or not available`));
+          // uWS sets no SO_REUSEADDR: after a crash, connections in TIME_WAIT hold the port for up to 60 s.
+          reject(new Error(`cannot listen on ${host}:${port}: address in use or not available (after a crash the port can stay held for up to 60 s)`));
           return;
         }
         this.listenSocket = socket;

@@ -1,0 +1,454 @@
+import { decode } from '@msgpack/msgpack';
+import { isPattern, parseTopic, topicError, TopicPattern } from '../core/topic.ts';
+import type { AckFrame, ResumePosition, ServerFrame, SlowFrame, TopicResult } from '../protocol/frames.ts';
+import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { Emitter } from './emitter.ts';
+
+/** The browser WebSocket surface the SDK uses; `ws` in Node provides the same. */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface ConnectOptions {
+  /** Credentials, sent as the `token` query parameter. */
+  token?: string;
+  /** Server frame format; msgpack (default) or json. */
+  format?: 'msgpack' | 'json';
+  /** Reconnect backoff (full jitter). Defaults: 250 ms initial, 15 s cap. */
+  reconnect?: Partial<BackoffOptions> & { enabled?: boolean };
+  /** Dead-connection detection: ping after `intervalMs` of silence; reconnect after `timeoutMs` with nothing received. */
+  heartbeat?: { intervalMs?: number; timeoutMs?: number };
+  /** WebSocket implementation; defaults to globalThis.WebSocket, else the `ws` package (Node). */
+  WebSocket?: WebSocketConstructor;
+}
+
+export interface SubscribeOptions {
+  /** At most this many updates per second per topic (the gateway picks a tier); omit for every tick. */
+  maxRate?: number;
+  /** Send each topic's last value on subscribe (default true). */
+  snapshot?: boolean;
+}
+
+/** One tick as handed to handlers: the wire entry plus where it came from. */
+export interface Tick {
+  topic: string;
+  epoch: number;
+  seq: number;
+  /** Event time and gateway time, epoch ms. */
+  ts: number;
+  gts: number;
+  bid?: number;
+  ask?: number;
+  bidSize?: number;
+  askSize?: number;
+  price?: number;
+  size?: number;
+  /** True for a snapshot (last value) rather than a live tick. */
+  snapshot: boolean;
+  /** On rate-limited delivery: how many ticks this one stands for. */
+  conflated?: number;
+  /** Gateway time → receipt, ms. */
+  latencyMs: number;
+}
+
+export type GapReason = 'missed' | 'epoch_changed' | 'too_old' | 'unknown_seq';
+
+export interface ClientEvents {
+  open: () => void;
+  close: (code: number, reason: string) => void;
+  reconnecting: (attempt: number, delayMs: number) => void;
+  /** Seqs `from`..`to` of `topic` were missed (undefined when unknown, e.g. the gateway restarted). */
+  gap: (topic: string, from: number | undefined, to: number | undefined, reason: GapReason) => void;
+  stale: (topic: string, reason: string) => void;
+  recovered: (topic: string) => void;
+  /** The gateway downgraded (or restored) delivery because this client reads too slowly. */
+  slow: (frame: SlowFrame) => void;
+  /** An error frame from the gateway (bad request, limit). */
+  error: (code: string, message: string) => void;
+  ack: (ack: AckFrame) => void;
+}
+
+export interface ClientStats {
+  frames: number;
+  ticks: number;
+  gaps: number;
+  duplicates: number;
+  reconnects: number;
+  /** Latest gateway-time → receipt latency (ms). */
+  lastLatencyMs: number;
+}
+
+const OPEN = 1;
+const USER_CLOSE = 4000;
+
+interface Position {
+  epoch: number;
+  seq: number;
+}
+
+type Handler = (tick: Tick) => void;
+
+/** A live subscription: call `unsubscribe()`, or iterate it with `for await`. */
+export class Subscription implements AsyncIterable<Tick> {
+  private readonly queue: Tick[] = [];
+  private wake: (() => void) | null = null;
+  private ended = false;
+  /** Ticks dropped from the async-iterator queue because the consumer fell 10,000 behind. */
+  iteratorDropped = 0;
+  /** Resolves with the gateway's ack to the first subscribe. */
+  readonly ready: Promise<AckFrame>;
+  resolveReady!: (ack: AckFrame) => void;
+  rejectReady!: (err: Error) => void;
+  readonly patterns: readonly TopicPattern[];
+
+  constructor(
+    readonly entries: readonly string[],
+    readonly options: Required<SubscribeOptions>,
+    readonly handler: Handler | undefined,
+    private readonly onUnsubscribe: (s: Subscription) => void,
+  ) {
+    this.patterns = entries.filter(isPattern).map((p) => new TopicPattern(p));
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ready.catch(() => {}); // callers who never await it must not see an unhandled rejection
+  }
+
+  matches(topic: string): boolean {
+    if (this.entries.includes(topic)) return true;
+    if (this.patterns.length === 0) return false;
+    const parsed = parseTopic(topic);
+    return this.patterns.some((p) => p.matches(parsed));
+  }
+
+  deliver(tick: Tick): void {
+    if (this.handler) {
+      this.handler(tick);
+      // With a handler, queue only for an active iterator.
+      if (!this.iterating) return;
+    }
+    if (this.queue.length >= 10_000) {
+      this.queue.shift();
+      this.iteratorDropped++;
+    }
+    this.queue.push(tick);
+    this.wake?.();
+  }
+
+  private iterating = false;
+
+  unsubscribe(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onUnsubscribe(this);
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Tick> {
+    this.iterating = true;
+    try {
+      for (;;) {
+        const next = this.queue.shift();
+        if (next !== undefined) {
+          yield next;
+          continue;
+        }
+        if (this.ended) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+      }
+    } finally {
+      this.iterating = false;
+    }
+  }
+}
+
+/**
+ * A tickgate client: connects, subscribes, and keeps the stream whole across reconnects.
+ *
+ * - Tracks the last (epoch, seq) of every topic and resubscribes with those positions after a
+ *   reconnect, so the gateway replays what was missed; anything it cannot replay is reported as
+ *   a `gap` event, never silently skipped.
+ * - Reconnects with exponential backoff and full jitter; detects dead connections by silence.
+ */
+export class TickgateClient extends Emitter<ClientEvents> {
+  state: 'connecting' | 'open' | 'reconnecting' | 'closed' = 'connecting';
+  readonly stats: ClientStats = { frames: 0, ticks: 0, gaps: 0, duplicates: 0, reconnects: 0, lastLatencyMs: 0 };
+  /** Resolves when the first connection opens; rejects if the client is closed before that. */
+  readonly opened: Promise<void>;
+  private resolveOpened!: () => void;
+  private rejectOpened!: (err: Error) => void;
+
+  private ws: WebSocketLike | null = null;
+  private readonly subscriptions = new Set<Subscription>();
+  private readonly positions = new Map<string, Position>();
+  private readonly pendingAcks = new Map<number, Subscription>();
+  private readonly routeCache = new Map<string, Subscription[]>();
+  private nextId = 1;
+  private attempt = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  private lastReceivedAt = 0;
+  private readonly backoff: BackoffOptions;
+  private readonly reconnectEnabled: boolean;
+  private readonly heartbeatIntervalMs: number;
+  private readonly heartbeatTimeoutMs: number;
+  private readonly url: string;
+
+  constructor(
+    url: string,
+    private readonly options: ConnectOptions = {},
+  ) {
+    super();
+    const u = new URL(url);
+    if (options.format === 'json') u.searchParams.set('format', 'json');
+    if (options.token) u.searchParams.set('token', options.token);
+    this.url = u.toString();
+    this.backoff = { initialDelayMs: options.reconnect?.initialDelayMs ?? 250, maxDelayMs: options.reconnect?.maxDelayMs ?? 15_000 };
+    this.reconnectEnabled = options.reconnect?.enabled ?? true;
+    this.heartbeatIntervalMs = options.heartbeat?.intervalMs ?? 5_000;
+    this.heartbeatTimeoutMs = options.heartbeat?.timeoutMs ?? 15_000;
+    this.opened = new Promise((resolve, reject) => {
+      this.resolveOpened = resolve;
+      this.rejectOpened = reject;
+    });
+    this.opened.catch(() => {});
+    void this.open();
+  }
+
+  /** Last position seen per topic: what the client resumes from after a reconnect. */
+  position(topic: string): ResumePosition | undefined {
+    return this.positions.get(topic);
+  }
+
+  subscribe(topics: string | readonly string[], handler?: Handler, options: SubscribeOptions = {}): Subscription {
+    const entries = typeof topics === 'string' ? [topics] : [...topics];
+    for (const t of entries) {
+      const err = topicError(t, true);
+      if (err) throw new Error(err);
+    }
+    const sub = new Subscription(entries, { maxRate: options.maxRate ?? 0, snapshot: options.snapshot ?? true }, handler, (s) => this.drop(s));
+    this.subscriptions.add(sub);
+    this.routeCache.clear();
+    if (this.ws?.readyState === OPEN) this.sendSubscribe(sub);
+    return sub;
+  }
+
+  /** Closes for good: no reconnect. */
+  close(): Promise<void> {
+    this.state = 'closed';
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.stopHeartbeat();
+    this.rejectOpened(new Error('client closed'));
+    const ws = this.ws;
+    this.ws = null;
+    if (!ws || ws.readyState > OPEN) return Promise.resolve();
+    return new Promise((resolve) => {
+      ws.onclose = () => resolve();
+      ws.close(1000, 'client closing');
+    });
+  }
+
+  private drop(sub: Subscription): void {
+    this.subscriptions.delete(sub);
+    this.routeCache.clear();
+    const stillWanted = new Set([...this.subscriptions].flatMap((s) => s.entries));
+    const release = sub.entries.filter((e) => !stillWanted.has(e));
+    if (release.length > 0 && this.ws?.readyState === OPEN) {
+      this.ws.send(JSON.stringify({ op: 'unsubscribe', id: this.nextId++, topics: release }));
+    }
+  }
+
+  private async open(): Promise<void> {
+    let Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Ctor) {
+      const name = 'ws'; // not a literal, so browser bundlers leave it alone
+      Ctor = ((await import(name)) as { default: WebSocketConstructor }).default;
+    }
+    if (this.state === 'closed') return;
+    const ws = new Ctor(this.url);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      this.state = 'open';
+      this.attempt = 0;
+      this.lastReceivedAt = Date.now();
+      this.startHeartbeat(ws);
+      for (const sub of this.subscriptions) this.sendSubscribe(sub);
+      this.resolveOpened();
+      this.emit('open');
+    };
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      this.lastReceivedAt = Date.now();
+      this.onFrame(ev.data);
+    };
+    ws.onerror = () => {
+      // A close event always follows; reconnecting is handled there.
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.stopHeartbeat();
+      for (const sub of this.pendingAcks.values()) sub.rejectReady(new Error(`connection closed (${ev.code}) before the ack`));
+      this.pendingAcks.clear();
+      this.emit('close', ev.code, ev.reason);
+      this.scheduleReconnect();
+    };
+  }
+
+  private scheduleReconnect(): void {
+    if (this.state === 'closed' || !this.reconnectEnabled) {
+      this.state = 'closed';
+      return;
+    }
+    this.state = 'reconnecting';
+    const delay = backoffDelay(this.attempt, this.backoff);
+    this.attempt++;
+    this.stats.reconnects++;
+    this.emit('reconnecting', this.attempt, delay);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.open();
+    }, delay);
+  }
+
+  private startHeartbeat(ws: WebSocketLike): void {
+    this.stopHeartbeat();
+    this.heartbeatTimer = setInterval(() => {
+      const silentFor = Date.now() - this.lastReceivedAt;
+      if (silentFor >= this.heartbeatTimeoutMs) {
+        // Dead connection: no data and no pong. Drop it and reconnect.
+        this.ws = null;
+        this.stopHeartbeat();
+        ws.onclose = null;
+        ws.close(USER_CLOSE, 'heartbeat timeout');
+        this.emit('close', 1006, 'heartbeat timeout');
+        this.scheduleReconnect();
+      } else if (silentFor >= this.heartbeatIntervalMs && ws.readyState === OPEN) {
+        ws.send(JSON.stringify({ op: 'ping', id: this.nextId++ }));
+      }
+    }, Math.max(100, Math.min(this.heartbeatIntervalMs, this.heartbeatTimeoutMs) / 2));
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
+  private sendSubscribe(sub: Subscription): void {
+    const id = this.nextId++;
+    const resume: Record<string, Position> = {};
+    for (const [topic, pos] of this.positions) if (sub.matches(topic)) resume[topic] = pos;
+    this.pendingAcks.set(id, sub);
+    const request: Record<string, unknown> = { op: 'subscribe', id, topics: sub.entries, snapshot: sub.options.snapshot };
+    if (sub.options.maxRate > 0) request.maxRate = sub.options.maxRate;
+    if (Object.keys(resume).length > 0) request.resume = resume;
+    this.ws!.send(JSON.stringify(request));
+  }
+
+  private onFrame(data: unknown): void {
+    let frame: ServerFrame;
+    try {
+      frame = (typeof data === 'string' ? JSON.parse(data) : decode(data as ArrayBuffer)) as ServerFrame;
+    } catch {
+      this.emit('error', 'TG_CLIENT_DECODE', 'could not decode a frame from the gateway');
+      return;
+    }
+    this.stats.frames++;
+    switch (frame.t) {
+      case 'ticks':
+      case 'snapshot':
+        this.onTicks(frame.topic, frame.epoch, frame.ticks as unknown as Record<string, number>[], frame.t === 'snapshot', frame.t === 'ticks' ? frame.conflated : undefined);
+        break;
+      case 'ack':
+        this.onAck(frame);
+        break;
+      case 'status':
+        if (frame.status === 'stale') this.emit('stale', frame.topic, frame.reason);
+        else this.emit('recovered', frame.topic);
+        break;
+      case 'slow':
+        this.emit('slow', frame);
+        break;
+      case 'error': {
+        const sub = typeof frame.id === 'number' ? this.pendingAcks.get(frame.id) : undefined;
+        if (sub) {
+          this.pendingAcks.delete(frame.id as number);
+          sub.rejectReady(new Error(`${frame.code}: ${frame.message}`));
+        }
+        this.emit('error', frame.code, frame.message);
+        break;
+      }
+      default:
+        break; // welcome, pong: receipt alone keeps the heartbeat happy
+    }
+  }
+
+  private onAck(ack: AckFrame): void {
+    const sub = this.pendingAcks.get(ack.id as number);
+    if (sub) {
+      this.pendingAcks.delete(ack.id as number);
+      sub.resolveReady(ack);
+    }
+    for (const result of ack.results ?? []) this.onResult(result);
+    this.emit('ack', ack);
+  }
+
+  private onResult(result: TopicResult): void {
+    if (result.status !== 'gap') return;
+    this.stats.gaps++;
+    this.emit('gap', result.topic, result.from, result.to, result.reason);
+  }
+
+  private onTicks(topic: string, epoch: number, entries: Record<string, number>[], snapshot: boolean, conflated: number | undefined): void {
+    let pos = this.positions.get(topic);
+    const now = performance.timeOrigin + performance.now();
+    const subs = this.route(topic);
+    for (const e of entries) {
+      const seq = e.seq!;
+      if (pos !== undefined && !snapshot && pos.epoch === epoch) {
+        if (seq <= pos.seq) {
+          this.stats.duplicates++;
+          continue;
+        }
+        // Conflated delivery skips seqs on purpose; everything else must be consecutive.
+        if (conflated === undefined && seq > pos.seq + 1) {
+          this.stats.gaps++;
+          this.emit('gap', topic, pos.seq + 1, seq - 1, 'missed');
+        }
+      }
+      pos = { epoch, seq };
+      const tick: Tick = { ...(e as unknown as Tick), topic, epoch, snapshot, latencyMs: now - e.gts! };
+      if (conflated !== undefined) tick.conflated = conflated;
+      this.stats.ticks++;
+      this.stats.lastLatencyMs = tick.latencyMs;
+      this.positions.set(topic, pos);
+      for (const sub of subs) sub.deliver(tick);
+    }
+  }
+
+  private route(topic: string): Subscription[] {
+    let subs = this.routeCache.get(topic);
+    if (subs === undefined) {
+      subs = [...this.subscriptions].filter((s) => s.matches(topic));
+      this.routeCache.set(topic, subs);
+    }
+    return subs;
+  }
+}
+
+/** Connects to a tickgate gateway (`ws://host:port/v1/stream`). The client reconnects on its own. */
+export function connect(url: string, options: ConnectOptions = {}): TickgateClient {
+  return new TickgateClient(url, options);
+}
