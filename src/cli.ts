@@ -1,12 +1,15 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, parseFeedList } from './config/load.ts';
 import { Gateway } from './gateway.ts';
+import { tail } from './tail.ts';
 import { VERSION } from './version.ts';
 
 const HELP = `tickgate ${VERSION} — live market-data streaming gateway
 
 Usage:
   tickgate serve [options]     run the gateway (default: simulated equity + FX feeds, in-process bus)
+  tickgate tail <topic|pattern>... [--url ws://127.0.0.1:9001/v1/stream] [--max-rate N] [--json]
+                               show live ticks as a table (NDJSON with --json); Ctrl-C to quit
   tickgate --help | --version
 
 Options for serve:
@@ -93,6 +96,13 @@ export async function main(argv: string[]): Promise<void> {
   if (command === '--version' || command === '-v') {
     process.stdout.write(`${VERSION}\n`);
     return;
+  }
+  if (command === 'tail') {
+    try {
+      process.exit(await tail(rest));
+    } catch (err) {
+      fail((err as Error).message);
+    }
   }
   if (command !== 'serve') fail(`unknown command "${command}"; run "tickgate --help"`);
   if (rest.includes('--help') || rest.includes('-h')) {

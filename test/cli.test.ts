@@ -2,7 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient } from './helpers.ts';
+import { startGateway, TestClient } from './helpers.ts';
 
 const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -97,4 +97,28 @@ describe('tickgate CLI', () => {
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
   });
+
+  it('tail streams ticks as NDJSON and exits 0 on Ctrl-C', async () => {
+    const g = await startGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 500, pairs: ['EURUSD', 'GBPUSD'] } }] });
+    try {
+      const p = run(['tail', 'fx.*.quote', '--url', g.stream, '--json']);
+      await p.waitForOutput(/("topic":"fx\.GBPUSD\.quote"[\s\S]*){3}/);
+      const ticks = p.out().trim().split('\n').map((l) => JSON.parse(l) as { topic: string; seq: number; bid: number });
+      expect(ticks.every((t) => t.topic.startsWith('fx.') && t.bid > 0)).toBe(true);
+      p.child.kill('SIGINT');
+      expect(await p.exited).toBe(0);
+    } finally {
+      await g.gw.stop();
+    }
+  });
+
+  it('tail says clearly when the gateway is unreachable, and exits 1', async () => {
+    const p = run(['tail', 'fx.EURUSD.quote', '--url', 'ws://127.0.0.1:1/v1/stream']);
+    expect(await p.exited).toBe(1);
+    expect(p.err()).toMatch(/^tickgate: cannot connect to ws:\/\/127\.0\.0\.1:1\/v1\/stream/);
+    const bad = run(['tail', 'fx..quote']);
+    expect(await bad.exited).toBe(2);
+    expect(bad.err()).toMatch(/^tickgate: topic "fx\.\.quote"/);
+  });
 });
+
