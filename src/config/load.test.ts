@@ -21,7 +21,7 @@ describe('config', () => {
 
   it('layers defaults < file < env < flags', () => {
     const file = tempConfig({ port: 1000, host: '0.0.0.0', transport: { maxMessageBytes: 2048 } });
-    const env = { TICKGATE_PORT: '2000', TICKGATE_TRANSPORT__IDLE_TIMEOUT_SECONDS: '60', TICKGATE_FEEDS: 'sim-fx', HOME: '/root' };
+    const env = { TICKGATE_PORT: '2000', TICKGATE_TRANSPORT__IDLE_TIMEOUT_SECONDS: '60', TICKGATE_FEEDS: 'sim-fx', TICKGATE_CONFLATION__TIERS: '[1, 5]', HOME: '/root' };
     const c = loadConfig({ file, env, flags: { port: 3000 } });
     expect(c.port).toBe(3000);
     expect(c.host).toBe('0.0.0.0');
@@ -29,6 +29,7 @@ describe('config', () => {
     expect(c.transport.idleTimeoutSeconds).toBe(60);
     expect(c.transport.maxBackpressureBytes).toBe(4_194_304);
     expect(c.feeds).toEqual([{ adapter: 'sim-fx', options: {} }]);
+    expect(c.conflation.tiers).toEqual([1, 5]);
     expect(loadConfig({ file, env }).port).toBe(2000);
     expect(loadConfig({ file }).port).toBe(1000);
   });

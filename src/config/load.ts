@@ -114,9 +114,16 @@ function readConfigFile(file: string): Plain {
 
 const snakeToCamel = (s: string) => s.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
-/** Scalar env values: integers and decimals become numbers, true/false booleans, the rest strings. */
+/** Env values: integers and decimals become numbers, true/false booleans, [..] and {..} JSON, the rest strings. */
 function envValue(raw: string): unknown {
   if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  if (/^\s*[[{]/.test(raw)) {
+    try {
+      return JSON.parse(raw);
+    } catch {
+      return raw; // zod then names the key and the expected type
+    }
+  }
   if (raw === 'true' || raw === 'false') return raw === 'true';
   return raw;
 }
