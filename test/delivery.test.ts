@@ -240,6 +240,14 @@ describe('liveness', () => {
     control.paused = false;
     const live = await c.waitFor((f) => f.t === 'status' && f.status === 'live');
     expect(live.reason).toBe('recovered');
+
+    // A failing adapter marks its topics stale at once; the restarted adapter brings them back.
+    const from = c.frames.length;
+    control.ctx!.fail(new Error('upstream lost'));
+    const down = await c.waitFor((f) => f.t === 'status', { from });
+    expect(down).toMatchObject({ status: 'stale', reason: 'feed_down' });
+    const back = await c.waitFor((f) => f.t === 'status' && f.status === 'live', { from, timeoutMs: 10_000 });
+    expect(back.reason).toBe('recovered');
     control = { paused: false, ctx: null };
   });
 });
