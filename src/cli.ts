@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, parseFeedList } from './config/load.ts';
 import { Gateway } from './gateway.ts';
+import { RECORD_OPTIONS, RECORD_USAGE, recordCommand } from './record/cli.ts';
 import { tail } from './tail.ts';
 import { VERSION } from './version.ts';
 
@@ -10,6 +11,7 @@ Usage:
   tickgate serve [options]     run the gateway (default: simulated equity + FX feeds, in-process bus)
   tickgate tail <topic|pattern>... [--url ws://127.0.0.1:9001/v1/stream] [--max-rate N] [--json]
                                show live ticks as a table (NDJSON with --json); Ctrl-C to quit
+${RECORD_USAGE}
   tickgate --help | --version
 
 Options for serve:
@@ -20,7 +22,8 @@ Options for serve:
   --log-level <level>    fatal|error|warn|info|debug|trace|silent (default info; env TICKGATE_LOG_LEVEL)
 
 Precedence: defaults < --config file < TICKGATE_* environment < flags.
-`;
+
+${RECORD_OPTIONS}`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`tickgate: ${message}\n`);
@@ -64,7 +67,8 @@ async function serve(args: string[]): Promise<void> {
       `  stream   ${urls.stream}\n` +
       `  metrics  ${urls.metrics}\n` +
       `  health   ${urls.health}\n` +
-      `  topics   ${urls.topics}\n`,
+      `  topics   ${urls.topics}\n` +
+      `  dashboard ${urls.dashboard}\n`,
   );
 
   let stopping = false;
@@ -85,6 +89,15 @@ async function serve(args: string[]): Promise<void> {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  // SIGHUP re-reads the config file and applies its API keys to live connections.
+  process.on('SIGHUP', () => {
+    try {
+      const fresh = loadConfig({ file: values.config, env: process.env, flags });
+      gateway.reloadApiKeys(fresh.auth.apiKeys);
+    } catch (err) {
+      gateway.logger.error({ err: (err as Error).message }, 'SIGHUP: config not reloaded; the running config stays in force');
+    }
+  });
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -103,6 +116,10 @@ export async function main(argv: string[]): Promise<void> {
     } catch (err) {
       fail((err as Error).message);
     }
+  }
+  if (command === 'record') {
+    await recordCommand(rest);
+    return;
   }
   if (command !== 'serve') fail(`unknown command "${command}"; run "tickgate --help"`);
   if (rest.includes('--help') || rest.includes('-h')) {

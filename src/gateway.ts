@@ -1,6 +1,7 @@
 import { builtinFeeds } from '../feeds/index.ts';
 import type { TopicBus } from './bus/bus.ts';
 import { MemoryBus } from './bus/memory-bus.ts';
+import { Authenticator } from './auth/authenticator.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import type { TickRejectReason } from './core/tick.ts';
 import type { FeedDefinition } from './feed/adapter.ts';
@@ -24,6 +25,8 @@ export interface GatewayUrls {
   metrics: string;
   health: string;
   topics: string;
+  /** The trading dashboard (dashboards/trading). */
+  dashboard: string;
 }
 
 /**
@@ -37,13 +40,16 @@ export class Gateway {
   readonly logger: Logger;
   private readonly transport: Transport;
   private readonly supervisors: FeedSupervisor[] = [];
+  readonly authenticator: Authenticator;
   private port = 0;
+  private metricsPort: number | null = null;
   private stopped: Promise<void> | null = null;
 
   constructor(config: Config, deps: GatewayDeps = {}) {
     this.config = config;
     this.logger = deps.logger ?? createLogger(config.logLevel);
     const clock = deps.clock ?? systemClock;
+    this.authenticator = new Authenticator(config.auth);
     this.metrics = createMetrics();
     const hot = this.metrics.hot;
     this.bus = new MemoryBus({
@@ -70,6 +76,11 @@ export class Gateway {
         slowConsumer: config.slowConsumer,
         staleAfterMs: config.liveness.staleAfterMs,
         livenessCheckIntervalMs: config.liveness.checkIntervalMs,
+        limits: config.limits,
+        allowedOrigins: config.security.allowedOrigins,
+        expiryWarningSeconds: config.auth.expiryWarningSeconds,
+        tls: config.tls,
+        metricsEndpoint: config.metrics,
       },
       {
         bus: this.bus,
@@ -77,6 +88,7 @@ export class Gateway {
         logger: this.logger,
         version: VERSION,
         feedStates: () => Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])),
+        authenticator: this.authenticator,
         interest: (entry, interested) => {
           for (const s of this.supervisors) s.interestChanged(entry, interested);
         },
@@ -141,20 +153,37 @@ export class Gateway {
 
   /** Listens, then starts the feeds. Resolves with the bound port and the URLs served. */
   async start(): Promise<{ port: number; urls: GatewayUrls }> {
+    await this.authenticator.ready().catch((err: unknown) => {
+      throw new ConfigError(`invalid config: auth.jwt: ${(err as Error).message}`);
+    });
     this.port = await this.transport.listen();
+    this.metricsPort = await this.transport.listenMetrics();
     for (const s of this.supervisors) s.start();
     return { port: this.port, urls: this.urls() };
   }
 
   urls(): GatewayUrls {
-    const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
-    const base = `${host}:${this.port}`;
+    const hostOf = (h: string) => (h.includes(':') ? `[${h}]` : h);
+    const base = `${hostOf(this.config.host)}:${this.port}`;
+    const [ws, http] = this.config.tls ? ['wss', 'https'] : ['ws', 'http'];
+    const metricsBase = this.metricsPort === null ? base : `${hostOf(this.config.metrics.host ?? this.config.host)}:${this.metricsPort}`;
     return {
-      stream: `ws://${base}/v1/stream`,
-      metrics: `http://${base}/metrics`,
-      health: `http://${base}/healthz`,
-      topics: `http://${base}/v1/topics`,
+      stream: `${ws}://${base}/v1/stream`,
+      metrics: `${http}://${metricsBase}/metrics`,
+      health: `${http}://${base}/healthz`,
+      topics: `${http}://${base}/v1/topics`,
+      dashboard: `${http}://${base}/`,
     };
+  }
+
+  /**
+   * Applies API keys from a reloaded config (SIGHUP) to new and live connections: removed keys
+   * are disconnected, changed entitlements take effect at once.
+   */
+  reloadApiKeys(keys: Config['auth']['apiKeys']): void {
+    this.authenticator.reloadApiKeys(keys);
+    this.transport.applyApiKeys();
+    this.logger.info({ apiKeys: keys.length }, 'API keys reloaded');
   }
 
   /** Closes every client connection with `code` while the gateway keeps running (operations, tests). */

@@ -38,7 +38,7 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-describe('tickgate CLI', () => {
+describe('tickgate CLI', { timeout: 60_000 }, () => {
   it('--version and --help', async () => {
     const v = run(['--version']);
     expect(await v.exited).toBe(0);

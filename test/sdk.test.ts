@@ -94,7 +94,7 @@ function assertNoSilentHoles(ticks: Tick[], gapEpochs: Set<number>) {
   }
 }
 
-describe('client SDK against a real gateway', () => {
+describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
   it('reconnects after the gateway process is killed and restarted, and reports the new epoch as a gap with a snapshot', async () => {
     const config = fastFeedConfig();
     const first = await gatewayProcess(['--port', '0', '--config', config]);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { authSchema, limitsSchema, metricsEndpointSchema, securitySchema, tlsSchema } from './security-schema.ts';
 
 export const feedEntrySchema = z
   .object({
@@ -65,6 +66,11 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    auth: authSchema,
+    tls: tlsSchema,
+    limits: limitsSchema,
+    security: securitySchema,
+    metrics: metricsEndpointSchema,
     liveness: z
       .object({
         /** A topic with no tick for this long is reported stale. */
@@ -76,6 +82,12 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.auth.enabled && !c.auth.jwt && c.auth.apiKeys.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'enabled'], message: 'auth is enabled but neither auth.jwt nor auth.apiKeys is configured' });
+    }
+    if (c.auth.jwt && !c.auth.jwt.secret && !c.auth.jwt.publicKeyFile) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'jwt'], message: 'set auth.jwt.secret (HS256) or auth.jwt.publicKeyFile (RS256/ES256)' });
+    }
     const sc = c.slowConsumer;
     if (sc.softLimitBytes >= c.transport.maxBackpressureBytes) {
       ctx.addIssue({ code: 'custom', path: ['slowConsumer', 'softLimitBytes'], message: `must be below transport.maxBackpressureBytes (${c.transport.maxBackpressureBytes})` });

@@ -24,6 +24,16 @@ export const ErrorCode = {
   METHOD_NOT_ALLOWED: 'TG_ERR_METHOD_NOT_ALLOWED',
   /** WebSocket upgrade refused: an unsupported query parameter value (400) or the gateway is shutting down (503). */
   BAD_UPGRADE: 'TG_ERR_BAD_UPGRADE',
+  /** HTTP 401 at the upgrade: missing, invalid or expired credentials. Also the close reason when a token expires. */
+  UNAUTHORIZED: 'TG_ERR_UNAUTHORIZED',
+  /** HTTP 403 at the upgrade: the Origin header is not in security.allowedOrigins. */
+  FORBIDDEN_ORIGIN: 'TG_ERR_FORBIDDEN_ORIGIN',
+  /** The identity may not subscribe to this topic (outside its entitlements). */
+  NOT_ENTITLED: 'TG_ERR_NOT_ENTITLED',
+  /** HTTP 503/429 at the upgrade: too many connections in total, from this IP, or too fast from this IP. */
+  TOO_MANY_CONNECTIONS: 'TG_ERR_TOO_MANY_CONNECTIONS',
+  /** More client messages per second than limits.maxMessagesPerSecond; the message was ignored. */
+  RATE_LIMITED: 'TG_ERR_RATE_LIMITED',
   /** The gateway failed while handling the request; logged with its cause. */
   INTERNAL: 'TG_ERR_INTERNAL',
 } as const;

@@ -36,6 +36,12 @@ export function createMetrics(hot: HotStats = new HotStats()) {
       labelNames: ['reason'] as const,
       registers: r,
     }),
+    connectionsRefused: new client.Counter({
+      name: 'tickgate_connections_refused_total',
+      help: 'WebSocket upgrades refused, by reason (unauthorized, origin, limit_total, limit_ip, rate_ip, bad_request, shutting_down)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
     subscriptions: new client.Gauge({
       name: 'tickgate_subscriptions',
       help: 'Topic subscriptions across all connections (a pattern counts once per topic it matches)',
@@ -149,6 +155,7 @@ export function createMetrics(hot: HotStats = new HotStats()) {
   for (const reason of ['client', 'shutdown', 'slow_consumer', 'error'] satisfies CloseReason[]) {
     m.connectionsClosed.labels(reason).inc(0);
   }
+  for (const reason of ['unauthorized', 'origin', 'limit_total', 'limit_ip', 'rate_ip']) m.connectionsRefused.labels(reason).inc(0);
   for (const action of ['downgrade', 'recover', 'close_timeout', 'close_hard']) m.slowConsumerActions.labels(action).inc(0);
   return m;
 }

@@ -38,8 +38,14 @@ export interface PingRequest {
   readonly op: 'ping';
   readonly id: RequestId;
 }
-export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest;
-export const CLIENT_OPS = ['subscribe', 'unsubscribe', 'ping'] as const;
+/** A fresh JWT for a connection whose token is about to expire. */
+export interface RefreshRequest {
+  readonly op: 'refresh';
+  readonly id: RequestId;
+  readonly token: string;
+}
+export type ClientRequest = SubscribeRequest | UnsubscribeRequest | PingRequest | RefreshRequest;
+export const CLIENT_OPS = ['subscribe', 'unsubscribe', 'ping', 'refresh'] as const;
 
 // ---- server → client -------------------------------------------------------
 
@@ -142,4 +148,21 @@ export interface PongFrame {
   gts: number;
 }
 
-export type ServerFrame = WelcomeFrame | AckFrame | TicksFrame | SnapshotFrame | ErrorFrame | PongFrame | StatusFrame | SlowFrame;
+/** Token lifecycle: `expiring` before expiry (send a refresh op), `refreshed` answers a refresh (with its id). */
+export interface AuthFrame {
+  t: 'auth';
+  id?: RequestId;
+  state: 'expiring' | 'refreshed';
+  /** Token expiry, epoch ms (null: never). */
+  expiresAt: number | null;
+  message: string;
+}
+
+/** Topics taken away because the connection's entitlements changed (config reload or token refresh). */
+export interface RevokedFrame {
+  t: 'revoked';
+  topics: string[];
+  reason: string;
+}
+
+export type ServerFrame = WelcomeFrame | AckFrame | TicksFrame | SnapshotFrame | ErrorFrame | PongFrame | StatusFrame | SlowFrame | AuthFrame | RevokedFrame;

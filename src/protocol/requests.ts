@@ -66,6 +66,13 @@ export function parseRequest(decoded: unknown): ClientRequest {
       return { op, id, topics: readTopics(op, decoded.topics) };
     case 'ping':
       return { op, id };
+    case 'refresh': {
+      const token = decoded.token;
+      if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
+        throw new TickgateError(ErrorCode.INVALID_REQUEST, 'refresh: "token" must be a JWT string');
+      }
+      return { op, id, token };
+    }
     default: {
       const shown = typeof op === 'string' ? `"${op.slice(0, 32)}"` : typeof op;
       throw new TickgateError(ErrorCode.UNKNOWN_OP, `unknown op ${shown}; expected one of ${CLIENT_OPS.join(', ')}`);

@@ -1,14 +1,19 @@
+import { timingSafeEqual } from 'node:crypto';
 import type uWS from 'uWebSockets.js';
 import type { TopicBus } from '../bus/bus.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { topicError, TopicPattern } from '../core/topic.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import { DASHBOARD_DIST_DIR, NOT_BUILT_HTML, StaticFiles } from './static.ts';
 
 type Res = uWS.HttpResponse;
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
   400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  429: '429 Too Many Requests',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   500: '500 Internal Server Error',
@@ -38,14 +43,28 @@ export interface HttpContext {
   isShuttingDown(): boolean;
   topicStatus(topic: string): { status: 'live' | 'stale'; reason: string; since: number };
   log: { error(obj: object, msg?: string): void };
+  /** When set, /metrics requires `Authorization: Bearer <token>`. */
+  metricsBearerToken?: string | undefined;
 }
 
-/** Registers the HTTP API: /metrics, /healthz, /v1/topics, /v1/snapshot/:topic, and 404/405 fallbacks. */
-export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext): void {
-  const { bus, metrics } = ctx;
-  const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/'];
+export interface RouteOptions {
+  /** Serve /metrics on this app (false when it has a listener of its own). */
+  metrics: boolean;
+  /** Serve only /metrics (the separate metrics listener). */
+  only?: boolean;
+}
 
-  app.get('/metrics', (res) => {
+function registerMetricsRoute(app: uWS.TemplatedApp, ctx: HttpContext): void {
+  const { metrics } = ctx;
+  const expected = ctx.metricsBearerToken === undefined ? null : Buffer.from(`Bearer ${ctx.metricsBearerToken}`);
+  app.get('/metrics', (res, req) => {
+    if (expected !== null) {
+      const given = Buffer.from(req.getHeader('authorization'));
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        res.writeHeader('WWW-Authenticate', 'Bearer');
+        return sendError(res, 401, ErrorCode.UNAUTHORIZED, '/metrics needs "Authorization: Bearer <metrics.bearerToken>"', metrics);
+      }
+    }
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -64,6 +83,19 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext): voi
       },
     );
   });
+}
+
+/** Registers the HTTP API: /metrics, /healthz, /v1/topics, /v1/snapshot/:topic, /v1 (index), the dashboard (/, /assets/*), and 404/405 fallbacks. */
+export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, options: RouteOptions = { metrics: true }): void {
+  const { bus, metrics } = ctx;
+  if (options.metrics) registerMetricsRoute(app, ctx);
+  if (options.only) {
+    app.any('/*', (res, req) => {
+      sendError(res, 404, ErrorCode.NOT_FOUND, `this listener serves only GET /metrics, not ${req.getUrl()}`, metrics);
+    });
+    return;
+  }
+  const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/', '/v1', '/assets/*'];
 
   app.get('/healthz', (res) => {
     const shuttingDown = ctx.isShuttingDown();
@@ -120,13 +152,22 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext): voi
     sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, ...view.last });
   });
 
-  app.get('/', (res) => {
-    sendJson(res, 200, {
-      name: 'tickgate',
-      version: ctx.version,
-      stream: '/v1/stream',
-      endpoints: routes,
-    });
+  // The trading dashboard (dashboards/trading, built into dist/, read into memory once here) at /
+  // with its assets under /assets/; the JSON index at /v1, and at / for clients that ask for JSON.
+  const dashboard = StaticFiles.load(DASHBOARD_DIST_DIR);
+  const index = { name: 'tickgate', version: ctx.version, stream: '/v1/stream', dashboard: '/', endpoints: routes };
+  app.get('/v1', (res) => sendJson(res, 200, index));
+  app.get('/', (res, req) => {
+    const accept = req.getHeader('accept');
+    if (accept.includes('application/json') && !accept.includes('text/html')) return sendJson(res, 200, index);
+    const page = dashboard.get('/index.html');
+    if (page !== undefined) return StaticFiles.send(res, req, page);
+    res.writeStatus('503 Service Unavailable').writeHeader('Content-Type', 'text/html; charset=utf-8').writeHeader('Cache-Control', 'no-store').end(NOT_BUILT_HTML);
+  });
+  app.get('/assets/*', (res, req) => {
+    const asset = dashboard.get(req.getUrl());
+    if (asset === undefined) return sendError(res, 404, ErrorCode.NOT_FOUND, `no dashboard asset ${req.getUrl()}`, metrics);
+    StaticFiles.send(res, req, asset);
   });
 
   for (const route of routes) {

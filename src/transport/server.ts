@@ -1,6 +1,9 @@
 import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { BusSink, EncodedBatch, TopicBus, TopicView } from '../bus/bus.ts';
+import { AuthError, credentialOf, type Authenticator } from '../auth/authenticator.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { LimitsConfig } from '../config/security-schema.ts';
 import { systemClock } from '../core/clock.ts';
 import { ErrorCode, TickgateError } from '../core/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -16,7 +19,9 @@ import {
   type WireFormat,
 } from '../protocol/frames.ts';
 import { parseRequest, salvageId } from '../protocol/requests.ts';
+import { Admission } from './admission.ts';
 import { ConflationTiers, pickTier } from './conflation.ts';
+import { DelayedTiers } from './delayed.ts';
 import { registerHttpRoutes, sendError, type HttpContext } from './http.ts';
 import { TopicLiveness } from './liveness.ts';
 import { planDelivery } from './resume.ts';
@@ -43,6 +48,13 @@ export interface TransportOptions {
   slowConsumer: SlowConsumerOptions;
   staleAfterMs: number;
   livenessCheckIntervalMs: number;
+  limits: LimitsConfig;
+  allowedOrigins: readonly string[];
+  expiryWarningSeconds: number;
+  /** Serve wss:// and https:// with these files. */
+  tls?: { certFile: string; keyFile: string; passphrase?: string | undefined } | undefined;
+  /** /metrics protection: a bearer token, and/or its own listener (then the main port has no /metrics). */
+  metricsEndpoint: { bearerToken?: string | undefined; host?: string | undefined; port?: number | undefined };
 }
 
 export interface TransportDeps {
@@ -53,6 +65,7 @@ export interface TransportDeps {
   feedStates(): Record<string, string>;
   /** Called when the first connection asks for a topic or pattern, and when the last lets go. */
   interest(entry: string, interested: boolean): void;
+  authenticator: Authenticator;
 }
 
 export type Socket = uWS.WebSocket<Session>;
@@ -70,6 +83,11 @@ export class Transport implements BusSink {
   private readonly app: uWS.TemplatedApp;
   private readonly subscriptions: SubscriptionManager;
   private readonly conflation: ConflationTiers;
+  private readonly delayed: DelayedTiers;
+  private readonly admission: Admission;
+  private metricsApp: uWS.TemplatedApp | null = null;
+  private metricsListenSocket: uWS.us_listen_socket | null = null;
+  private admissionSweep: NodeJS.Timeout | null = null;
   readonly liveness: TopicLiveness;
   private readonly slow: SlowConsumerGuard;
   private readonly sockets = new Set<Socket>();
@@ -85,13 +103,18 @@ export class Transport implements BusSink {
     private readonly options: TransportOptions,
     private readonly deps: TransportDeps,
   ) {
-    this.app = uWS.App();
+    this.app = createApp(options.tls);
     const { metrics, bus } = deps;
+    this.admission = new Admission(options.limits, options.allowedOrigins);
+    this.delayed = new DelayedTiers((topic, delayMs, frame) => {
+      for (const format of FORMATS) this.publishEncoded(wireTopic(topic, format, 0, delayMs), format, frame, frame.ticks.length);
+    });
     this.conflation = new ConflationTiers(options.rateTiers, bus, (topic, rate, frame) => this.publishConflated(topic, rate, frame));
     this.subscriptions = new SubscriptionManager(bus, options.maxSubscriptionsPerConnection, options.slowConsumer.downgradeRate, {
       changed: (delta) => metrics.subscriptions.inc(delta),
       interest: deps.interest,
       tier: (topic, rate, delta) => this.conflation.changed(topic, rate, delta),
+      delayed: (topic, delayMs, delta) => this.delayed.changed(topic, delayMs, delta),
       limitReached: (session, topic) => this.onLimitReached(session, topic),
     });
     this.liveness = new TopicLiveness(bus, options.staleAfterMs, (view, frame) => this.publishStatus(view, frame));
@@ -123,8 +146,14 @@ export class Transport implements BusSink {
       isShuttingDown: () => this.shuttingDown,
       topicStatus: (topic) => this.liveness.statusOf(topic),
       log: deps.logger,
+      metricsBearerToken: options.metricsEndpoint.bearerToken,
     };
-    registerHttpRoutes(this.app, httpContext);
+    const separateMetrics = options.metricsEndpoint.port !== undefined;
+    registerHttpRoutes(this.app, httpContext, { metrics: !separateMetrics });
+    if (separateMetrics) {
+      this.metricsApp = createApp(options.tls);
+      registerHttpRoutes(this.metricsApp, httpContext, { metrics: true, only: true });
+    }
   }
 
   /** Starts listening; resolves with the bound port (useful with port 0). */
@@ -142,6 +171,24 @@ export class Transport implements BusSink {
         this.listenSocket = socket;
         this.liveness.start(this.options.livenessCheckIntervalMs);
         this.slow.start();
+        this.admissionSweep = setInterval(() => this.admission.sweep(Date.now()), 10_000);
+        this.admissionSweep.unref();
+        resolve(uWS.us_socket_local_port(socket));
+      });
+    });
+  }
+
+  /** Starts the separate /metrics listener, if configured; resolves with its port (null if none). */
+  listenMetrics(): Promise<number | null> {
+    const app = this.metricsApp;
+    if (app === null) return Promise.resolve(null);
+    const host = this.options.metricsEndpoint.host ?? this.options.host;
+    const port = this.options.metricsEndpoint.port ?? 0;
+    return new Promise((resolve, reject) => {
+      const listen = app.listen as unknown as (h: string, p: number, o: number, cb: (s: uWS.us_listen_socket | false) => void) => void;
+      listen.call(app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
+        if (!socket) return reject(new Error(`cannot listen for /metrics on ${host}:${port}: address in use or not available`));
+        this.metricsListenSocket = socket;
         resolve(uWS.us_socket_local_port(socket));
       });
     });
@@ -177,6 +224,7 @@ export class Transport implements BusSink {
     if (this.jsonSessions > 0) {
       this.publishEncoded(wireTopic(topic, 'json'), 'json', { t: 'ticks', topic, epoch: batch.epoch, ticks: batch.ticks.slice() }, batch.ticks.length);
     }
+    if (this.delayed.active) this.delayed.hold(topic, batch.epoch, batch.ticks, Date.now());
   }
 
   /** Encodes a frame for one uWS topic only if it has subscribers; returns whether it was sent. */
@@ -229,34 +277,58 @@ export class Transport implements BusSink {
       sendPingsAutomatically: true,
 
       upgrade: (res, req, context) => {
+        // The request is valid only inside this callback: copy what is needed.
         const formatParam = req.getQuery('format') ?? '';
         const key = req.getHeader('sec-websocket-key');
-        const protocol = req.getHeader('sec-websocket-protocol');
+        const protocols = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
-        if (this.shuttingDown) {
-          sendError(res, 503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', metrics);
-          return;
-        }
+        const origin = req.getHeader('origin');
+        const credentials = { authorization: req.getHeader('authorization'), protocols, query: req.getQuery('token') ?? '' };
+        const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+        const refuse = (status: number, code: ErrorCode, message: string, reason: string) => {
+          metrics.connectionsRefused.labels(reason).inc();
+          sendError(res, status, code, message, metrics);
+        };
+        if (this.shuttingDown) return refuse(503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', 'shutting_down');
         let format: WireFormat;
         if (formatParam === '' || formatParam === 'msgpack') format = 'msgpack';
         else if (formatParam === 'json') format = 'json';
-        else {
-          sendError(res, 400, ErrorCode.BAD_UPGRADE, `format must be "msgpack" (default) or "json", got "${formatParam.slice(0, 32)}"`, metrics);
-          return;
-        }
-        const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-        const session = new Session(++this.nextSessionId, format, remote);
-        res.upgrade(session, key, protocol, extensions, context);
+        else return refuse(400, ErrorCode.BAD_UPGRADE, `format must be "msgpack" (default) or "json", got "${formatParam.slice(0, 32)}"`, 'bad_request');
+        const refusal = this.admission.check(ip, origin, Date.now());
+        if (refusal) return refuse(refusal.status, refusal.code, refusal.message, refusal.reason);
+        const protocol = chooseProtocol(protocols);
+        const upgrade = (identity: Identity) =>
+          res.upgrade(new Session(++this.nextSessionId, format, ip, identity), key, protocol, extensions, context);
+
+        const authenticator = deps.authenticator;
+        if (!authenticator.enabled) return upgrade(authenticator.anonymous);
+        let aborted = false;
+        res.onAborted(() => {
+          aborted = true;
+        });
+        authenticator.authenticate(credentialOf(credentials)).then(
+          (identity) => {
+            if (!aborted) res.cork(() => upgrade(identity));
+          },
+          (err: unknown) => {
+            if (aborted) return;
+            const message = err instanceof AuthError ? err.message : 'authentication failed';
+            if (!(err instanceof AuthError)) logger.error({ err }, 'authentication error');
+            res.cork(() => refuse(401, ErrorCode.UNAUTHORIZED, message, 'unauthorized'));
+          },
+        );
       },
 
       open: (ws) => {
         const session = ws.getUserData();
         this.sockets.add(ws);
+        this.admission.opened(session.remoteAddress);
         this.subscriptions.attach(session, ws);
         if (session.format === 'json') this.jsonSessions++;
         metrics.connections.inc();
         metrics.connectionsOpened.inc();
         this.send(ws, session, { ...this.welcome, format: session.format });
+        this.scheduleExpiry(ws, session);
       },
 
       message: (ws, message, isBinary) => {
@@ -279,6 +351,8 @@ export class Transport implements BusSink {
         const session = ws.getUserData();
         session.closed = true;
         if (session.closeTimer) clearTimeout(session.closeTimer);
+        for (const t of session.expiryTimers) clearTimeout(t);
+        this.admission.closed(session.remoteAddress);
         this.sockets.delete(ws);
         this.slow.forget(ws);
         if (this.sockets.size === 0) this.onAllClosed?.();
@@ -295,6 +369,15 @@ export class Transport implements BusSink {
     const session = ws.getUserData();
     const { metrics } = this.deps;
     if (session.closing) return; // a connection being closed gets no new subscriptions
+    if (this.overMessageRate(session)) {
+      metrics.clientMessages.labels('rate_limited').inc();
+      if (session.messagesInWindow === this.options.limits.maxMessagesPerSecond + 1) {
+        this.sendError(ws, session, null, ErrorCode.RATE_LIMITED, `more than ${this.options.limits.maxMessagesPerSecond} messages in one second; further messages this second are ignored`);
+      } else {
+        metrics.errors.labels(ErrorCode.RATE_LIMITED).inc();
+      }
+      return;
+    }
     if (message.byteLength > this.options.maxMessageBytes) {
       metrics.clientMessages.labels('invalid').inc();
       this.sendError(ws, session, null, ErrorCode.MESSAGE_TOO_LARGE, `message is ${message.byteLength} bytes; the limit is ${this.options.maxMessageBytes}`);
@@ -331,6 +414,9 @@ export class Transport implements BusSink {
         case 'ping':
           this.send(ws, session, { t: 'pong', id: request.id, gts: systemClock.now() });
           break;
+        case 'refresh':
+          this.refresh(ws, session, request.id, request.token);
+          break;
       }
     } catch (err) {
       this.replyWithError(ws, session, request.id, err);
@@ -346,7 +432,12 @@ export class Transport implements BusSink {
     const { bus } = this.deps;
     const rate = pickTier(this.options.rateTiers, request.maxRate);
     const added = this.subscriptions.subscribe(session, request.topics, rate);
-    const plans = added.map((topic) => planDelivery(bus, topic, request.resume.get(topic), request.snapshot));
+    // A delayed identity must not see a real-time value: no snapshot or replay, ticks arrive late.
+    const plans = added.map((topic) =>
+      session.delayMs > 0
+        ? { result: { topic, status: 'pending' as const }, replay: null, snapshot: false }
+        : planDelivery(bus, topic, request.resume.get(topic), request.snapshot),
+    );
     const snapshots = plans.filter((p) => p.snapshot).length;
     this.send(ws, session, {
       t: 'ack',
@@ -354,7 +445,7 @@ export class Transport implements BusSink {
       op: 'subscribe',
       topics: [...request.topics],
       snapshots,
-      maxRate: rate,
+      maxRate: session.delayMs > 0 ? 0 : rate,
       results: plans.map((p) => p.result),
     });
     for (const plan of plans) {
@@ -371,6 +462,88 @@ export class Transport implements BusSink {
       if (status.status === 'stale' && view !== undefined) {
         this.send(ws, session, { t: 'status', topic, status: 'stale', reason: status.reason, lastUpdate: Math.round(view.lastUpdate) });
       }
+    }
+  }
+
+  private overMessageRate(session: Session): boolean {
+    const max = this.options.limits.maxMessagesPerSecond;
+    if (max === 0) return false;
+    const now = Date.now();
+    if (now - session.messageWindowStart >= 1000) {
+      session.messageWindowStart = now;
+      session.messagesInWindow = 0;
+    }
+    return ++session.messagesInWindow > max;
+  }
+
+  /** Warns before the token expires and closes at expiry, unless a refresh moves the expiry. */
+  private scheduleExpiry(ws: Socket, session: Session): void {
+    for (const t of session.expiryTimers) clearTimeout(t);
+    session.expiryTimers = [];
+    const expiresAt = session.identity.expiresAt;
+    if (expiresAt === null) return;
+    const now = Date.now();
+    const warnAt = expiresAt - this.options.expiryWarningSeconds * 1000;
+    session.expiryTimers.push(
+      setTimeout(() => {
+        if (!session.closed) {
+          this.send(ws, session, { t: 'auth', state: 'expiring', expiresAt, message: `token expires in ${Math.max(0, Math.round((expiresAt - Date.now()) / 1000))} s; send {"op":"refresh","id":..,"token":..}` });
+        }
+      }, Math.max(0, warnAt - now)),
+      setTimeout(() => {
+        if (session.closed) return;
+        session.closing = true;
+        this.deps.metrics.errors.labels(ErrorCode.UNAUTHORIZED).inc();
+        ws.end(1008, 'token expired');
+      }, Math.max(0, expiresAt - now)),
+    );
+  }
+
+  private refresh(ws: Socket, session: Session, id: RequestId, token: string): void {
+    this.deps.authenticator.verifyJwt(token).then(
+      (identity) => {
+        if (session.closed || session.closing) return;
+        ws.cork(() => {
+          this.replaceIdentity(ws, session, identity, 'token refreshed with narrower entitlements');
+          this.send(ws, session, { t: 'auth', id, state: 'refreshed', expiresAt: identity.expiresAt, message: 'token accepted' });
+          this.scheduleExpiry(ws, session);
+        });
+      },
+      (err: unknown) => {
+        if (session.closed) return;
+        const message = err instanceof AuthError ? err.message : 'token refresh failed';
+        ws.cork(() => this.sendError(ws, session, id, ErrorCode.UNAUTHORIZED, message));
+      },
+    );
+  }
+
+  /** New entitlements for a live connection: topics it may no longer see stop, with a `revoked` frame. */
+  private replaceIdentity(ws: Socket, session: Session, identity: Identity, reason: string): void {
+    const previousDelay = session.delayMs;
+    session.identity = identity;
+    const revoked = this.subscriptions.reapply(session, previousDelay);
+    if (revoked.length > 0) this.send(ws, session, { t: 'revoked', topics: revoked, reason });
+  }
+
+  /**
+   * Applies reloaded API keys (SIGHUP) to live connections: a removed key is closed with 1008,
+   * a changed key gets its new entitlements at once.
+   */
+  applyApiKeys(): void {
+    const auth = this.deps.authenticator;
+    for (const ws of this.sockets) {
+      const session = ws.getUserData();
+      const key = session.identity.apiKey;
+      if (key === null || session.closing) continue;
+      const entry = auth.apiKeyEntry(key);
+      ws.cork(() => {
+        if (!entry) {
+          session.closing = true;
+          ws.end(1008, 'API key revoked');
+          return;
+        }
+        this.replaceIdentity(ws, session, auth.identityForKey(entry), 'entitlements changed by the operator');
+      });
     }
   }
 
@@ -435,6 +608,13 @@ export class Transport implements BusSink {
     this.liveness.stop();
     this.slow.stop();
     this.conflation.stop();
+    this.delayed.stop();
+    if (this.admissionSweep) clearInterval(this.admissionSweep);
+    if (this.metricsListenSocket) {
+      uWS.us_listen_socket_close(this.metricsListenSocket);
+      this.metricsListenSocket = null;
+    }
+    this.metricsApp?.close();
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
@@ -451,4 +631,19 @@ export class Transport implements BusSink {
     }
     this.app.close();
   }
+}
+
+function createApp(tls: TransportOptions['tls']): uWS.TemplatedApp {
+  if (!tls) return uWS.App();
+  return uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, passphrase: tls.passphrase ?? '' });
+}
+
+/**
+ * The subprotocol to answer with: `tickgate` if offered; otherwise the first offered one, since a
+ * browser that offered protocols fails the handshake if none is selected.
+ */
+function chooseProtocol(offered: string): string {
+  const list = offered.split(',').map((p) => p.trim()).filter(Boolean);
+  if (list.includes('tickgate')) return 'tickgate';
+  return list.find((p) => !p.startsWith('bearer.')) ?? list[0] ?? '';
 }

@@ -1,4 +1,5 @@
 import type { TopicPattern } from '../core/topic.ts';
+import type { Identity } from '../auth/identity.ts';
 import type { WireFormat } from '../protocol/frames.ts';
 
 export type CloseReason = 'client' | 'shutdown' | 'slow_consumer' | 'error';
@@ -31,10 +32,23 @@ export class Session {
   closeTimer: NodeJS.Timeout | null = null;
   /** A close waiting for the send buffer to drain under the hard limit. */
   pendingClose: { code: number; reason: string } | null = null;
+  /** Who is connected and what they may see; replaced on token refresh or config reload. */
+  identity: Identity;
+  /** Client-message rate limiting: the current one-second window. */
+  messageWindowStart = 0;
+  messagesInWindow = 0;
+  /** Token-expiry warning and close timers. */
+  expiryTimers: NodeJS.Timeout[] = [];
 
-  constructor(id: number, format: WireFormat, remoteAddress: string) {
+  constructor(id: number, format: WireFormat, remoteAddress: string, identity: Identity) {
     this.id = id;
     this.format = format;
     this.remoteAddress = remoteAddress;
+    this.identity = identity;
+  }
+
+  /** Delayed tier (0: real time). */
+  get delayMs(): number {
+    return this.identity.delayMs;
   }
 }

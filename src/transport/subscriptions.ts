@@ -1,6 +1,6 @@
 import type { TopicBus, TopicView } from '../bus/bus.ts';
 import { ErrorCode, TickgateError } from '../core/errors.ts';
-import { isPattern, TopicPattern } from '../core/topic.ts';
+import { isPattern, parseTopic, TopicPattern, type ParsedTopic } from '../core/topic.ts';
 import type { Session } from './session.ts';
 import { wireTopic } from './wire-topics.ts';
 
@@ -17,6 +17,8 @@ export interface SubscriptionEvents {
   interest(entry: string, interested: boolean): void;
   /** Subscribers of `topic` at conflated `rate` (> 0) changed by `delta`. */
   tier(topic: string, rate: number, delta: number): void;
+  /** Delayed-tier subscribers of `topic` at `delayMs` changed by `delta`. */
+  delayed(topic: string, delayMs: number, delta: number): void;
   /** A new topic matched one of the session's patterns but the session is at its subscription limit. */
   limitReached(session: Session, topic: string): void;
 }
@@ -66,12 +68,18 @@ export class SubscriptionManager {
     const compiled = new Map<string, TopicPattern>();
     for (const entry of entries) {
       if (!isPattern(entry)) {
+        if (!session.identity.entitled(parseTopic(entry))) {
+          throw new TickgateError(ErrorCode.NOT_ENTITLED, `not entitled to ${entry}; this connection may subscribe to ${session.identity.topics.join(', ') || 'nothing'}`);
+        }
         add(entry);
         continue;
       }
       const pattern = session.patterns.get(entry)?.pattern ?? new TopicPattern(entry);
       compiled.set(entry, pattern);
-      for (const view of this.bus.topics()) if (pattern.matches(view.parsed)) add(view.parsed.topic);
+      // A pattern expands only to topics the identity is entitled to.
+      for (const view of this.bus.topics()) {
+        if (pattern.matches(view.parsed) && session.identity.entitled(view.parsed)) add(view.parsed.topic);
+      }
     }
     if (session.topics.size + additions.length > this.maxPerSession) {
       throw new TickgateError(
@@ -157,17 +165,16 @@ export class SubscriptionManager {
 
   /** Drops every subscription of a session whose socket stays open for now (a slow consumer being closed). */
   unsubscribeAll(session: Session): void {
-    const socket = this.socketOf(session);
-    for (const [topic, rate] of session.topics) {
-      socket.unsubscribe(wireTopic(topic, session.format, rate));
-      if (rate > 0) this.events.tier(topic, rate, -1);
-    }
+    for (const [topic, rate] of session.topics) this.detach(session, topic, rate, session.delayMs);
     this.forget(session);
   }
 
   /** Forgets a closed session. uWS has already dropped its socket subscriptions. */
   release(session: Session): void {
-    for (const [topic, rate] of session.topics) if (rate > 0) this.events.tier(topic, rate, -1);
+    for (const [topic, rate] of session.topics) {
+      if (session.delayMs > 0) this.events.delayed(topic, session.delayMs, -1);
+      else if (rate > 0) this.events.tier(topic, rate, -1);
+    }
     this.forget(session);
     this.sockets.delete(session);
   }
@@ -179,6 +186,7 @@ export class SubscriptionManager {
 
   /** The rate the session asked for on `topic` (fastest covering entry), or null if nothing covers it. */
   requestedRate(session: Session, topic: string): number | null {
+    if (!session.identity.entitled(this.parsed(topic))) return null;
     let best: number | null = session.exact.get(topic) ?? null;
     if (best === 0) return 0;
     if (session.patterns.size > 0) {
@@ -197,23 +205,55 @@ export class SubscriptionManager {
   /** Brings the socket's subscription for one topic in line with what the session asked for. */
   private sync(session: Session, topic: string): void {
     const requested = this.requestedRate(session, topic);
-    const desired = requested === null ? null : requested === 0 && session.downgraded ? this.downgradeRate : requested;
+    // Delayed identities get every tick, late: rates do not apply to them.
+    const desired =
+      requested === null ? null : session.delayMs > 0 ? 0 : requested === 0 && session.downgraded ? this.downgradeRate : requested;
     const current = session.topics.get(topic);
     if ((current ?? null) === desired) return;
-    const socket = this.socketOf(session);
-    if (current !== undefined) {
-      socket.unsubscribe(wireTopic(topic, session.format, current));
-      if (current > 0) this.events.tier(topic, current, -1);
-    }
+    if (current !== undefined) this.detach(session, topic, current, session.delayMs);
     if (desired === null) {
       session.topics.delete(topic);
       this.events.changed(-1);
       return;
     }
-    socket.subscribe(wireTopic(topic, session.format, desired));
-    if (desired > 0) this.events.tier(topic, desired, 1);
+    this.socketOf(session).subscribe(wireTopic(topic, session.format, desired, session.delayMs));
+    if (session.delayMs > 0) this.events.delayed(topic, session.delayMs, 1);
+    else if (desired > 0) this.events.tier(topic, desired, 1);
     if (current === undefined) this.events.changed(1);
     session.topics.set(topic, desired);
+  }
+
+  private detach(session: Session, topic: string, rate: number, delayMs: number): void {
+    this.socketOf(session).unsubscribe(wireTopic(topic, session.format, rate, delayMs));
+    if (delayMs > 0) this.events.delayed(topic, delayMs, -1);
+    else if (rate > 0) this.events.tier(topic, rate, -1);
+  }
+
+  /**
+   * The session's identity changed (token refresh, config reload): re-derives every subscription
+   * under the new entitlements and delay. Returns the topics it lost.
+   */
+  reapply(session: Session, previousDelayMs: number): string[] {
+    const before = [...session.topics];
+    for (const [topic, rate] of before) this.detach(session, topic, rate, previousDelayMs);
+    session.topics.clear();
+    this.events.changed(-before.length);
+    for (const topic of [...session.exact.keys()]) {
+      if (!session.identity.entitled(this.parsed(topic))) {
+        session.exact.delete(topic);
+        this.letGo(topic);
+      }
+    }
+    const revoked: string[] = [];
+    for (const [topic] of before) {
+      this.sync(session, topic);
+      if (!session.topics.has(topic)) revoked.push(topic);
+    }
+    return revoked;
+  }
+
+  private parsed(topic: string): ParsedTopic {
+    return this.bus.topic(topic)?.parsed ?? parseTopic(topic);
   }
 
   private hold(entry: string): void {

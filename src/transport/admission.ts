@@ -1,0 +1,89 @@
+import type { LimitsConfig } from '../config/security-schema.ts';
+import { ErrorCode } from '../core/errors.ts';
+
+export interface Refusal {
+  status: number;
+  code: ErrorCode;
+  message: string;
+  /** The `reason` label on tickgate_connections_refused_total. */
+  reason: 'origin' | 'limit_total' | 'limit_ip' | 'rate_ip';
+}
+
+interface IpState {
+  open: number;
+  windowStart: number;
+  newInWindow: number;
+}
+
+/**
+ * Cheap checks at the WebSocket upgrade, before any authentication work: Origin allowlist,
+ * connections in total and per IP, and new connections per second per IP.
+ */
+export class Admission {
+  private readonly ips = new Map<string, IpState>();
+  private open = 0;
+  private readonly origins: Set<string>;
+
+  constructor(
+    private readonly limits: LimitsConfig,
+    allowedOrigins: readonly string[],
+  ) {
+    this.origins = new Set(allowedOrigins);
+  }
+
+  /** Returns a refusal, or null to go on. Counts the attempt against the IP's per-second budget. */
+  check(ip: string, origin: string, now: number): Refusal | null {
+    if (this.origins.size > 0 && !this.origins.has(origin)) {
+      return { status: 403, code: ErrorCode.FORBIDDEN_ORIGIN, message: `origin "${origin.slice(0, 100)}" is not allowed`, reason: 'origin' };
+    }
+    const { maxConnections, maxConnectionsPerIp, maxNewConnectionsPerSecondPerIp } = this.limits;
+    if (maxConnections > 0 && this.open >= maxConnections) {
+      return { status: 503, code: ErrorCode.TOO_MANY_CONNECTIONS, message: `the gateway holds its maximum of ${maxConnections} connections; retry later`, reason: 'limit_total' };
+    }
+    const state = this.state(ip);
+    if (maxConnectionsPerIp > 0 && state.open >= maxConnectionsPerIp) {
+      return { status: 429, code: ErrorCode.TOO_MANY_CONNECTIONS, message: `at most ${maxConnectionsPerIp} connections per IP address`, reason: 'limit_ip' };
+    }
+    if (now - state.windowStart >= 1000) {
+      state.windowStart = now;
+      state.newInWindow = 0;
+    }
+    if (maxNewConnectionsPerSecondPerIp > 0 && state.newInWindow >= maxNewConnectionsPerSecondPerIp) {
+      return { status: 429, code: ErrorCode.TOO_MANY_CONNECTIONS, message: `at most ${maxNewConnectionsPerSecondPerIp} new connections per second per IP address; slow down`, reason: 'rate_ip' };
+    }
+    state.newInWindow++;
+    return null;
+  }
+
+  opened(ip: string): void {
+    this.open++;
+    this.state(ip).open++;
+  }
+
+  closed(ip: string): void {
+    this.open--;
+    const state = this.ips.get(ip);
+    if (!state) return;
+    state.open--;
+    if (state.open <= 0 && Date.now() - state.windowStart >= 1000) this.ips.delete(ip);
+  }
+
+  private state(ip: string): IpState {
+    let s = this.ips.get(ip);
+    if (!s) {
+      s = { open: 0, windowStart: 0, newInWindow: 0 };
+      this.ips.set(ip, s);
+    }
+    return s;
+  }
+
+  /** IPs tracked (bounded by IPs with open connections plus those seen in the last second). */
+  get trackedIps(): number {
+    return this.ips.size;
+  }
+
+  /** Drops idle per-IP entries; called periodically so a scan of many IPs cannot grow the map forever. */
+  sweep(now: number): void {
+    for (const [ip, s] of this.ips) if (s.open <= 0 && now - s.windowStart >= 1000) this.ips.delete(ip);
+  }
+}
