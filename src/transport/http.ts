@@ -20,17 +20,16 @@ const STATUS_TEXT: Record<number, string> = {
   503: '503 Service Unavailable',
 };
 
-export function sendJson(res: Res, status: number, body: unknown): void {
-  res
-    .writeStatus(STATUS_TEXT[status] ?? `${status}`)
-    .writeHeader('Content-Type', 'application/json')
-    .writeHeader('Cache-Control', 'no-store')
-    .end(JSON.stringify(body));
+export function sendJson(res: Res, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  // uWS: the status line must be written before any header.
+  res.writeStatus(STATUS_TEXT[status] ?? `${status}`);
+  for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+  res.writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(JSON.stringify(body));
 }
 
-export function sendError(res: Res, status: number, code: ErrorCode, message: string, metrics: Metrics): void {
+export function sendError(res: Res, status: number, code: ErrorCode, message: string, metrics: Metrics, headers: Record<string, string> = {}): void {
   metrics.errors.labels(code).inc();
-  sendJson(res, status, { error: { code, message } });
+  sendJson(res, status, { error: { code, message } }, headers);
 }
 
 export interface HttpContext {
@@ -61,8 +60,7 @@ function registerMetricsRoute(app: uWS.TemplatedApp, ctx: HttpContext): void {
     if (expected !== null) {
       const given = Buffer.from(req.getHeader('authorization'));
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        res.writeHeader('WWW-Authenticate', 'Bearer');
-        return sendError(res, 401, ErrorCode.UNAUTHORIZED, '/metrics needs "Authorization: Bearer <metrics.bearerToken>"', metrics);
+        return sendError(res, 401, ErrorCode.UNAUTHORIZED, '/metrics needs "Authorization: Bearer <metrics.bearerToken>"', metrics, { 'WWW-Authenticate': 'Bearer' });
       }
     }
     let aborted = false;
@@ -95,7 +93,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
     });
     return;
   }
-  const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/', '/v1', '/assets/*'];
+  const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/', '/v1', '/assets/*'].filter((r) => options.metrics || r !== '/metrics');
 
   app.get('/healthz', (res) => {
     const shuttingDown = ctx.isShuttingDown();

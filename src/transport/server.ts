@@ -434,7 +434,7 @@ export class Transport implements BusSink {
     const added = this.subscriptions.subscribe(session, request.topics, rate);
     // A delayed identity must not see a real-time value: no snapshot or replay, ticks arrive late.
     const plans = added.map((topic) =>
-      session.delayMs > 0
+      session.identity.delayMs > 0
         ? { result: { topic, status: 'pending' as const }, replay: null, snapshot: false }
         : planDelivery(bus, topic, request.resume.get(topic), request.snapshot),
     );
@@ -445,7 +445,7 @@ export class Transport implements BusSink {
       op: 'subscribe',
       topics: [...request.topics],
       snapshots,
-      maxRate: session.delayMs > 0 ? 0 : rate,
+      maxRate: session.identity.delayMs > 0 ? 0 : rate,
       results: plans.map((p) => p.result),
     });
     for (const plan of plans) {
@@ -519,7 +519,7 @@ export class Transport implements BusSink {
 
   /** New entitlements for a live connection: topics it may no longer see stop, with a `revoked` frame. */
   private replaceIdentity(ws: Socket, session: Session, identity: Identity, reason: string): void {
-    const previousDelay = session.delayMs;
+    const previousDelay = session.identity.delayMs;
     session.identity = identity;
     const revoked = this.subscriptions.reapply(session, previousDelay);
     if (revoked.length > 0) this.send(ws, session, { t: 'revoked', topics: revoked, reason });

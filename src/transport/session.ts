@@ -6,6 +6,8 @@ export type CloseReason = 'client' | 'shutdown' | 'slow_consumer' | 'error';
 
 /**
  * One WebSocket connection's state; also the uWS user data object.
+ * uWS copies the own properties of this object into the socket's user data at upgrade, so it
+ * must stay plain data: no methods or getters (they would silently be undefined).
  * Rates are updates per second, 0 meaning every tick.
  */
 export class Session {
@@ -47,8 +49,4 @@ export class Session {
     this.identity = identity;
   }
 
-  /** Delayed tier (0: real time). */
-  get delayMs(): number {
-    return this.identity.delayMs;
-  }
 }

@@ -165,14 +165,14 @@ export class SubscriptionManager {
 
   /** Drops every subscription of a session whose socket stays open for now (a slow consumer being closed). */
   unsubscribeAll(session: Session): void {
-    for (const [topic, rate] of session.topics) this.detach(session, topic, rate, session.delayMs);
+    for (const [topic, rate] of session.topics) this.detach(session, topic, rate, session.identity.delayMs);
     this.forget(session);
   }
 
   /** Forgets a closed session. uWS has already dropped its socket subscriptions. */
   release(session: Session): void {
     for (const [topic, rate] of session.topics) {
-      if (session.delayMs > 0) this.events.delayed(topic, session.delayMs, -1);
+      if (session.identity.delayMs > 0) this.events.delayed(topic, session.identity.delayMs, -1);
       else if (rate > 0) this.events.tier(topic, rate, -1);
     }
     this.forget(session);
@@ -207,17 +207,17 @@ export class SubscriptionManager {
     const requested = this.requestedRate(session, topic);
     // Delayed identities get every tick, late: rates do not apply to them.
     const desired =
-      requested === null ? null : session.delayMs > 0 ? 0 : requested === 0 && session.downgraded ? this.downgradeRate : requested;
+      requested === null ? null : session.identity.delayMs > 0 ? 0 : requested === 0 && session.downgraded ? this.downgradeRate : requested;
     const current = session.topics.get(topic);
     if ((current ?? null) === desired) return;
-    if (current !== undefined) this.detach(session, topic, current, session.delayMs);
+    if (current !== undefined) this.detach(session, topic, current, session.identity.delayMs);
     if (desired === null) {
       session.topics.delete(topic);
       this.events.changed(-1);
       return;
     }
-    this.socketOf(session).subscribe(wireTopic(topic, session.format, desired, session.delayMs));
-    if (session.delayMs > 0) this.events.delayed(topic, session.delayMs, 1);
+    this.socketOf(session).subscribe(wireTopic(topic, session.format, desired, session.identity.delayMs));
+    if (session.identity.delayMs > 0) this.events.delayed(topic, session.identity.delayMs, 1);
     else if (desired > 0) this.events.tier(topic, desired, 1);
     if (current === undefined) this.events.changed(1);
     session.topics.set(topic, desired);
