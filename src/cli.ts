@@ -1,6 +1,8 @@
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, parseFeedList } from './config/load.ts';
 import { Gateway } from './gateway.ts';
+import { installProcessGuards } from './process-guards.ts';
 import { RECORD_OPTIONS, RECORD_USAGE, recordCommand } from './record/cli.ts';
 import { tail } from './tail.ts';
 import { VERSION } from './version.ts';
@@ -19,6 +21,8 @@ Options for serve:
   --port <n>             listen port, 0 for any free port (default 9001; env TICKGATE_PORT)
   --config <file.json>   JSON config file (see README "Configuration")
   --feeds <a,b>          feed adapters to run, e.g. sim-equity,sim-fx, or "none" (env TICKGATE_FEEDS)
+  --workers <n|auto>     uWebSockets.js threads on the same port; auto = one per core (default 1;
+                         env TICKGATE_WORKERS). Feeds and the bus run once, on the main thread.
   --log-level <level>    fatal|error|warn|info|debug|trace|silent (default info; env TICKGATE_LOG_LEVEL)
 
 Precedence: defaults < --config file < TICKGATE_* environment < flags.
@@ -43,6 +47,7 @@ async function serve(args: string[]): Promise<void> {
       config: { type: 'string' },
       feeds: { type: 'string' },
       'log-level': { type: 'string' },
+      workers: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -52,9 +57,11 @@ async function serve(args: string[]): Promise<void> {
   if (values.port !== undefined) flags.port = numberOrRaw(values.port);
   if (values.feeds !== undefined) flags.feeds = parseFeedList(values.feeds, '--feeds');
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+  if (values.workers !== undefined) flags.workers = values.workers === 'auto' ? availableParallelism() : numberOrRaw(values.workers);
 
   const config = loadConfig({ file: values.config, env: process.env, flags });
   const gateway = new Gateway(config);
+  installProcessGuards({ logger: gateway.logger }); // log + count; uncaught exception exits 1 (see src/process-guards.ts)
   let started;
   try {
     started = await gateway.start();

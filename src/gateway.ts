@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { builtinFeeds } from '../feeds/index.ts';
 import type { TopicBus } from './bus/bus.ts';
 import { MemoryBus } from './bus/memory-bus.ts';
@@ -5,19 +6,24 @@ import { Authenticator } from './auth/authenticator.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import type { TickRejectReason } from './core/tick.ts';
 import type { FeedDefinition } from './feed/adapter.ts';
+import { loadFeedModule } from './feed/loader.ts';
 import { FeedSupervisor } from './feed/supervisor.ts';
 import { ConfigError, validateConfig } from './config/load.ts';
-import type { Config, ConfigInput } from './config/schema.ts';
+import type { Config, ConfigInput, FeedEntry } from './config/schema.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { transportOptions } from './transport/options.ts';
 import { Transport } from './transport/server.ts';
 import { VERSION } from './version.ts';
+import { WorkerPool } from './workers/pool.ts';
 
 export interface GatewayDeps {
   logger?: Logger;
   clock?: Clock;
   /** Adapters selectable by name; defaults to the built-in list in feeds/index.ts. */
   feedDefinitions?: readonly FeedDefinition<never>[];
+  /** Where relative `module` paths of feed entries start: the config file's directory; default the current directory. */
+  moduleBaseDir?: string;
 }
 
 export interface GatewayUrls {
@@ -65,23 +71,9 @@ export class Gateway {
         published: (seconds) => this.metrics.publishLatency.observe(seconds),
       },
     });
-    this.supervisors = this.buildFeeds(deps.feedDefinitions ?? (builtinFeeds as readonly FeedDefinition<never>[]), clock);
+    this.supervisors = this.buildFeeds(deps.feedDefinitions ?? (builtinFeeds as readonly FeedDefinition<never>[]), clock, deps.moduleBaseDir);
     this.transport = new Transport(
-      {
-        host: config.host,
-        port: config.port,
-        ...config.transport,
-        maxTicksPerFrame: config.bus.maxTicksPerFrame,
-        rateTiers: config.conflation.tiers,
-        slowConsumer: config.slowConsumer,
-        staleAfterMs: config.liveness.staleAfterMs,
-        livenessCheckIntervalMs: config.liveness.checkIntervalMs,
-        limits: config.limits,
-        allowedOrigins: config.security.allowedOrigins,
-        expiryWarningSeconds: config.auth.expiryWarningSeconds,
-        tls: config.tls,
-        metricsEndpoint: config.metrics,
-      },
+      { ...transportOptions(config), sharedPort: config.workers > 1, ...(config.workers > 1 ? { workerId: 0 } : {}) },
       {
         bus: this.bus,
         metrics: this.metrics,
@@ -90,36 +82,56 @@ export class Gateway {
         feedStates: () => Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])),
         authenticator: this.authenticator,
         interest: (entry, interested) => {
-          for (const s of this.supervisors) s.interestChanged(entry, interested);
+          if (this.pool) this.pool.mainInterestChanged(entry, interested);
+          else this.feedInterest(entry, interested);
         },
+        ...(config.workers > 1 ? { renderMetrics: () => this.pool!.renderMetrics() } : {}),
       },
     );
-    this.bus.setSink(this.transport);
+    if (config.workers > 1) {
+      this.pool = new WorkerPool(config, this.transport, this.metrics, this.logger, (entry, interested) => this.feedInterest(entry, interested));
+      this.bus.setSink(this.pool);
+    } else {
+      this.bus.setSink(this.transport);
+    }
   }
 
-  private buildFeeds(definitions: readonly FeedDefinition<never>[], clock: Clock): FeedSupervisor[] {
+  /** `--workers N`: the other N-1 threads, fed by this thread's bus; null with one thread. */
+  private pool: WorkerPool | null = null;
+
+  private feedInterest(entry: string, interested: boolean): void {
+    for (const s of this.supervisors) s.interestChanged(entry, interested);
+  }
+
+  /** Imports the feeds configured by `module` (set by buildFeeds; start() runs it before listening). */
+  private loadModuleFeeds: () => Promise<void> = async () => {};
+
+  /**
+   * Builds a supervisor per configured feed. Built-in adapters are looked up by name here, so a
+   * config naming an unknown one fails in the constructor; `module` entries need an async import
+   * and are loaded by start() (then inserted in config order).
+   */
+  private buildFeeds(definitions: readonly FeedDefinition<never>[], clock: Clock, moduleBaseDir = process.cwd()): FeedSupervisor[] {
     const byName = new Map(definitions.map((d) => [d.name, d]));
-    return this.config.feeds.map((entry, i) => {
-      const definition = byName.get(entry.adapter);
-      if (!definition) {
-        throw new ConfigError(
-          `invalid config: feeds.${i}.adapter: unknown adapter "${entry.adapter}"; available: ${[...byName.keys()].join(', ')}`,
-        );
-      }
+    const supervisors: FeedSupervisor[] = [];
+    const configIndex = new Map<FeedSupervisor, number>();
+    const supervise = (i: number, entry: FeedEntry, definition: FeedDefinition<never>, feedId: string, origin: string): void => {
       const parsed = definition.optionsSchema.safeParse(entry.options);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
         const key = ['feeds', i, 'options', ...issue.path].join('.');
-        throw new ConfigError(`invalid config: ${key}: ${issue.message} (adapter ${entry.adapter})`);
+        throw new ConfigError(`invalid config: ${key}: ${issue.message} (${origin})`);
       }
-      const feedId = entry.id ?? entry.adapter;
       const adapter = definition.create(parsed.data);
+      if (typeof adapter?.start !== 'function' || typeof adapter.stop !== 'function') {
+        throw new ConfigError(`invalid config: feeds.${i}: ${origin}: create() must return an adapter with start(ctx) and stop()`);
+      }
       const { metrics } = this;
       metrics.feedUp.labels(feedId).set(0);
       metrics.feedRestarts.labels(feedId).inc(0);
       metrics.feedFailures.labels(feedId).inc(0);
       this.metrics.hot.feedCounter(feedId);
-      return new FeedSupervisor(
+      const supervisor = new FeedSupervisor(
         feedId,
         adapter,
         {
@@ -127,15 +139,55 @@ export class Gateway {
           up: (id, isUp) => {
             metrics.feedUp.labels(id).set(isUp ? 1 : 0);
             this.transport.liveness.feedUp(id, isUp);
+            this.pool?.feedChanged(id, isUp, Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])));
           },
           failed: (id) => metrics.feedFailures.labels(id).inc(),
           restarted: (id) => metrics.feedRestarts.labels(id).inc(),
-          currentInterest: () => this.transport.interestedEntries(),
+          currentInterest: () => this.pool?.entries() ?? this.transport.interestedEntries(),
         },
         this.logger.child({ feed: feedId }),
         clock,
       );
+      supervisors.push(supervisor);
+      configIndex.set(supervisor, i);
+    };
+    const modules: { i: number; entry: FeedEntry; specifier: string }[] = [];
+    this.config.feeds.forEach((entry, i) => {
+      if (entry.module !== undefined) {
+        modules.push({ i, entry, specifier: entry.module });
+        return;
+      }
+      const definition = byName.get(entry.adapter);
+      if (!definition) {
+        throw new ConfigError(
+          `invalid config: feeds.${i}.adapter: unknown adapter "${entry.adapter}"; available: ${[...byName.keys()].join(', ')}`,
+        );
+      }
+      supervise(i, entry, definition, entry.id ?? entry.adapter, `adapter ${entry.adapter}`);
     });
+    if (modules.length > 0) {
+      this.loadModuleFeeds = async () => {
+        this.loadModuleFeeds = async () => {};
+        const ids = new Set(supervisors.map((s) => s.feedId));
+        for (const { i, entry, specifier } of modules) {
+          let definition: FeedDefinition<never>;
+          try {
+            definition = await loadFeedModule(specifier, moduleBaseDir);
+          } catch (err) {
+            throw new ConfigError(`invalid config: feeds.${i}.module: ${(err as Error).message}`);
+          }
+          const feedId = entry.id ?? definition.name;
+          if (entry.id === undefined && !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(feedId)) {
+            throw new ConfigError(`invalid config: feeds.${i}.id: required: module "${specifier}" names its feed "${feedId}", which is not a feed id (lowercase letters, digits, "_" or "-", at most 32 chars)`);
+          }
+          if (ids.has(feedId)) throw new ConfigError(`invalid config: feeds.${i}.id: duplicate feed id "${feedId}"; give each instance its own id`);
+          ids.add(feedId);
+          supervise(i, entry, definition, feedId, `module ${specifier}`);
+        }
+        supervisors.sort((a, b) => configIndex.get(a)! - configIndex.get(b)!);
+      };
+    }
+    return supervisors;
   }
 
   private readonly rejectLoggedAt = new Map<string, number>();
@@ -156,7 +208,11 @@ export class Gateway {
     await this.authenticator.ready().catch((err: unknown) => {
       throw new ConfigError(`invalid config: auth.jwt: ${(err as Error).message}`);
     });
+    await this.loadModuleFeeds();
+    // uWS shares a port between threads only when it is bound by number, not as port 0.
+    if (this.pool && this.config.port === 0) this.transport.setPort(await freePort(this.config.host));
     this.port = await this.transport.listen();
+    await this.pool?.start(this.port, this.bus.epoch, VERSION);
     this.metricsPort = await this.transport.listenMetrics();
     for (const s of this.supervisors) s.start();
     return { port: this.port, urls: this.urls() };
@@ -183,12 +239,14 @@ export class Gateway {
   reloadApiKeys(keys: Config['auth']['apiKeys']): void {
     this.authenticator.reloadApiKeys(keys);
     this.transport.applyApiKeys();
+    this.pool?.apiKeys(keys);
     this.logger.info({ apiKeys: keys.length }, 'API keys reloaded');
   }
 
   /** Closes every client connection with `code` while the gateway keeps running (operations, tests). */
   disconnectClients(code = 1012, reason = 'service restart'): void {
     this.transport.disconnectAll(code, reason);
+    this.pool?.disconnectAll(code, reason);
   }
 
   /** Stops feeds, flushes the bus, closes clients with 1001, closes the listener. Idempotent. */
@@ -197,10 +255,23 @@ export class Gateway {
       this.transport.liveness.stop(); // feeds stopping for shutdown are not news for clients
       await Promise.all(this.supervisors.map((s) => s.stop()));
       await this.bus.close();
-      await this.transport.close();
+      await Promise.resolve(); // the pool posts the last flush to the workers in a microtask
+      await Promise.all([this.pool?.stop(), this.transport.close()]);
     })();
     return this.stopped;
   }
+}
+
+/** A port that is free right now (bound and released at once by Node). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** Builds a gateway from a (partial) config object, validated like every other config source. */

@@ -46,6 +46,12 @@ export class TickRing {
     return out;
   }
 
+  clear(): void {
+    this.slots.fill(undefined);
+    this.head = 0;
+    this.size = 0;
+  }
+
   /** Seq of the oldest tick still usable for resume at `now`, or 0 when none. */
   oldestSeq(now: number): number {
     for (let i = 0; i < this.size; i++) {

@@ -1,11 +1,21 @@
 import { z } from 'zod';
 import { authSchema, limitsSchema, metricsEndpointSchema, securitySchema, tlsSchema } from './security-schema.ts';
 
+/**
+ * One feed: a built-in adapter by name, or a third-party adapter from a module (exactly one).
+ * In the parsed entry `adapter` is always set: for a module entry it repeats the module
+ * specifier (for messages and the duplicate-id check); `module` tells the two apart.
+ */
 export const feedEntrySchema = z
   .object({
-    /** Adapter name from feeds/index.ts, e.g. "sim-equity". */
-    adapter: z.string().min(1),
-    /** Instance id: the `feed` metric label. Defaults to the adapter name. */
+    /** Built-in adapter name from feeds/index.ts, e.g. "sim-equity". */
+    adapter: z.string().min(1).optional(),
+    /**
+     * A module path (relative to the config file's directory, else the current directory) or an
+     * npm package name whose default export (or `feed` export) is a FeedDefinition. See docs/feeds.md.
+     */
+    module: z.string().min(1).optional(),
+    /** Instance id: the `feed` metric label. Defaults to the adapter's name. */
     id: z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lowercase letters, digits, "_" or "-", at most 32 chars')
@@ -13,12 +23,22 @@ export const feedEntrySchema = z
     /** Adapter options, validated by the adapter's own schema. */
     options: z.record(z.string(), z.unknown()).default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((f, ctx) => {
+    if (f.adapter === undefined && f.module === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['adapter'], message: 'give "adapter" (a built-in adapter name) or "module" (a module path or npm package name)' });
+    } else if (f.adapter !== undefined && f.module !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['module'], message: 'give either "adapter" or "module", not both' });
+    }
+  })
+  .transform((f) => ({ ...f, adapter: f.adapter ?? f.module! }));
 
 export const configSchema = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(9001),
+    /** uWebSockets.js apps on the same port, one per thread; feeds and the bus run once, on the main thread. */
+    workers: z.number().int().min(1).max(64).default(1),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     feeds: z.array(feedEntrySchema).default([{ adapter: 'sim-equity', options: {} }, { adapter: 'sim-fx', options: {} }]),
     bus: z

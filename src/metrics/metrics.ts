@@ -1,6 +1,7 @@
 import client from 'prom-client';
 import { ALL_ERROR_CODES, type ErrorCode } from '../core/errors.ts';
 import type { TickRejectReason } from '../core/tick.ts';
+import { PROCESS_ERROR_KINDS, processErrorCounts } from '../process-guards.ts';
 import { FastHistogram } from './fast-histogram.ts';
 import { HotStats } from './hot-stats.ts';
 
@@ -15,11 +16,13 @@ export type CloseReason = 'client' | 'shutdown' | 'slow_consumer' | 'error';
  * Every metric tickgate exports, defined in one place, on its own registry.
  * Labels are low-cardinality by construction: feed id, error code, reject reason, close reason.
  */
-export function createMetrics(hot: HotStats = new HotStats()) {
+export function createMetrics(hot: HotStats = new HotStats(), options: { processMetrics?: boolean } = {}) {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry });
+  // Process-wide metrics come from the main thread only: worker threads share the process.
+  if (options.processMetrics ?? true) client.collectDefaultMetrics({ register: registry });
   const r = [registry];
   const reportedTicksIn = new Map<string, number>();
+  const reportedProcessErrors = new Map<string, number>();
 
   const m = {
     registry,
@@ -137,6 +140,21 @@ export function createMetrics(hot: HotStats = new HotStats()) {
       name: 'tickgate_conflated_frames_published_total',
       help: 'Rate-limited (conflated) frames published, once per topic, tier and format with subscribers',
       registers: r,
+    }),
+    processErrors: new client.Counter({
+      name: 'tickgate_process_errors_total',
+      help: 'Unhandled promise rejections and uncaught exceptions seen by the process guards (src/process-guards.ts), by kind; should stay 0',
+      labelNames: ['kind'] as const,
+      registers: r,
+      collect() {
+        // Process-wide plain counts (the guards run outside any gateway); report what they gained.
+        for (const kind of PROCESS_ERROR_KINDS) {
+          const now = processErrorCounts[kind];
+          const delta = now - (reportedProcessErrors.get(kind) ?? 0);
+          this.labels(kind).inc(delta > 0 ? delta : 0);
+          reportedProcessErrors.set(kind, now);
+        }
+      },
     }),
     staleTopics: new client.Gauge({
       name: 'tickgate_stale_topics',

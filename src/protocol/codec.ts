@@ -47,6 +47,11 @@ function assertPlainData(value: unknown, depth: number): void {
   for (const v of Object.values(value)) assertPlainData(v, depth + 1);
 }
 
+/** Decodes a server frame produced by packFrame (trusted: from our own bus, a worker or NATS). */
+export function unpackFrame(bytes: Uint8Array): unknown {
+  return unpackr.unpack(bytes);
+}
+
 /** Decodes a client's binary message. Throws on malformed input, including non-standard types. */
 export function unpackMessage(bytes: Uint8Array): unknown {
   const value: unknown = unpackr.unpack(bytes);

@@ -60,6 +60,8 @@ export interface WelcomeFrame {
   maxSubscriptions: number;
   /** The maxRate tiers (updates/s) this gateway offers. */
   rateTiers: number[];
+  /** With `--workers N`: which thread serves this connection (0 is the main thread). */
+  worker?: number;
 }
 
 /** What a subscribe did for one concrete topic. */

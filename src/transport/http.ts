@@ -44,6 +44,8 @@ export interface HttpContext {
   log: { error(obj: object, msg?: string): void };
   /** When set, /metrics requires `Authorization: Bearer <token>`. */
   metricsBearerToken?: string | undefined;
+  /** Renders /metrics; defaults to this registry (worker threads render the aggregate of all threads). */
+  renderMetrics?: () => Promise<string>;
 }
 
 export interface RouteOptions {
@@ -67,7 +69,7 @@ function registerMetricsRoute(app: uWS.TemplatedApp, ctx: HttpContext): void {
     res.onAborted(() => {
       aborted = true;
     });
-    metrics.registry.metrics().then(
+    (ctx.renderMetrics ?? (() => metrics.registry.metrics()))().then(
       (text) => {
         if (aborted) return;
         res.cork(() => {

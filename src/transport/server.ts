@@ -53,6 +53,10 @@ export interface TransportOptions {
   expiryWarningSeconds: number;
   /** Serve wss:// and https:// with these files. */
   tls?: { certFile: string; keyFile: string; passphrase?: string | undefined } | undefined;
+  /** With worker threads every thread listens on the same port (SO_REUSEPORT); alone, the port is exclusive. */
+  sharedPort?: boolean;
+  /** Thread index in worker mode (0: main), reported in the welcome frame. */
+  workerId?: number;
   /** /metrics protection: a bearer token, and/or its own listener (then the main port has no /metrics). */
   metricsEndpoint: { bearerToken?: string | undefined; host?: string | undefined; port?: number | undefined };
 }
@@ -66,6 +70,8 @@ export interface TransportDeps {
   /** Called when the first connection asks for a topic or pattern, and when the last lets go. */
   interest(entry: string, interested: boolean): void;
   authenticator: Authenticator;
+  /** Renders /metrics (worker mode: the aggregate over all threads). */
+  renderMetrics?: () => Promise<string>;
 }
 
 export type Socket = uWS.WebSocket<Session>;
@@ -73,6 +79,7 @@ export type Socket = uWS.WebSocket<Session>;
 const CLOSE_GOING_AWAY = 1001;
 /** uWS ListenOptions value; typed as an enum but exported only at run time. */
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+const LIBUS_LISTEN_DEFAULT = 0;
 const FORMATS: readonly WireFormat[] = ['msgpack', 'json'];
 
 /**
@@ -100,7 +107,7 @@ export class Transport implements BusSink {
   private readonly welcome: Omit<WelcomeFrame, 'format'>;
 
   constructor(
-    private readonly options: TransportOptions,
+    private options: TransportOptions,
     private readonly deps: TransportDeps,
   ) {
     this.app = createApp(options.tls);
@@ -135,6 +142,7 @@ export class Transport implements BusSink {
       maxMessageBytes: options.maxMessageBytes,
       maxSubscriptions: options.maxSubscriptionsPerConnection,
       rateTiers: [...options.rateTiers],
+      ...(options.workerId === undefined ? {} : { worker: options.workerId }),
     };
     this.registerStream();
     const httpContext: HttpContext = {
@@ -147,6 +155,7 @@ export class Transport implements BusSink {
       topicStatus: (topic) => this.liveness.statusOf(topic),
       log: deps.logger,
       metricsBearerToken: options.metricsEndpoint.bearerToken,
+      ...(deps.renderMetrics ? { renderMetrics: deps.renderMetrics } : {}),
     };
     const separateMetrics = options.metricsEndpoint.port !== undefined;
     registerHttpRoutes(this.app, httpContext, { metrics: !separateMetrics });
@@ -156,13 +165,18 @@ export class Transport implements BusSink {
     }
   }
 
+  /** Sets the port before listen() (worker mode picks a concrete port for all threads). */
+  setPort(port: number): void {
+    this.options = { ...this.options, port };
+  }
+
   /** Starts listening; resolves with the bound port (useful with port 0). */
   listen(): Promise<number> {
     const { host, port } = this.options;
     return new Promise((resolve, reject) => {
       // Exclusive: never share the port with another process by accident.
       const listen = this.app.listen as unknown as (h: string, p: number, o: number, cb: (s: uWS.us_listen_socket | false) => void) => void;
-      listen.call(this.app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
+      listen.call(this.app, host, port, this.options.sharedPort ? LIBUS_LISTEN_DEFAULT : LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
           // uWS sets no SO_REUSEADDR: after a crash, connections in TIME_WAIT hold the port for up to 60 s.
           reject(new Error(`cannot listen on ${host}:${port}: address in use or not available (after a crash the port can stay held for up to 60 s)`));

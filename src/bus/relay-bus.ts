@@ -1,0 +1,102 @@
+import type { Clock } from '../core/clock.ts';
+import type { FeedTick, WireTick } from '../core/tick.ts';
+import { parseTopic, topicError, type ParsedTopic } from '../core/topic.ts';
+import { unpackFrame } from '../protocol/codec.ts';
+import type { BusSink, EncodedBatch, PublishResult, TopicBus, TopicView } from './bus.ts';
+import { TickRing } from './tick-ring.ts';
+
+class RelayTopic implements TopicView {
+  last: WireTick | undefined = undefined;
+  lastUpdate = 0;
+  readonly history: TickRing;
+  constructor(
+    readonly parsed: ParsedTopic,
+    public feedId: string,
+    maxTicks: number,
+    maxAgeMs: number,
+  ) {
+    this.history = new TickRing(maxTicks, maxAgeMs);
+  }
+}
+
+export interface RelayBusOptions {
+  clock: Clock;
+  historyMaxTicks: number;
+  historyMaxAgeMs: number;
+  /** The upstream epoch when known at start (worker threads get the main bus's). */
+  epoch?: number;
+}
+
+/**
+ * A bus that does not stamp ticks itself: it relays frames that were stamped and encoded once
+ * elsewhere (the main thread for worker transports; the ingest process over NATS). It keeps the
+ * same per-topic state as the MemoryBus (last value, resume history) from the decoded frames and
+ * hands the sink the original bytes, so nothing is re-encoded. `publish` is refused.
+ */
+export class RelayBus implements TopicBus {
+  /** The epoch of the newest frame (the ingest side's; changes when it restarts). */
+  epoch = 0;
+  private sink: BusSink = { onTopic() {}, onBatch() {} };
+  private readonly byTopic = new Map<string, RelayTopic>();
+
+  constructor(private readonly options: RelayBusOptions) {
+    this.epoch = options.epoch ?? 0;
+  }
+
+  setSink(sink: BusSink): void {
+    this.sink = sink;
+  }
+
+  publish(_tick: FeedTick, _feedId: string): PublishResult {
+    return { ok: false, reason: 'bus_closed' };
+  }
+
+  /** One encoded `ticks` frame from upstream. Frames of a topic must arrive in seq order. */
+  relay(packed: Uint8Array, feedId = 'relay'): void {
+    const frame = unpackFrame(packed) as { t?: unknown; topic?: unknown; epoch?: unknown; ticks?: unknown };
+    if (frame.t !== 'ticks' || typeof frame.topic !== 'string' || typeof frame.epoch !== 'number' || !Array.isArray(frame.ticks)) return;
+    const ticks = frame.ticks as WireTick[];
+    if (frame.epoch !== this.epoch) {
+      // The ingest side restarted: seqs start over, old history means nothing.
+      this.epoch = frame.epoch;
+      for (const t of this.byTopic.values()) {
+        t.history.clear();
+        t.last = undefined;
+      }
+    }
+    let state = this.byTopic.get(frame.topic);
+    if (state === undefined) {
+      if (topicError(frame.topic) !== null) return;
+      state = new RelayTopic(parseTopic(frame.topic), feedId, this.options.historyMaxTicks, this.options.historyMaxAgeMs);
+      this.byTopic.set(frame.topic, state);
+      this.sink.onTopic(state);
+    }
+    const batch: EncodedBatch = { topic: state, epoch: frame.epoch, ticks, packed };
+    this.sink.onBatch(batch);
+    for (const t of ticks) state.history.push(t);
+    state.last = ticks[ticks.length - 1] ?? state.last;
+    state.lastUpdate = this.options.clock.now();
+  }
+
+  flush(): void {}
+
+  topic(topic: string): TopicView | undefined {
+    return this.byTopic.get(topic);
+  }
+
+  topics(): IterableIterator<TopicView> {
+    return this.byTopic.values();
+  }
+
+  get topicCount(): number {
+    return this.byTopic.size;
+  }
+
+  replayAfter(topic: string, afterSeq: number): WireTick[] | null {
+    const state = this.byTopic.get(topic);
+    if (state === undefined) return afterSeq === 0 ? [] : null;
+    return state.history.after(afterSeq, this.options.clock.now());
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,88 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { Authenticator } from '../auth/authenticator.ts';
+import { RelayBus } from '../bus/relay-bus.ts';
+import { systemClock } from '../core/clock.ts';
+import { createLogger } from '../logger.ts';
+import { createMetrics } from '../metrics/metrics.ts';
+import { Transport } from '../transport/server.ts';
+import { transportOptions } from '../transport/options.ts';
+import type { MainToWorker, WorkerInit, WorkerToMain } from './messages.ts';
+
+/**
+ * One worker thread: a uWebSockets.js app on the shared port, fed by the main thread's bus.
+ * Frames arrive already stamped and encoded; the RelayBus keeps last values and history from
+ * them and hands the same bytes to this thread's uWS publish.
+ */
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const post = (m: WorkerToMain) => port.postMessage(m);
+const { config } = init;
+const logger = createLogger(config.logLevel).child({ worker: init.workerId });
+const metrics = createMetrics(undefined, { processMetrics: false });
+const bus = new RelayBus({ clock: systemClock, historyMaxTicks: config.bus.historyMaxTicks, historyMaxAgeMs: config.bus.historyMaxAgeMs, epoch: init.epoch });
+const authenticator = new Authenticator(config.auth);
+let feedStates: Record<string, string> = {};
+let nextRequest = 0;
+const pendingMetrics = new Map<number, (text: string) => void>();
+
+const transport = new Transport(
+  { ...transportOptions(config), port: init.port, sharedPort: true, workerId: init.workerId },
+  {
+    bus,
+    metrics,
+    logger,
+    version: init.version,
+    feedStates: () => feedStates,
+    interest: (entry, interested) => post({ type: 'interest', entry, interested }),
+    authenticator,
+    renderMetrics: () =>
+      new Promise((resolve) => {
+        const id = ++nextRequest;
+        pendingMetrics.set(id, resolve);
+        post({ type: 'metrics?', id });
+      }),
+  },
+);
+bus.setSink(transport);
+
+port.on('message', (m: MainToWorker) => {
+  switch (m.type) {
+    case 'frames': {
+      const view = new DataView(m.buffer, 0, m.length);
+      for (let off = 0; off < m.length; ) {
+        const len = view.getUint32(off, true);
+        bus.relay(new Uint8Array(m.buffer, off + 4, len));
+        off += 4 + len;
+      }
+      break;
+    }
+    case 'feed':
+      feedStates = m.states;
+      transport.liveness.feedUp(m.feedId, m.up);
+      break;
+    case 'apiKeys':
+      authenticator.reloadApiKeys(m.keys);
+      transport.applyApiKeys();
+      break;
+    case 'collect':
+      void metrics.registry.getMetricsAsJSON().then((json) => post({ type: 'collected', id: m.id, metrics: json }));
+      break;
+    case 'metrics':
+      pendingMetrics.get(m.id)?.(m.text);
+      pendingMetrics.delete(m.id);
+      break;
+    case 'disconnect':
+      transport.disconnectAll(m.code, m.reason);
+      break;
+    case 'shutdown':
+      void transport.close().then(() => {
+        post({ type: 'closed' });
+        port.close();
+      });
+      break;
+  }
+});
+
+await authenticator.ready();
+await transport.listen();
+post({ type: 'ready' });
