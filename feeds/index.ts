@@ -1,6 +1,8 @@
 import type { FeedDefinition } from '../src/feed/adapter.ts';
+import { replayFeed } from './replay/index.ts';
 import { simEquityFeed } from './sim-equity/index.ts';
 import { simFxFeed } from './sim-fx/index.ts';
+import { upstreamWsFeed } from './upstream-ws/index.ts';
 
 /**
  * Every adapter the gateway can run, looked up by `name` in the composition root (src/gateway.ts);
@@ -13,4 +15,6 @@ import { simFxFeed } from './sim-fx/index.ts';
 export const builtinFeeds: readonly FeedDefinition<unknown>[] = [
   simEquityFeed,
   simFxFeed,
+  replayFeed,
+  upstreamWsFeed,
 ];

@@ -5,6 +5,8 @@ import type { BusSink, EncodedBatch, TopicBus, TopicView } from './bus.ts';
 
 export interface BusFactoryOptions {
   maxTicksPerFrame: number;
+  /** Only the topic-limit test sets it; implementations must honour it when given. */
+  maxTopicsPerFeed?: number;
 }
 
 interface Recorded {
@@ -125,12 +127,131 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
         [quote('not a topic', 10), 'invalid_topic'],
         [{ topic: t, kind: 'trade', ts: Date.now(), price: 10, size: 100 }, 'channel_mismatch'],
         [{ topic: 'equity.AAA.trade', kind: 'trade', ts: Date.now(), price: 10, size: 0 }, 'invalid_size'],
+        [{ ...quote(t, 10), ts: Date.now() - 1000 } as FeedTick, 'timestamp_backwards'],
       ];
       bus.publish(quote(t, 10), 'test');
       for (const [tick, reason] of bad) expect(bus.publish(tick, 'test')).toEqual({ ok: false, reason });
       expect(bus.publish(quote(t, 10.5), 'test')).toEqual({ ok: true, seq: 2 });
       await nextTurn();
       expect(rec.batches.flatMap((x) => x.seqs)).toEqual([1, 2]);
+      await bus.close();
+    });
+
+    it('refuses garbage from a faulty adapter with a reason per rule, and nothing it refuses consumes a seq or creates a topic', async () => {
+      const bus = await create({ maxTicksPerFrame: 64 });
+      const { sink, rec } = recordingSink();
+      bus.setSink(sink);
+      const now = Date.now();
+      const q = (over: Record<string, unknown>, topic = 'equity.AAA.quote') => ({ ...quote(topic, 10, now), ...over }) as unknown as FeedTick;
+      const tr = (over: Record<string, unknown>, topic = 'equity.AAA.trade') => ({ topic, kind: 'trade', ts: now, price: 10, size: 100, ...over }) as unknown as FeedTick;
+      const bad: [unknown, string][] = [
+        [null, 'invalid_tick'],
+        [undefined, 'invalid_tick'],
+        ['equity.AAA.quote', 'invalid_tick'],
+        [42, 'invalid_tick'],
+        [q({ topic: 42 }), 'invalid_topic'],
+        [q({ topic: undefined }), 'invalid_topic'],
+        [q({ topic: 'equity.aaa.quote' }), 'invalid_topic'],
+        [q({ topic: 'equity.A A.quote' }), 'invalid_topic'],
+        [q({ topic: `equity.${'A'.repeat(25)}.quote` }), 'invalid_topic'],
+        [q({ topic: 'equity.*.quote' }), 'invalid_topic'],
+        [q({ kind: 'book' }), 'invalid_kind'],
+        [q({ kind: undefined }), 'invalid_kind'],
+        [q({ ts: 'now' }), 'invalid_timestamp'],
+        [q({ ts: Number.NaN }), 'invalid_timestamp'],
+        [q({ ts: Math.floor(now / 1000) }), 'invalid_timestamp'], // seconds, not ms
+        [q({ ts: now * 1000 }), 'invalid_timestamp'], // microseconds
+        [q({ ts: -now }), 'invalid_timestamp'],
+        [q({ bid: Number.NaN }), 'invalid_price'],
+        [q({ ask: Number.POSITIVE_INFINITY }), 'invalid_price'],
+        [q({ bid: 0 }), 'invalid_price'],
+        [q({ bid: -5, ask: 1 }), 'invalid_price'],
+        [q({ bid: '10' }), 'invalid_price'],
+        [q({ bid: 10, ask: 2e9 }), 'absurd_price'],
+        [q({ bidSize: -1 }), 'invalid_size'],
+        [q({ askSize: Number.NaN }), 'invalid_size'],
+        [q({ askSize: null }), 'invalid_size'],
+        [q({ bidSize: 5e12 }), 'absurd_size'],
+        [q({ bidSize: 100.5 }), 'fractional_size'],
+        [q({ bid: 10.02, ask: 10.01 }), 'crossed_quote'],
+        [tr({ price: Number.NaN }), 'invalid_price'],
+        [tr({ price: 1e10 }), 'absurd_price'],
+        [tr({ size: -100 }), 'invalid_size'],
+        [tr({ size: Number.POSITIVE_INFINITY }), 'invalid_size'],
+        [tr({ size: 1e13 }), 'absurd_size'],
+        [tr({ size: 0.25 }), 'fractional_size'],
+        [q({}, 'equity.AAA.book_l1'), 'channel_mismatch'],
+      ];
+      for (const [tick, reason] of bad) expect(bus.publish(tick as FeedTick, 'garbage'), JSON.stringify(tick)).toEqual({ ok: false, reason });
+      expect(bus.topicCount).toBe(0);
+      // Fractional sizes are fine outside equities; locked quotes are fine; zero quote size is fine.
+      expect(bus.publish(q({ bidSize: 1500.5, askSize: 0 }, 'fx.EURUSD.quote'), 'ok')).toEqual({ ok: true, seq: 1 });
+      expect(bus.publish(tr({ size: 0.25 }, 'crypto.BTCUSD.trade'), 'ok')).toEqual({ ok: true, seq: 1 });
+      expect(bus.publish(q({ bid: 10, ask: 10 }), 'ok')).toEqual({ ok: true, seq: 1 });
+      for (const [tick, reason] of bad) expect(bus.publish(tick as FeedTick, 'garbage'), JSON.stringify(tick)).toEqual({ ok: false, reason });
+      expect(bus.publish(q({ bid: 10.5, ask: 10.6 }), 'ok')).toEqual({ ok: true, seq: 2 });
+      await nextTurn();
+      expect(rec.topics.sort()).toEqual(['crypto.BTCUSD.trade', 'equity.AAA.quote', 'fx.EURUSD.quote']);
+      expect(rec.batches.filter((b) => b.topic === 'equity.AAA.quote').flatMap((b) => b.seqs)).toEqual([1, 2]);
+      await bus.close();
+    });
+
+    it('refuses a tick whose timestamp goes backwards on its topic (equal is fine; a refused one does not move the clock)', async () => {
+      const bus = await create({ maxTicksPerFrame: 64 });
+      const { sink, rec } = recordingSink();
+      bus.setSink(sink);
+      const t0 = Date.now();
+      expect(bus.publish(quote('equity.AAA.quote', 10, t0), 'f')).toEqual({ ok: true, seq: 1 });
+      expect(bus.publish(quote('equity.AAA.quote', 10, t0), 'f')).toEqual({ ok: true, seq: 2 });
+      expect(bus.publish(quote('equity.AAA.quote', 10, t0 - 0.001), 'f')).toEqual({ ok: false, reason: 'timestamp_backwards' });
+      expect(bus.publish(quote('equity.AAA.quote', 10, t0 + 1e9), 'f')).toEqual({ ok: true, seq: 3 });
+      expect(bus.publish(quote('equity.AAA.quote', 10, t0 + 5), 'f')).toEqual({ ok: false, reason: 'timestamp_backwards' });
+      expect(bus.publish(quote('equity.AAA.quote', 10, Number.NaN), 'f')).toEqual({ ok: false, reason: 'invalid_timestamp' });
+      // Per topic: another topic's older timestamps are fine.
+      expect(bus.publish(quote('equity.BBB.quote', 10, t0 - 60_000), 'f')).toEqual({ ok: true, seq: 1 });
+      await nextTurn();
+      expect(rec.batches.filter((b) => b.topic === 'equity.AAA.quote').flatMap((b) => b.seqs)).toEqual([1, 2, 3]);
+      await bus.close();
+    });
+
+    it('delivers exactly the values it validated (each field of the adapter object is read once)', async () => {
+      const bus = await create({ maxTicksPerFrame: 64 });
+      const { sink, rec } = recordingSink();
+      bus.setSink(sink);
+      let reads = 0;
+      // A tick whose bid changes on every read: valid on the first read, crossed afterwards.
+      const shifty = {
+        topic: 'equity.AAA.quote',
+        kind: 'quote',
+        ts: Date.now(),
+        get bid() {
+          return reads++ === 0 ? 10 : 99;
+        },
+        ask: 10.01,
+        bidSize: 100,
+        askSize: 100,
+      } as unknown as FeedTick;
+      const result = bus.publish(shifty, 'f');
+      await nextTurn();
+      if (result.ok) {
+        expect(rec.batches[0]!.decoded.ticks[0]!.bid).toBe(10);
+        expect(bus.topic('equity.AAA.quote')!.last).toMatchObject({ bid: 10 });
+      } else {
+        expect(rec.batches).toHaveLength(0);
+      }
+      await bus.close();
+    });
+
+    it('caps the topics one feed can create; its existing topics and other feeds are unaffected', async () => {
+      const bus = await create({ maxTicksPerFrame: 64, maxTopicsPerFeed: 3 });
+      bus.setSink(recordingSink().sink);
+      for (let i = 0; i < 3; i++) expect(bus.publish(quote(`equity.G${i}.quote`, 10), 'garbage').ok).toBe(true);
+      expect(bus.publish(quote('equity.G3.quote', 10), 'garbage')).toEqual({ ok: false, reason: 'topic_limit' });
+      expect(bus.publish(quote('equity.G0.quote', 11), 'garbage')).toEqual({ ok: true, seq: 2 });
+      expect(bus.publish(quote('equity.OTHER.quote', 10), 'good')).toEqual({ ok: true, seq: 1 });
+      // Rejected ticks never count towards the limit.
+      expect(bus.publish({ ...quote('equity.G9.quote', 10), bid: Number.NaN } as FeedTick, 'good')).toEqual({ ok: false, reason: 'invalid_price' });
+      expect(bus.topicCount).toBe(4);
       await bus.close();
     });
 

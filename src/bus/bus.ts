@@ -51,7 +51,11 @@ export interface BusObserver {
  * The topic bus.
  *
  * Required guarantees of every implementation (checked by bus.conformance.ts):
- * - `publish` validates the tick; a rejected tick gets no seq and is never delivered.
+ * - `publish` validates the tick (the rules and reasons are listed in src/core/tick.ts), reading
+ *   each field of the adapter's object once and delivering exactly the values it validated; a
+ *   rejected tick gets no seq, creates no topic and is never delivered.
+ * - Per topic, the `ts` of accepted ticks never decreases (`timestamp_backwards`).
+ * - One feed creates at most `maxTopicsPerFeed` topics (`topic_limit`); other feeds are unaffected.
  * - Per topic, seqs start at 1 and increase by exactly 1 per accepted tick within an epoch.
  * - `epoch` is fixed for the bus's lifetime and differs between two bus instances.
  * - Every accepted tick reaches the sink exactly once, in seq order, inside an `EncodedBatch`

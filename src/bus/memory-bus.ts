@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.ts';
-import { checkTickPayload, stampTick, type FeedTick, type TickRejectReason, type WireTick } from '../core/tick.ts';
+import { tickRules, toWireTick, type FeedTick, type TickRejectReason, type TickRules, type WireTick } from '../core/tick.ts';
 import { parseTopic, topicError, type ParsedTopic } from '../core/topic.ts';
 import { packFrame } from '../protocol/codec.ts';
 import type { TicksFrame } from '../protocol/frames.ts';
@@ -17,12 +17,25 @@ export interface MemoryBusOptions {
   historyMaxAgeMs?: number;
   /** Overrides the epoch (tests); by default the bus's start time in ms, so it changes on restart. */
   epoch?: number;
+  /**
+   * Most topics one feed may create (default DEFAULT_MAX_TOPICS_PER_FEED). Topics are never
+   * dropped, so without a bound a feed emitting garbage symbols would grow memory, and the
+   * per-topic timers' work, without limit; further new topics from that feed are refused with
+   * `topic_limit`, while its existing topics and other feeds are unaffected.
+   */
+  maxTopicsPerFeed?: number;
 }
+
+/** Far above a real universe (all US equities with quote and trade channels is ~25 000 topics). */
+export const DEFAULT_MAX_TOPICS_PER_FEED = 50_000;
 
 /** Mutable per-topic state. Every field is set in the constructor so all instances share one shape. */
 class TopicState implements TopicView {
   readonly parsed: ParsedTopic;
+  readonly rules: TickRules;
   last: WireTick | undefined = undefined;
+  /** `ts` of the newest accepted tick: per topic, timestamps must not go backwards. */
+  lastTs = 0;
   lastUpdate = 0;
   feedId: string;
   seq = 0;
@@ -33,8 +46,9 @@ class TopicState implements TopicView {
   queued = false;
   readonly history: TickRing;
 
-  constructor(parsed: ParsedTopic, feedId: string, epoch: number, history: TickRing) {
+  constructor(parsed: ParsedTopic, rules: TickRules, feedId: string, epoch: number, history: TickRing) {
     this.parsed = parsed;
+    this.rules = rules;
     this.feedId = feedId;
     this.frame = { t: 'ticks', topic: parsed.topic, epoch, ticks: this.pending };
     this.history = history;
@@ -54,8 +68,9 @@ function nextEpoch(clock: Clock): number {
 /**
  * The in-process bus (the embedded default).
  *
- * Hot path: `publish` validates (topic syntax once per topic, payload per tick), stamps seq and
- * gateway time, and appends to the topic's pending list. One `setImmediate` per event-loop turn
+ * Hot path: `publish` copies the tick once into its wire entry (seq, gateway time), validates that
+ * copy (topic syntax once per topic, payload and per-topic timestamp order per tick; the rules are
+ * listed in src/core/tick.ts), and appends it to the topic's pending list. One `setImmediate` per event-loop turn
  * flushes every dirty topic: one msgpack encode per frame, one `onBatch` call per frame.
  */
 export class MemoryBus implements TopicBus {
@@ -72,6 +87,9 @@ export class MemoryBus implements TopicBus {
   private readonly flushBound = () => this.flush();
   private readonly historyMaxTicks: number;
   private readonly historyMaxAgeMs: number;
+  private readonly maxTopicsPerFeed: number;
+  /** Topics created per feed id, for maxTopicsPerFeed (cold path: only on a topic's first tick). */
+  private readonly topicsCreated = new Map<string, number>();
 
   constructor(options: MemoryBusOptions) {
     this.clock = options.clock;
@@ -80,6 +98,7 @@ export class MemoryBus implements TopicBus {
     this.epoch = options.epoch ?? nextEpoch(options.clock);
     this.historyMaxTicks = Math.max(1, options.historyMaxTicks ?? 1000);
     this.historyMaxAgeMs = options.historyMaxAgeMs ?? 60_000;
+    this.maxTopicsPerFeed = options.maxTopicsPerFeed ?? DEFAULT_MAX_TOPICS_PER_FEED;
   }
 
   setSink(sink: BusSink): void {
@@ -100,21 +119,39 @@ export class MemoryBus implements TopicBus {
 
   publish(tick: FeedTick, feedId: string): PublishResult {
     if (this.closed) return this.reject(feedId, 'bus_closed');
-    let state = this.byTopic.get(tick.topic);
-    if (state === undefined) {
-      if (topicError(tick.topic) !== null) return this.reject(feedId, 'invalid_topic');
-      const reason = checkTickPayload(tick, tick.topic.slice(tick.topic.lastIndexOf('.') + 1));
-      if (reason !== null) return this.reject(feedId, reason);
-      state = new TopicState(parseTopic(tick.topic), feedId, this.epoch, new TickRing(this.historyMaxTicks, this.historyMaxAgeMs));
-      this.byTopic.set(tick.topic, state);
-      this.sink.onTopic(state);
-    } else {
-      const reason = checkTickPayload(tick, state.parsed.channel);
-      if (reason !== null) return this.reject(feedId, reason);
-    }
+    if (typeof tick !== 'object' || tick === null) return this.reject(feedId, 'invalid_tick');
+    const state = this.byTopic.get(tick.topic);
+    if (state === undefined) return this.publishNewTopic(tick, feedId);
+    const seq = state.seq + 1;
+    const wire = toWireTick(tick, state.rules, seq, this.clock.now());
+    if (typeof wire === 'string') return this.reject(feedId, wire);
+    if (wire.ts < state.lastTs) return this.reject(feedId, 'timestamp_backwards');
+    this.accept(state, wire, feedId);
+    return { ok: true, seq };
+  }
+
+  /** A topic's first tick (cold path): the topic is created only if the tick is valid. */
+  private publishNewTopic(tick: FeedTick, feedId: string): PublishResult {
+    if (topicError(tick.topic) !== null) return this.reject(feedId, 'invalid_topic');
+    const parsed = parseTopic(tick.topic);
+    const rules = tickRules(parsed.assetClass, parsed.channel);
+    const wire = toWireTick(tick, rules, 1, this.clock.now());
+    if (typeof wire === 'string') return this.reject(feedId, wire);
+    const created = this.topicsCreated.get(feedId) ?? 0;
+    if (created >= this.maxTopicsPerFeed) return this.reject(feedId, 'topic_limit');
+    this.topicsCreated.set(feedId, created + 1);
+    const state = new TopicState(parsed, rules, feedId, this.epoch, new TickRing(this.historyMaxTicks, this.historyMaxAgeMs));
+    this.byTopic.set(parsed.topic, state);
+    this.sink.onTopic(state);
+    this.accept(state, wire, feedId);
+    return { ok: true, seq: 1 };
+  }
+
+  private accept(state: TopicState, wire: WireTick, feedId: string): void {
     state.feedId = feedId;
-    const seq = ++state.seq;
-    state.pending.push(stampTick(tick, seq, this.clock.now()));
+    state.seq = wire.seq;
+    state.lastTs = wire.ts;
+    state.pending.push(wire);
     if (!state.queued) {
       state.queued = true;
       this.dirty.push(state);
@@ -124,7 +161,6 @@ export class MemoryBus implements TopicBus {
       setImmediate(this.flushBound);
     }
     this.observer.accepted(feedId);
-    return { ok: true, seq };
   }
 
   flush(): void {

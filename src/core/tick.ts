@@ -4,6 +4,38 @@
  * Prices are decimal numbers in the instrument's quote currency; sizes are units
  * (shares for equities, base-currency units for FX). Timestamps are Unix epoch
  * milliseconds as float64, so sub-millisecond precision survives the wire.
+ *
+ * ## What the bus accepts (every rule is a `reason` on tickgate_ticks_rejected_total)
+ *
+ * | rule | reason |
+ * |---|---|
+ * | the tick is an object | `invalid_tick` |
+ * | `topic` is a valid topic name (src/core/topic.ts) | `invalid_topic` |
+ * | `kind` is `quote` or `trade` | `invalid_kind` |
+ * | `kind` matches the topic's channel (quotes on `*.*.quote`, trades on `*.*.trade`) | `channel_mismatch` |
+ * | `ts` is a number in [MIN_TS_MS, MAX_TS_MS): 2000-01-01 … 2200-01-01 | `invalid_timestamp` |
+ * | `ts` is not older than the topic's last accepted `ts` (equal is fine) | `timestamp_backwards` |
+ * | prices are finite and > 0 | `invalid_price` |
+ * | prices are at most MAX_PRICE (1e9) | `absurd_price` |
+ * | sizes are finite and ≥ 0 (quotes) or > 0 (trades) | `invalid_size` |
+ * | sizes are at most MAX_SIZE (1e12) | `absurd_size` |
+ * | equity sizes are whole shares | `fractional_size` |
+ * | a quote's bid ≤ ask (locked is fine, crossed is not) | `crossed_quote` |
+ * | the feed has created fewer than the bus's topic limit (default 50 000 per feed) | `topic_limit` |
+ * | the bus is open | `bus_closed` |
+ *
+ * Why these bounds: they catch unit mistakes and garbage, not unusual markets. The timestamp
+ * window rejects seconds (1.7e9) and micro-/nanoseconds (1.7e15 / 1.7e18) passed as
+ * milliseconds, while replays of any recorded data from this century pass. 1e9 is above any
+ * real price in any currency (BRK.A trades near 7e5 USD); 1e12 units is above any displayed size
+ * (a huge FX quote is ~1e9 of the base currency) and far below 2^53, so sizes stay exact.
+ * Per-topic timestamps must not go backwards: a feed merging several venues must order by topic
+ * (or stamp its receive time); when two feeds publish one topic, the one lagging behind is refused.
+ * Fractional sizes are fine outside equities (FX, crypto).
+ *
+ * Hot-path shape: the bus copies the adapter's fields once into the wire entry (`toWireTick`)
+ * and validates that copy, so what is checked is exactly what is sent (a getter cannot change a
+ * value between check and send) and the checks always see one object shape per kind.
  */
 
 export interface QuoteFields {
@@ -17,6 +49,8 @@ export interface TradeFields {
   readonly price: number;
   readonly size: number;
 }
+
+export type TickKind = 'quote' | 'trade';
 
 /** What an adapter emits: a plain object, owned by the bus once emitted. */
 export type FeedTick =
@@ -39,45 +73,111 @@ export interface WireTrade extends TradeFields {
 }
 export type WireTick = WireQuote | WireTrade;
 
-/** Reasons a tick is refused by the bus; each is a `reason` label on tickgate_ticks_rejected_total. */
-export type TickRejectReason =
-  | 'invalid_topic'
-  | 'invalid_kind'
-  | 'channel_mismatch'
-  | 'invalid_timestamp'
-  | 'invalid_price'
-  | 'invalid_size'
-  | 'crossed_quote'
-  | 'bus_closed';
+/** Every reason a tick is refused by the bus; each is a `reason` label on tickgate_ticks_rejected_total. */
+export const TICK_REJECT_REASONS = [
+  'invalid_tick',
+  'invalid_topic',
+  'invalid_kind',
+  'channel_mismatch',
+  'invalid_timestamp',
+  'timestamp_backwards',
+  'invalid_price',
+  'absurd_price',
+  'invalid_size',
+  'absurd_size',
+  'fractional_size',
+  'crossed_quote',
+  'topic_limit',
+  'bus_closed',
+] as const;
+export type TickRejectReason = (typeof TICK_REJECT_REASONS)[number];
 
-function isPositiveFinite(n: unknown): n is number {
-  return typeof n === 'number' && Number.isFinite(n) && n > 0;
+/** 2000-01-01T00:00:00Z in ms: anything earlier is a unit mistake (seconds) or garbage. */
+export const MIN_TS_MS = 946_684_800_000;
+/** 2200-01-01T00:00:00Z in ms: anything later is a unit mistake (µs, ns) or garbage. */
+export const MAX_TS_MS = 7_258_118_400_000;
+/** Highest accepted price, in any currency. */
+export const MAX_PRICE = 1e9;
+/** Highest accepted size (units); well below 2^53, so sizes stay exact integers when they are. */
+export const MAX_SIZE = 1e12;
+
+/** Asset classes whose sizes are whole units (shares). */
+const WHOLE_SIZE_ASSET_CLASSES: ReadonlySet<string> = new Set(['equity']);
+
+/** Per-topic validation rules, derived once from the topic name (cold path). */
+export interface TickRules {
+  /** The tick kind the topic's channel carries, or null for channels that carry none. */
+  readonly kind: TickKind | null;
+  /** Sizes must be whole units. */
+  readonly wholeSizes: boolean;
 }
-function isSize(n: unknown): n is number {
-  return typeof n === 'number' && Number.isFinite(n) && n >= 0;
+
+export function tickRules(assetClass: string, channel: string): TickRules {
+  return {
+    kind: channel === 'quote' ? 'quote' : channel === 'trade' ? 'trade' : null,
+    wholeSizes: WHOLE_SIZE_ASSET_CLASSES.has(assetClass),
+  };
+}
+
+// The checks below take `number` but are written for anything (NaN, strings, undefined from a
+// garbage adapter): every comparison is arranged so that a non-number fails it.
+
+function tsReason(ts: number): TickRejectReason | null {
+  return typeof ts === 'number' && ts >= MIN_TS_MS && ts < MAX_TS_MS ? null : 'invalid_timestamp';
+}
+
+function priceReason(p: number): TickRejectReason | null {
+  if (typeof p !== 'number' || !(p > 0) || p === Number.POSITIVE_INFINITY) return 'invalid_price';
+  return p <= MAX_PRICE ? null : 'absurd_price';
+}
+
+function sizeReason(s: number, allowZero: boolean, whole: boolean): TickRejectReason | null {
+  if (typeof s !== 'number' || !(allowZero ? s >= 0 : s > 0) || s === Number.POSITIVE_INFINITY) return 'invalid_size';
+  if (s > MAX_SIZE) return 'absurd_size';
+  return whole && Math.floor(s) !== s ? 'fractional_size' : null;
+}
+
+/** Checks a stamped quote (or anything with the quote fields); null when acceptable. */
+export function quoteReason(q: QuoteFields & { readonly ts: number }, wholeSizes: boolean): TickRejectReason | null {
+  return (
+    tsReason(q.ts) ??
+    priceReason(q.bid) ??
+    priceReason(q.ask) ??
+    sizeReason(q.bidSize, true, wholeSizes) ??
+    sizeReason(q.askSize, true, wholeSizes) ??
+    (q.bid > q.ask ? 'crossed_quote' : null)
+  );
+}
+
+/** Checks a stamped trade (or anything with the trade fields); null when acceptable. */
+export function tradeReason(t: TradeFields & { readonly ts: number }, wholeSizes: boolean): TickRejectReason | null {
+  return tsReason(t.ts) ?? priceReason(t.price) ?? sizeReason(t.size, false, wholeSizes);
 }
 
 /**
- * Checks a tick's payload. Topic syntax is checked by the caller (it caches
- * validated topics, so this stays cheap on the hot path).
+ * Reads the adapter's tick once into its wire entry (one allocation, the same shape per kind)
+ * and validates the entry. Returns the entry, or why the tick is refused. The per-topic
+ * `timestamp_backwards` rule needs the topic's state and is the caller's (the bus's).
+ */
+export function toWireTick(tick: FeedTick, rules: TickRules, seq: number, gts: number): WireTick | TickRejectReason {
+  const kind = tick.kind;
+  if (kind !== rules.kind) return kind === 'quote' || kind === 'trade' ? 'channel_mismatch' : 'invalid_kind';
+  if (kind === 'quote') {
+    const q: WireQuote = { seq, ts: tick.ts, gts, bid: tick.bid, ask: tick.ask, bidSize: tick.bidSize, askSize: tick.askSize };
+    return quoteReason(q, rules.wholeSizes) ?? q;
+  }
+  const t: WireTrade = { seq, ts: tick.ts, gts, price: tick.price, size: tick.size };
+  return tradeReason(t, rules.wholeSizes) ?? t;
+}
+
+/**
+ * Checks a tick's payload against a channel (for adapters and tools that want to pre-validate;
+ * the bus uses `toWireTick`). Topic syntax and the per-topic timestamp order are not checked.
  * Returns null when the tick is acceptable.
  */
-export function checkTickPayload(tick: FeedTick, channel: string): TickRejectReason | null {
-  if (typeof tick.ts !== 'number' || !Number.isFinite(tick.ts) || tick.ts <= 0) return 'invalid_timestamp';
-  if (tick.kind === 'quote') {
-    if (channel !== 'quote') return 'channel_mismatch';
-    if (!isPositiveFinite(tick.bid) || !isPositiveFinite(tick.ask)) return 'invalid_price';
-    if (!isSize(tick.bidSize) || !isSize(tick.askSize)) return 'invalid_size';
-    if (tick.bid > tick.ask) return 'crossed_quote';
-    return null;
-  }
-  if (tick.kind === 'trade') {
-    if (channel !== 'trade') return 'channel_mismatch';
-    if (!isPositiveFinite(tick.price)) return 'invalid_price';
-    if (!isPositiveFinite(tick.size)) return 'invalid_size';
-    return null;
-  }
-  return 'invalid_kind';
+export function checkTickPayload(tick: FeedTick, channel: string, assetClass = ''): TickRejectReason | null {
+  const result = toWireTick(tick, tickRules(assetClass, channel), 0, 0);
+  return typeof result === 'string' ? result : null;
 }
 
 /** Builds the wire entry for a validated tick. One allocation per tick, always the same shape per kind. */
