@@ -130,6 +130,23 @@ describe('max rate (conflation)', () => {
   });
 });
 
+describe('rate changes', () => {
+  it('a held topic switched from a rate tier to every tick restarts from a snapshot, so its seq jump is explained', async () => {
+    s = await startGateway();
+    const topic = 'equity.TIER.quote';
+    for (let i = 0; i < 5; i++) s.gw.bus.publish(quote(topic, 10 + i), 'test');
+    await nextTurn();
+    const c = await client(s.stream);
+    await c.request({ op: 'subscribe', id: 1, topics: [topic], maxRate: 4 });
+    for (let i = 0; i < 5; i++) s.gw.bus.publish(quote(topic, 20 + i), 'test');
+    await nextTurn();
+    const ack = await c.request({ op: 'subscribe', id: 2, topics: [topic] });
+    expect(ack).toMatchObject({ maxRate: 0, snapshots: 1, results: [{ topic, status: 'snapshot' }] });
+    const snap = await c.waitFor((f) => f.t === 'snapshot' && f.ticks[0].seq === 10);
+    expect(snap.topic).toBe(topic);
+  });
+});
+
 describe('slow consumers, in visible steps', () => {
   const slowConfig = {
     transport: { maxBackpressureBytes: 8 * 1024 * 1024 },

@@ -193,6 +193,8 @@ export class TickgateClient extends Emitter<ClientEvents> {
   private readonly positions = new Map<string, Position>();
   private readonly pendingAcks = new Map<number, Subscription>();
   private readonly routeCache = new Map<string, Subscription[]>();
+  /** Topics whose epoch change an ack already reported, so the first new-epoch tick is no second gap. */
+  private readonly reportedEpochGap = new Set<string>();
   private nextId = 1;
   private attempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -331,6 +333,8 @@ export class TickgateClient extends Emitter<ClientEvents> {
         // Dead connection: no data and no pong. Drop it and reconnect.
         this.ws = null;
         this.stopHeartbeat();
+        for (const sub of this.pendingAcks.values()) sub.rejectReady(new Error('connection dead (heartbeat timeout) before the ack'));
+        this.pendingAcks.clear();
         ws.onclose = null;
         ws.close(USER_CLOSE, 'heartbeat timeout');
         this.emit('close', 1006, 'heartbeat timeout');
@@ -407,6 +411,7 @@ export class TickgateClient extends Emitter<ClientEvents> {
 
   private onResult(result: TopicResult): void {
     if (result.status !== 'gap') return;
+    if (result.reason === 'epoch_changed') this.reportedEpochGap.add(result.topic);
     this.stats.gaps++;
     this.emit('gap', result.topic, result.from, result.to, result.reason);
   }
@@ -417,6 +422,12 @@ export class TickgateClient extends Emitter<ClientEvents> {
     const subs = this.route(topic);
     for (const e of entries) {
       const seq = e.seq!;
+      if (pos !== undefined && pos.epoch !== epoch && !this.reportedEpochGap.has(topic)) {
+        // A new gateway epoch we were not told about in an ack (e.g. a pattern's topic that
+        // reappeared later): what happened in between is unknown. Never silent.
+        this.stats.gaps++;
+        this.emit('gap', topic, undefined, undefined, 'epoch_changed');
+      }
       if (pos !== undefined && !snapshot && pos.epoch === epoch) {
         if (seq <= pos.seq) {
           this.stats.duplicates++;
@@ -429,6 +440,7 @@ export class TickgateClient extends Emitter<ClientEvents> {
         }
       }
       pos = { epoch, seq };
+      this.reportedEpochGap.delete(topic);
       const tick: Tick = { ...(e as unknown as Tick), topic, epoch, snapshot, latencyMs: now - e.gts! };
       if (conflated !== undefined) tick.conflated = conflated;
       this.stats.ticks++;

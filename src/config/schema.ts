@@ -43,7 +43,39 @@ export const configSchema = z
     feeds: z.array(feedEntrySchema).default([{ adapter: 'sim-equity', options: {} }, { adapter: 'sim-fx', options: {} }]),
     bus: z
       .object({
-        kind: z.literal('memory').default('memory'),
+        /**
+         * memory: feeds and clients in this process. nats: this process serves clients from frames
+         * that `tickgate ingest` stamped and published on NATS (see docs/scaling.md).
+         */
+        kind: z.enum(['memory', 'nats']).default('memory'),
+        nats: z
+          .object({
+            /** Server URL(s), comma-separated: nats://host:4222[,nats://other:4222]. */
+            url: z.string().min(1).default('nats://127.0.0.1:4222'),
+            /** Subjects are `<subjectPrefix>.<topic>`, e.g. tickgate.equity.AAPL.quote. */
+            subjectPrefix: z
+              .string()
+              .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'NATS subject tokens: letters, digits, "_" or "-", separated by "."')
+              .default('tickgate'),
+            /** Wait between reconnect attempts (plus up to reconnectJitterMs); attempts never stop. */
+            reconnectTimeWaitMs: z.number().int().min(10).max(60_000).default(1_000),
+            reconnectJitterMs: z.number().int().min(0).max(60_000).default(500),
+            /** Client pings to detect a silently dead server (a killed server is noticed at once). */
+            pingIntervalMs: z.number().int().min(100).max(600_000).default(10_000),
+            jetstream: z
+              .object({
+                /** Keep every frame in a stream too: snapshots and resume across gateways. */
+                enabled: z.boolean().default(false),
+                stream: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" or "-"').default('TICKGATE'),
+                maxAgeMs: z.number().int().min(1_000).max(30 * 86_400_000).default(300_000),
+                maxMsgsPerSubject: z.number().int().min(1).max(10_000_000).default(10_000),
+                storage: z.enum(['file', 'memory']).default('file'),
+              })
+              .strict()
+              .prefault({}),
+          })
+          .strict()
+          .prefault({}),
         /** Most ticks of one topic per frame; ticks of a topic arriving in one event-loop turn share a frame. */
         maxTicksPerFrame: z.number().int().min(1).max(10_000).default(64),
         /** Resume history per topic: at most this many ticks... */
@@ -55,7 +87,7 @@ export const configSchema = z
       .prefault({}),
     transport: z
       .object({
-        maxMessageBytes: z.number().int().min(256).max(1_048_576).default(16_384),
+        maxMessageBytes: z.number().int().min(256).max(1_048_576).default(262_144),
         maxPayloadBytes: z.number().int().min(1024).max(16_777_216).default(1_048_576),
         /** Hard limit per client send buffer: frames over it are dropped and the client is closed (1013). */
         maxBackpressureBytes: z.number().int().min(16_384).max(1_073_741_824).default(4_194_304),
@@ -68,7 +100,12 @@ export const configSchema = z
     conflation: z
       .object({
         /** The maxRate tiers (updates/s per topic) clients can ask for; each runs one timer. */
-        tiers: z.array(z.number().int().min(1).max(100)).min(1).max(16).default([1, 2, 4, 10, 20, 50]),
+        tiers: z
+          .array(z.number().int().min(1).max(100))
+          .min(1)
+          .max(16)
+          .default([1, 2, 4, 10, 20, 50])
+          .transform((t) => [...new Set(t)].sort((a, b) => a - b)),
       })
       .strict()
       .prefault({}),
@@ -78,7 +115,7 @@ export const configSchema = z
         softLimitBytes: z.number().int().min(4096).default(1_048_576),
         /** Step 2: once the buffer is back under this, the client gets snapshots and every tick again. */
         recoverBelowBytes: z.number().int().min(0).default(262_144),
-        /** Step 3: a client over the soft limit for this long is closed with 1008. */
+        /** Step 3: a client still downgraded this long after it was (not back under recoverBelowBytes) is closed with 1008. */
         maxSlowMs: z.number().int().min(100).max(3_600_000).default(30_000),
         /** Rate (a conflation tier) for downgraded topics. */
         downgradeRate: z.number().int().min(1).max(100).default(1),

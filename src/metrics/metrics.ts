@@ -23,6 +23,7 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
   const r = [registry];
   const reportedTicksIn = new Map<string, number>();
   const reportedProcessErrors = new Map<string, number>();
+  const busHot = { framesIn: 0, framesOut: 0, framesDropped: 0 };
 
   const m = {
     registry,
@@ -161,6 +162,42 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
       help: 'Topics currently stale (no tick for liveness.staleAfterMs, or their feed is down)',
       registers: r,
     }),
+    busConnected: new client.Gauge({
+      name: 'tickgate_bus_connected',
+      help: '1 while the bus is connected to its broker (NATS; always 1 for the in-process bus), 0 while it is reconnecting',
+      registers: r,
+    }),
+    busReconnects: new client.Counter({
+      name: 'tickgate_bus_reconnects_total',
+      help: 'Reconnections to the bus broker (NATS) after a lost connection',
+      registers: r,
+    }),
+    busFramesIn: new client.Counter({
+      name: 'tickgate_bus_frames_in_total',
+      help: 'Frames received from the bus broker (NATS serve side), before de-duplication',
+      registers: r,
+      collect: deltaOf(() => busHot.framesIn),
+    }),
+    busFramesOut: new client.Counter({
+      name: 'tickgate_bus_frames_out_total',
+      help: 'Frames handed to the bus broker (NATS ingest side)',
+      registers: r,
+      collect: deltaOf(() => busHot.framesOut),
+    }),
+    busFramesDropped: new client.Counter({
+      name: 'tickgate_bus_frames_dropped_total',
+      help: 'Frames the ingest side did not hand to NATS: disconnected longer than its reconnect buffer holds',
+      registers: r,
+      collect: deltaOf(() => busHot.framesDropped),
+    }),
+    busStreamReads: new client.Counter({
+      name: 'tickgate_bus_stream_reads_total',
+      help: 'JetStream reads answering a subscribe on a topic this gateway had no live state for, by kind (snapshot, history) and result (ok, empty, error, timeout)',
+      labelNames: ['kind', 'result'] as const,
+      registers: r,
+    }),
+    /** Plain counters for the bus's per-frame path, read at scrape time. */
+    busHot,
     publishLatency: new FastHistogram(
       'tickgate_publish_latency_seconds',
       'Time from a tick entering the bus to its frame being handed to uWebSockets.js',
@@ -175,6 +212,7 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
   }
   for (const reason of ['unauthorized', 'origin', 'limit_total', 'limit_ip', 'rate_ip']) m.connectionsRefused.labels(reason).inc(0);
   for (const action of ['downgrade', 'recover', 'close_timeout', 'close_hard']) m.slowConsumerActions.labels(action).inc(0);
+  m.busReconnects.inc(0);
   return m;
 }
 

@@ -4,6 +4,8 @@ import { CLIENT_OPS, type ClientRequest, type RequestId, type ResumePosition } f
 
 export const MAX_ID_LENGTH = 64;
 export const MAX_TOPICS_PER_REQUEST = 1000;
+/** A pattern resubscribed after a reconnect carries one position per topic it matched. */
+export const MAX_RESUME_POSITIONS = 10_000;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
@@ -101,8 +103,8 @@ function readResume(v: unknown): Map<string, ResumePosition> {
     throw new TickgateError(ErrorCode.INVALID_REQUEST, 'subscribe: "resume" must map topics to {"epoch": <int>, "seq": <int>}');
   }
   const entries = Object.entries(v);
-  if (entries.length > MAX_TOPICS_PER_REQUEST) {
-    throw new TickgateError(ErrorCode.INVALID_REQUEST, `subscribe: at most ${MAX_TOPICS_PER_REQUEST} resume positions per request`);
+  if (entries.length > MAX_RESUME_POSITIONS) {
+    throw new TickgateError(ErrorCode.INVALID_REQUEST, `subscribe: at most ${MAX_RESUME_POSITIONS} resume positions per request`);
   }
   for (const [topic, pos] of entries) {
     const err = topicError(topic);

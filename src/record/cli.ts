@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { topicError } from '../core/topic.ts';
 import { Recorder, type RecorderLogger } from './recorder.ts';
@@ -94,7 +95,9 @@ export async function recordCommand(args: string[]): Promise<void> {
         logger.error({ err: err.message }, 'writing the recording failed; stopping');
         void (recorder?.stop() ?? writer.close()).catch(() => {}).finally(() => process.exit(1));
       },
-      onFileClosed: (f) => logger.info({ path: f.path, ticks: f.ticks, bytes: f.bytes }, 'file finished'),
+      onFileClosed: (f) => {
+        if (recorder !== null) logger.info({ path: f.path, ticks: f.ticks, bytes: f.bytes }, 'file finished');
+      },
     });
   } catch (err) {
     process.stderr.write(`tickgate: ${(err as Error).message}\n`);
@@ -103,7 +106,9 @@ export async function recordCommand(args: string[]): Promise<void> {
   try {
     recorder = await Recorder.start({ url, topics, writer, logger, onFatal: () => process.exit(1) });
   } catch (err) {
-    await writer.close().catch(() => {});
+    // Nothing was recorded: leave no header-only file behind.
+    const files = await writer.close().catch(() => []);
+    for (const f of files) if (f.ticks === 0) rmSync(f.path, { force: true });
     process.stderr.write(`tickgate: ${(err as Error).message}\n`);
     process.exit(1);
   }

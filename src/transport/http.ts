@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type uWS from 'uWebSockets.js';
 import type { TopicBus } from '../bus/bus.ts';
+import { systemClock } from '../core/clock.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { topicError, TopicPattern } from '../core/topic.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -117,7 +118,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
       if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
       pattern = new TopicPattern(patternText);
     }
-    const now = Date.now();
+    const now = systemClock.now(); // the clock lastUpdate comes from
     const topics = [];
     for (const view of bus.topics()) {
       if (pattern && !pattern.matches(view.parsed)) continue;
@@ -126,7 +127,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
         topic: view.parsed.topic,
         feed: view.feedId,
         status: status.status,
-        statusReason: status.reason,
+        statusReason: status.since === 0 ? null : status.reason,
         seq: view.last?.seq ?? 0,
         lastUpdate: view.lastUpdate === 0 ? null : Math.round(view.lastUpdate),
         ageMs: view.lastUpdate === 0 ? null : Math.max(0, Math.round(now - view.lastUpdate)),

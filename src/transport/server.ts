@@ -445,13 +445,19 @@ export class Transport implements BusSink {
   private subscribe(ws: Socket, session: Session, request: SubscribeRequest): void {
     const { bus } = this.deps;
     const rate = pickTier(this.options.rateTiers, request.maxRate);
-    const added = this.subscriptions.subscribe(session, request.topics, rate);
+    const { added, rerated } = this.subscriptions.subscribe(session, request.topics, rate);
     // A delayed identity must not see a real-time value: no snapshot or replay, ticks arrive late.
     const plans = added.map((topic) =>
       session.identity.delayMs > 0
         ? { result: { topic, status: 'pending' as const }, replay: null, snapshot: false }
         : planDelivery(bus, topic, request.resume.get(topic), request.snapshot),
     );
+    // A held topic whose rate changed restarts from a snapshot, so its seq jump is explained.
+    if (session.identity.delayMs === 0) {
+      for (const topic of rerated) {
+        if (bus.topic(topic)?.last !== undefined) plans.push({ result: { topic, status: 'snapshot' }, replay: null, snapshot: true });
+      }
+    }
     const snapshots = plans.filter((p) => p.snapshot).length;
     this.send(ws, session, {
       t: 'ack',

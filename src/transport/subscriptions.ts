@@ -51,12 +51,13 @@ export class SubscriptionManager {
   }
 
   /**
-   * Adds the entries (all valid, checked by the caller) at `rate` and returns the concrete topics
-   * newly subscribed, in request order (for snapshots and resume).
+   * Adds the entries (all valid, checked by the caller) at `rate`. Returns the concrete topics
+   * newly subscribed, in request order (for snapshots and resume), and the topics already held
+   * whose delivery rate changed (their seqs jump at the switch, so they get a fresh snapshot).
    * All-or-nothing: throws TOO_MANY_SUBSCRIPTIONS before changing anything if the session would
    * exceed the per-connection limit.
    */
-  subscribe(session: Session, entries: readonly string[], rate: number): string[] {
+  subscribe(session: Session, entries: readonly string[], rate: number): { added: string[]; rerated: string[] } {
     const additions: string[] = [];
     const seen = new Set<string>();
     const add = (topic: string) => {
@@ -105,8 +106,14 @@ export class SubscriptionManager {
         if (view && pattern.matches(view.parsed)) touched.add(topic);
       }
     }
-    for (const topic of touched) this.sync(session, topic);
-    return additions;
+    const rerated: string[] = [];
+    for (const topic of touched) {
+      const before = session.topics.get(topic);
+      this.sync(session, topic);
+      const after = session.topics.get(topic);
+      if (before !== undefined && after !== undefined && before !== after) rerated.push(topic);
+    }
+    return { added: additions, rerated };
   }
 
   /** Removes the entries; a topic stays subscribed while another entry of the session covers it. */
@@ -133,12 +140,14 @@ export class SubscriptionManager {
 
   /** A topic appeared: subscribe every session whose pattern matches, before its first frame is published. */
   onTopic(view: TopicView): void {
+    const told = new Set<Session>();
     for (const { pattern, sessions } of this.patternHolders.values()) {
       if (!pattern.matches(view.parsed)) continue;
       for (const session of sessions) {
         if (session.topics.has(view.parsed.topic)) continue;
         if (session.topics.size >= this.maxPerSession) {
-          this.events.limitReached(session, view.parsed.topic);
+          if (!told.has(session)) this.events.limitReached(session, view.parsed.topic);
+          told.add(session);
           continue;
         }
         this.sync(session, view.parsed.topic);
