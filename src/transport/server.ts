@@ -1,6 +1,8 @@
+import net from 'node:net';
 import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { BusSink, EncodedBatch, TopicBus, TopicView } from '../bus/bus.ts';
+import { isWarmableBus } from '../bus/warmable.ts';
 import { AuthError, credentialOf, type Authenticator } from '../auth/authenticator.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { LimitsConfig } from '../config/security-schema.ts';
@@ -171,15 +173,21 @@ export class Transport implements BusSink {
   }
 
   /** Starts listening; resolves with the bound port (useful with port 0). */
-  listen(): Promise<number> {
+  async listen(): Promise<number> {
     const { host, port } = this.options;
+    // Two constraints: a second gateway must not silently share the port (uWS's default listen
+    // sets SO_REUSEPORT), and a restart must not be refused because of old connections in
+    // TIME_WAIT (uWS sets no SO_REUSEADDR, so its exclusive listen is refused for up to 60 s).
+    // So: a Node probe (SO_REUSEADDR, no SO_REUSEPORT) fails only on a live listener, then the
+    // uWS listen uses the default mode, whose SO_REUSEPORT also tolerates TIME_WAIT.
+    // Worker threads (workerId >= 1) skip the probe: they join the main thread's port on purpose.
+    if (port !== 0 && (this.options.workerId ?? 0) === 0) await assertPortFree(host, port);
     return new Promise((resolve, reject) => {
-      // Exclusive: never share the port with another process by accident.
       const listen = this.app.listen as unknown as (h: string, p: number, o: number, cb: (s: uWS.us_listen_socket | false) => void) => void;
-      listen.call(this.app, host, port, this.options.sharedPort ? LIBUS_LISTEN_DEFAULT : LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
+      const mode = port === 0 ? LIBUS_LISTEN_EXCLUSIVE_PORT : LIBUS_LISTEN_DEFAULT;
+      listen.call(this.app, host, port, mode, (socket) => {
         if (!socket) {
-          // uWS sets no SO_REUSEADDR: after a crash, connections in TIME_WAIT hold the port for up to 60 s.
-          reject(new Error(`cannot listen on ${host}:${port}: address in use or not available (after a crash the port can stay held for up to 60 s)`));
+          reject(new Error(`cannot listen on ${host}:${port}: address in use or not available`));
           return;
         }
         this.listenSocket = socket;
@@ -341,7 +349,7 @@ export class Transport implements BusSink {
         if (session.format === 'json') this.jsonSessions++;
         metrics.connections.inc();
         metrics.connectionsOpened.inc();
-        this.send(ws, session, { ...this.welcome, format: session.format });
+        this.send(ws, session, { ...this.welcome, epoch: this.deps.bus.epoch, format: session.format }); // a relaying bus learns its epoch from upstream
         this.scheduleExpiry(ws, session);
       },
 
@@ -418,12 +426,17 @@ export class Transport implements BusSink {
     metrics.clientMessages.labels(request.op).inc();
     try {
       switch (request.op) {
-        case 'subscribe':
-          this.subscribe(ws, session, request);
+        case 'subscribe': {
+          const bus = this.deps.bus;
+          const warm = isWarmableBus(bus) ? bus.warm(request.topics, request.resume, request.snapshot) : null;
+          this.inOrder(ws, session, request.id, warm, () => this.subscribe(ws, session, request));
           break;
+        }
         case 'unsubscribe':
-          this.subscriptions.unsubscribe(session, request.topics);
-          this.send(ws, session, { t: 'ack', id: request.id, op: 'unsubscribe', topics: [...request.topics], snapshots: 0 });
+          this.inOrder(ws, session, request.id, null, () => {
+            this.subscriptions.unsubscribe(session, request.topics);
+            this.send(ws, session, { t: 'ack', id: request.id, op: 'unsubscribe', topics: [...request.topics], snapshots: 0 });
+          });
           break;
         case 'ping':
           this.send(ws, session, { t: 'pong', id: request.id, gts: systemClock.now() });
@@ -483,6 +496,33 @@ export class Transport implements BusSink {
         this.send(ws, session, { t: 'status', topic, status: 'stale', reason: status.reason, lastUpdate: Math.round(view.lastUpdate) });
       }
     }
+  }
+
+  /** Per session: the subscribe waiting for its bus to fetch history (see below), with later requests queued behind it. */
+  private readonly queued = new Map<number, Promise<void>>();
+
+  /**
+   * Runs a (un)subscribe now, or — while the bus fetches a topic's history from elsewhere first
+   * (WarmableBus: the NATS bus in JetStream mode), or an earlier request of the session still
+   * waits for that — once it is in, so snapshots and replays include it and requests stay in order.
+   */
+  private inOrder(ws: Socket, session: Session, id: RequestId, warm: Promise<void> | null, run: () => void): void {
+    const before = this.queued.get(session.id);
+    if (warm === null && before === undefined) return run();
+    const next = Promise.all([before, warm]).then(() => {
+      if (session.closed || session.closing) return;
+      ws.cork(() => {
+        try {
+          run();
+        } catch (err) {
+          this.replyWithError(ws, session, id, err);
+        }
+      });
+    });
+    this.queued.set(session.id, next);
+    void next.finally(() => {
+      if (this.queued.get(session.id) === next) this.queued.delete(session.id);
+    });
   }
 
   private overMessageRate(session: Session): boolean {
@@ -666,4 +706,15 @@ function chooseProtocol(offered: string): string {
   const list = offered.split(',').map((p) => p.trim()).filter(Boolean);
   if (list.includes('tickgate')) return 'tickgate';
   return list.find((p) => !p.startsWith('bearer.')) ?? list[0] ?? '';
+}
+
+/** Rejects when something listens on host:port already (a Node bind: SO_REUSEADDR, no SO_REUSEPORT). */
+function assertPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(`cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'address in use' : (err.code ?? err.message)}`)),
+    );
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
