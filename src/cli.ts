@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, parseFeedList } from './config/load.ts';
 import { Gateway } from './gateway.ts';
+import { busFlag, ingestCommand } from './ingest.ts';
 import { installProcessGuards } from './process-guards.ts';
 import { RECORD_OPTIONS, RECORD_USAGE, recordCommand } from './record/cli.ts';
 import { tail } from './tail.ts';
@@ -11,6 +12,11 @@ const HELP = `tickgate ${VERSION} — live market-data streaming gateway
 
 Usage:
   tickgate serve [options]     run the gateway (default: simulated equity + FX feeds, in-process bus)
+  tickgate serve --bus nats://host:4222 [options]
+                               run a gateway serving from NATS, no local feeds (see docs/scaling.md)
+  tickgate ingest --bus nats://host:4222 [--config f] [--feeds a,b] [--port n]
+                               run the feeds only, publishing stamped frames to NATS; /healthz and
+                               /metrics on --port (default 9101); no WebSocket listener
   tickgate tail <topic|pattern>... [--url ws://127.0.0.1:9001/v1/stream] [--max-rate N] [--json]
                                show live ticks as a table (NDJSON with --json); Ctrl-C to quit
 ${RECORD_USAGE}
@@ -21,6 +27,8 @@ Options for serve:
   --port <n>             listen port, 0 for any free port (default 9001; env TICKGATE_PORT)
   --config <file.json>   JSON config file (see README "Configuration")
   --feeds <a,b>          feed adapters to run, e.g. sim-equity,sim-fx, or "none" (env TICKGATE_FEEDS)
+  --bus <nats://h:p|memory>  serve from NATS (env TICKGATE_BUS__KIND=nats, TICKGATE_BUS__NATS__URL);
+                         JetStream snapshots/resume: TICKGATE_BUS__NATS__JETSTREAM__ENABLED=true
   --workers <n|auto>     uWebSockets.js threads on the same port; auto = one per core (default 1;
                          env TICKGATE_WORKERS). Feeds and the bus run once, on the main thread.
   --log-level <level>    fatal|error|warn|info|debug|trace|silent (default info; env TICKGATE_LOG_LEVEL)
@@ -48,6 +56,7 @@ async function serve(args: string[]): Promise<void> {
       feeds: { type: 'string' },
       'log-level': { type: 'string' },
       workers: { type: 'string' },
+      bus: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -57,6 +66,7 @@ async function serve(args: string[]): Promise<void> {
   if (values.port !== undefined) flags.port = numberOrRaw(values.port);
   if (values.feeds !== undefined) flags.feeds = parseFeedList(values.feeds, '--feeds');
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+  if (values.bus !== undefined) flags.bus = busFlag(values.bus);
   if (values.workers !== undefined) flags.workers = values.workers === 'auto' ? availableParallelism() : numberOrRaw(values.workers);
 
   const config = loadConfig({ file: values.config, env: process.env, flags });
@@ -123,6 +133,20 @@ export async function main(argv: string[]): Promise<void> {
     } catch (err) {
       fail((err as Error).message);
     }
+  }
+  if (command === 'ingest') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(HELP);
+      return;
+    }
+    try {
+      await ingestCommand(rest);
+    } catch (err) {
+      if (err instanceof ConfigError) fail(err.message);
+      if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) fail(`${err.message}; run "tickgate --help"`);
+      fail((err as Error).message, 1);
+    }
+    return;
   }
   if (command === 'record') {
     await recordCommand(rest);

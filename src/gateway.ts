@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { builtinFeeds } from '../feeds/index.ts';
 import type { TopicBus } from './bus/bus.ts';
-import { MemoryBus } from './bus/memory-bus.ts';
+import { createBus, type BusWiring } from './bus/factory.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import type { TickRejectReason } from './core/tick.ts';
@@ -58,11 +58,11 @@ export class Gateway {
     this.authenticator = new Authenticator(config.auth);
     this.metrics = createMetrics();
     const hot = this.metrics.hot;
-    this.bus = new MemoryBus({
+    // bus.kind "nats": served from NATS (ticks enter at `tickgate ingest`), so no local feeds run.
+    this.busWiring = createBus(config, {
       clock,
-      maxTicksPerFrame: config.bus.maxTicksPerFrame,
-      historyMaxTicks: config.bus.historyMaxTicks,
-      historyMaxAgeMs: config.bus.historyMaxAgeMs,
+      logger: this.logger,
+      metrics: this.metrics,
       observer: {
         accepted: (feedId) => {
           hot.feedCounter(feedId).count++;
@@ -70,10 +70,14 @@ export class Gateway {
         rejected: (feedId, reason) => this.onRejected(feedId, reason),
         published: (seconds) => this.metrics.publishLatency.observe(seconds),
       },
+      onConnection: (up, feeds) => {
+        for (const feed of feeds) this.transport.liveness.feedUp(feed, up);
+      },
     });
-    this.supervisors = this.buildFeeds(deps.feedDefinitions ?? (builtinFeeds as readonly FeedDefinition<never>[]), clock, deps.moduleBaseDir);
+    this.bus = this.busWiring.bus;
+    if (this.busWiring.runsFeeds) this.supervisors = this.buildFeeds(deps.feedDefinitions ?? (builtinFeeds as readonly FeedDefinition<never>[]), clock, deps.moduleBaseDir);
     this.transport = new Transport(
-      { ...transportOptions(config), sharedPort: config.workers > 1, ...(config.workers > 1 ? { workerId: 0 } : {}) },
+      { ...transportOptions(config), ...(config.workers > 1 ? { workerId: 0 } : {}) },
       {
         bus: this.bus,
         metrics: this.metrics,
@@ -99,7 +103,10 @@ export class Gateway {
   /** `--workers N`: the other N-1 threads, fed by this thread's bus; null with one thread. */
   private pool: WorkerPool | null = null;
 
+  private readonly busWiring: BusWiring;
+
   private feedInterest(entry: string, interested: boolean): void {
+    this.busWiring.interest(entry, interested);
     for (const s of this.supervisors) s.interestChanged(entry, interested);
   }
 
@@ -209,6 +216,7 @@ export class Gateway {
       throw new ConfigError(`invalid config: auth.jwt: ${(err as Error).message}`);
     });
     await this.loadModuleFeeds();
+    this.busWiring.start();
     // uWS shares a port between threads only when it is bound by number, not as port 0.
     if (this.pool && this.config.port === 0) this.transport.setPort(await freePort(this.config.host));
     this.port = await this.transport.listen();

@@ -51,7 +51,10 @@ export class RelayBus implements TopicBus {
     return { ok: false, reason: 'bus_closed' };
   }
 
-  /** One encoded `ticks` frame from upstream. Frames of a topic must arrive in seq order. */
+  /**
+   * One encoded `ticks` frame from upstream. Frames of a topic must arrive in seq order; a frame
+   * whose first seq is not after the topic's last one is dropped (a duplicate).
+   */
   relay(packed: Uint8Array, feedId = 'relay'): void {
     const frame = unpackFrame(packed) as { t?: unknown; topic?: unknown; epoch?: unknown; ticks?: unknown };
     if (frame.t !== 'ticks' || typeof frame.topic !== 'string' || typeof frame.epoch !== 'number' || !Array.isArray(frame.ticks)) return;
@@ -71,6 +74,13 @@ export class RelayBus implements TopicBus {
       this.byTopic.set(frame.topic, state);
       this.sink.onTopic(state);
     }
+    // Upstream may deliver a frame twice (NATS: overlapping subscriptions, a stream read-back) or
+    // with a hole (frames lost while disconnected): drop what is already held, and restart the
+    // history after a hole, since replayAfter relies on consecutive seqs.
+    const newest = state.last?.seq ?? 0;
+    const first = ticks[0];
+    if (first === undefined || first.seq <= newest) return;
+    if (newest !== 0 && first.seq !== newest + 1) state.history.clear();
     const batch: EncodedBatch = { topic: state, epoch: frame.epoch, ticks, packed };
     this.sink.onBatch(batch);
     for (const t of ticks) state.history.push(t);

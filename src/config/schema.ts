@@ -11,8 +11,8 @@ export const feedEntrySchema = z
     /** Built-in adapter name from feeds/index.ts, e.g. "sim-equity". */
     adapter: z.string().min(1).optional(),
     /**
-     * A module path (relative to the config file's directory, else the current directory) or an
-     * npm package name whose default export (or `feed` export) is a FeedDefinition. See docs/feeds.md.
+     * A module path (relative to the gateway's moduleBaseDir, by default the current directory) or
+     * an npm package name whose default export (or `feed` export) is a FeedDefinition. See docs/feeds.md.
      */
     module: z.string().min(1).optional(),
     /** Instance id: the `feed` metric label. Defaults to the adapter's name. */

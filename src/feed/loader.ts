@@ -6,8 +6,8 @@ import type { FeedDefinition } from './adapter.ts';
 /**
  * Loads a third-party adapter for a config entry `{"module": "<specifier>", ...}`.
  *
- * - A path (`./x.js`, `../x.ts`, `/abs/x.js`, `file:` URL) is resolved against `baseDir` (the
- *   config file's directory when the gateway was given one, else the current directory).
+ * - A path (`./x.js`, `../x.ts`, `/abs/x.js`, `file:` URL) is resolved against `baseDir`
+ *   (GatewayDeps.moduleBaseDir: meant to be the config file's directory; default the current directory).
  *   `.ts` files load when the gateway runs under tsx (`npm start`, the `tickgate` bin) or vitest.
  * - Anything else is a package name (`tickgate-feed-kraken`, `@acme/feeds/kraken`), resolved by
  *   Node from where tickgate is installed, as `import()` does.

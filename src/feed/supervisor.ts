@@ -12,9 +12,15 @@ export interface BackoffOptions {
   resetAfterMs: number;
   /** A start() that has not settled by then counts as a failure. */
   startTimeoutMs: number;
+  /**
+   * How long a stop() may take before the supervisor stops waiting (logs it and goes on: restart
+   * after a failure, or shutdown). Default 5000. Without the bound, one adapter whose stop()
+   * never settles would never be restarted and would hold up the gateway's shutdown.
+   */
+  stopTimeoutMs?: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 30_000, resetAfterMs: 30_000, startTimeoutMs: 10_000 };
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 30_000, resetAfterMs: 30_000, startTimeoutMs: 10_000, stopTimeoutMs: 5_000 };
 
 export interface SupervisorHooks {
   publish(tick: FeedTick, feedId: string): boolean;
@@ -139,11 +145,21 @@ export class FeedSupervisor {
     });
   }
 
+  /** Calls stop() and waits for it at most stopTimeoutMs; never throws. */
   private async stopAdapter(): Promise<void> {
+    const ms = this.backoff.stopTimeoutMs ?? 5_000;
+    let timer: NodeJS.Timeout | null = null;
     try {
-      await this.adapter.stop();
+      await Promise.race([
+        Promise.resolve().then(() => this.adapter.stop()),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`stop() did not settle within ${ms} ms; going on without it`)), ms);
+        }),
+      ]);
     } catch (err) {
       this.logger.warn({ err }, 'feed stop() failed');
+    } finally {
+      if (timer) clearTimeout(timer);
     }
   }
 

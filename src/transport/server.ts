@@ -55,8 +55,6 @@ export interface TransportOptions {
   expiryWarningSeconds: number;
   /** Serve wss:// and https:// with these files. */
   tls?: { certFile: string; keyFile: string; passphrase?: string | undefined } | undefined;
-  /** With worker threads every thread listens on the same port (SO_REUSEPORT); alone, the port is exclusive. */
-  sharedPort?: boolean;
   /** Thread index in worker mode (0: main), reported in the welcome frame. */
   workerId?: number;
   /** /metrics protection: a bearer token, and/or its own listener (then the main port has no /metrics). */

@@ -26,7 +26,7 @@ let nextRequest = 0;
 const pendingMetrics = new Map<number, (text: string) => void>();
 
 const transport = new Transport(
-  { ...transportOptions(config), port: init.port, sharedPort: true, workerId: init.workerId },
+  { ...transportOptions(config), port: init.port, workerId: init.workerId },
   {
     bus,
     metrics,

@@ -1,0 +1,284 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { builtinFeeds } from '../feeds/index.ts';
+import { MemoryBus } from './bus/memory-bus.ts';
+import { NatsIngestPublisher } from './bus/nats/ingest-publisher.ts';
+import { NatsLink } from './bus/nats/link.ts';
+import { ensureStream } from './bus/nats/stream.ts';
+import { Subjects } from './bus/nats/subjects.ts';
+import { ConfigError, loadConfig, parseFeedList, validateConfig } from './config/load.ts';
+import type { Config, ConfigInput } from './config/schema.ts';
+import { systemClock, type Clock } from './core/clock.ts';
+import type { FeedDefinition } from './feed/adapter.ts';
+import { loadFeedModule } from './feed/loader.ts';
+import { FeedSupervisor } from './feed/supervisor.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { installProcessGuards } from './process-guards.ts';
+import { VERSION } from './version.ts';
+
+export interface IngestDeps {
+  logger?: Logger;
+  clock?: Clock;
+  feedDefinitions?: readonly FeedDefinition<never>[];
+  moduleBaseDir?: string;
+  /** Serve /healthz and /metrics on config.host:config.port (default true; tests turn it off). */
+  http?: boolean;
+}
+
+/**
+ * `tickgate ingest`: the second composition root. Feed adapters → MemoryBus (validate, seq,
+ * epoch, gateway time, encode once) → NatsIngestPublisher → NATS subjects `<prefix>.<topic>`.
+ * No WebSocket listener; a small HTTP listener answers /healthz and /metrics.
+ *
+ * Run exactly one ingest process per subject prefix: seqs and the epoch are assigned here, and a
+ * second process would publish its own, conflicting ones.
+ */
+export class Ingest {
+  readonly config: Config;
+  readonly bus: MemoryBus;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly subjects: Subjects;
+  private readonly link: NatsLink;
+  private readonly publisher: NatsIngestPublisher;
+  private readonly supervisors: FeedSupervisor[] = [];
+  private server: http.Server | null = null;
+  private readonly startedAt = Date.now();
+  private stopped: Promise<void> | null = null;
+
+  constructor(config: Config, private readonly deps: IngestDeps = {}) {
+    if (config.bus.kind !== 'nats') throw new ConfigError('invalid config: bus.kind: ingest publishes to NATS: give --bus nats://host:4222 (or bus.kind "nats")');
+    this.config = config;
+    this.logger = deps.logger ?? createLogger(config.logLevel);
+    const clock = deps.clock ?? systemClock;
+    this.metrics = createMetrics();
+    const { metrics } = this;
+    const nats = config.bus.nats;
+    this.subjects = new Subjects(nats.subjectPrefix);
+    this.bus = new MemoryBus({
+      clock,
+      maxTicksPerFrame: config.bus.maxTicksPerFrame,
+      historyMaxTicks: 1, // history and last values are kept by the gateways; resume is their job
+      historyMaxAgeMs: config.bus.historyMaxAgeMs,
+      observer: {
+        accepted: (feedId) => {
+          metrics.hot.feedCounter(feedId).count++;
+        },
+        rejected: (feedId, reason) => metrics.ticksRejected.labels(feedId, reason).inc(),
+        published: (seconds) => metrics.publishLatency.observe(seconds),
+      },
+    });
+    metrics.busConnected.set(0);
+    this.link = new NatsLink(
+      { url: nats.url, name: 'tickgate-ingest', reconnectTimeWaitMs: nats.reconnectTimeWaitMs, reconnectJitterMs: nats.reconnectJitterMs, pingIntervalMs: nats.pingIntervalMs },
+      {
+        up: (_nc, reconnected) => {
+          metrics.busConnected.set(1);
+          if (reconnected) {
+            metrics.busReconnects.inc();
+            this.publisher.reconnected();
+            void this.ensureStream(); // a server restarted with memory storage lost it
+          }
+        },
+        down: () => metrics.busConnected.set(0),
+      },
+      this.logger.child({ bus: 'nats' }),
+    );
+    this.publisher = new NatsIngestPublisher(this.link, this.subjects, metrics.busHot);
+    this.bus.setSink(this.publisher);
+    this.supervisors = this.buildFeeds(deps.feedDefinitions ?? (builtinFeeds as readonly FeedDefinition<never>[]), clock);
+  }
+
+  private buildFeeds(definitions: readonly FeedDefinition<never>[], clock: Clock): FeedSupervisor[] {
+    const byName = new Map(definitions.map((d) => [d.name, d]));
+    return this.config.feeds
+      .filter((entry) => entry.module === undefined)
+      .map((entry) => {
+        const i = this.config.feeds.indexOf(entry);
+        const definition = byName.get(entry.adapter);
+        if (!definition) throw new ConfigError(`invalid config: feeds.${i}.adapter: unknown adapter "${entry.adapter}"; available: ${[...byName.keys()].join(', ')}`);
+        return this.supervise(i, entry.options, definition, entry.id ?? entry.adapter, clock);
+      });
+  }
+
+  private supervise(i: number, options: unknown, definition: FeedDefinition<never>, feedId: string, clock: Clock): FeedSupervisor {
+    const parsed = definition.optionsSchema.safeParse(options);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ConfigError(`invalid config: ${['feeds', i, 'options', ...issue.path].join('.')}: ${issue.message}`);
+    }
+    const { metrics } = this;
+    metrics.feedUp.labels(feedId).set(0);
+    metrics.hot.feedCounter(feedId);
+    return new FeedSupervisor(
+      feedId,
+      definition.create(parsed.data),
+      {
+        publish: (tick, id) => this.bus.publish(tick, id).ok,
+        up: (id, isUp) => metrics.feedUp.labels(id).set(isUp ? 1 : 0),
+        failed: (id) => metrics.feedFailures.labels(id).inc(),
+        restarted: (id) => metrics.feedRestarts.labels(id).inc(),
+        // Client interest lives in the gateways; interest-aware adapters use their static lists here.
+        currentInterest: () => [],
+      },
+      this.logger.child({ feed: feedId }),
+      clock,
+    );
+  }
+
+  private async ensureStream(): Promise<void> {
+    const js = this.config.bus.nats.jetstream;
+    const nc = this.link.connection;
+    if (!js.enabled || nc === null) return;
+    try {
+      await ensureStream(nc, this.subjects, js);
+      this.logger.info({ stream: js.stream, subjects: this.subjects.all, maxAgeMs: js.maxAgeMs, maxMsgsPerSubject: js.maxMsgsPerSubject }, 'JetStream stream ready');
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message, stream: js.stream }, 'JetStream stream could not be created or updated; publishing on core NATS only');
+    }
+  }
+
+  /**
+   * Connects to NATS (waiting for it, retrying with backoff), creates the stream in JetStream
+   * mode, starts the feeds, then the HTTP listener. Resolves with its port (null without one).
+   */
+  async start(): Promise<{ port: number | null }> {
+    for (const [i, entry] of this.config.feeds.entries()) {
+      if (entry.module === undefined) continue;
+      let definition: FeedDefinition<never>;
+      try {
+        definition = await loadFeedModule(entry.module, this.deps.moduleBaseDir ?? process.cwd());
+      } catch (err) {
+        throw new ConfigError(`invalid config: feeds.${i}.module: ${(err as Error).message}`);
+      }
+      this.supervisors.push(this.supervise(i, entry.options, definition, entry.id ?? definition.name, this.deps.clock ?? systemClock));
+    }
+    this.link.start();
+    await this.link.ready();
+    await this.ensureStream();
+    for (const s of this.supervisors) s.start();
+    if (this.deps.http === false) return { port: null };
+    return { port: await this.listen() };
+  }
+
+  private listen(): Promise<number> {
+    const server = http.createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET') {
+        res.writeHead(405).end();
+      } else if (path === '/healthz') {
+        const body = {
+          status: this.stopped ? 'shutting_down' : 'ok',
+          role: 'ingest',
+          epoch: this.bus.epoch,
+          uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+          topics: this.bus.topicCount,
+          nats: this.link.connected ? 'connected' : 'reconnecting',
+          feeds: Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])),
+        };
+        res.writeHead(this.stopped ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      } else if (path === '/metrics') {
+        this.metrics.registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
+          () => res.writeHead(500).end(),
+        );
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"TG_ERR_NOT_FOUND","message":"ingest serves /healthz and /metrics only"}}');
+      }
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.port, this.config.host, () => resolve((server.address() as AddressInfo).port));
+    });
+  }
+
+  get natsConnected(): boolean {
+    return this.link.connected;
+  }
+
+  /** Resolves once NATS has processed every frame published so far (a PING round trip). */
+  async flushNats(): Promise<void> {
+    const nc = this.link.connection;
+    if (nc !== null && this.link.connected) await nc.flush();
+  }
+
+  /** Stops feeds, flushes the bus and NATS, closes the HTTP listener. Idempotent. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await Promise.all(this.supervisors.map((s) => s.stop()));
+      await this.bus.close();
+      await this.link.close();
+      if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    })();
+    return this.stopped;
+  }
+}
+
+export function createIngest(input: ConfigInput | Config = {}, deps: IngestDeps = {}): Ingest {
+  return new Ingest(validateConfig(input), deps);
+}
+
+/** `--bus nats://host:4222[,nats://other:4222]` or `--bus memory`, as a config fragment. */
+export function busFlag(value: string): ConfigInput['bus'] {
+  if (value === 'memory') return { kind: 'memory' };
+  if (!/^(nats|tls|wss?):\/\//.test(value)) throw new ConfigError(`invalid config: bus: --bus takes nats://host:port (or "memory"), got "${value.slice(0, 60)}"`);
+  return { kind: 'nats', nats: { url: value } };
+}
+
+/** The ingest HTTP port when none is configured: a gateway on the same host keeps 9001. */
+const INGEST_DEFAULT_PORT = 9101;
+
+/** `tickgate ingest --bus nats://... [--config f] [--feeds a,b] [--host h] [--port n] [--log-level l]` */
+export async function ingestCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      bus: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      config: { type: 'string' },
+      feeds: { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const flags: Record<string, unknown> = {};
+  if (values.bus !== undefined) flags.bus = busFlag(values.bus);
+  if (values.host !== undefined) flags.host = values.host;
+  if (values.port !== undefined) flags.port = /^\d+$/.test(values.port) ? Number(values.port) : values.port;
+  if (values.feeds !== undefined) flags.feeds = parseFeedList(values.feeds, '--feeds');
+  if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+  let config = loadConfig({ file: values.config, env: process.env, flags });
+  if (values.port === undefined && process.env.TICKGATE_PORT === undefined && config.port === 9001) config = { ...config, port: INGEST_DEFAULT_PORT };
+  const ingest = new Ingest(config);
+  installProcessGuards({ logger: ingest.logger });
+  process.stdout.write(`tickgate ${VERSION} ingest: waiting for NATS at ${config.bus.nats.url}\n`);
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    ingest.logger.info({ signal }, 'shutting down');
+    ingest.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        ingest.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  const { port } = await ingest.start();
+  const js = config.bus.nats.jetstream;
+  process.stdout.write(
+    `tickgate ${VERSION} ingest publishing\n` +
+      `  nats     ${config.bus.nats.url} subjects ${ingest.subjects.all}${js.enabled ? ` (JetStream stream ${js.stream})` : ''}\n` +
+      `  feeds    ${config.feeds.map((f) => f.id ?? f.adapter).join(', ') || '(none)'}\n` +
+      `  metrics  http://${config.host}:${port}/metrics\n` +
+      `  health   http://${config.host}:${port}/healthz\n`,
+  );
+}
