@@ -1,0 +1,225 @@
+/**
+ * The trading dashboard's composition root: reads the settings, builds the model, the views and
+ * the stream client, and wires them. Data flow:
+ *
+ *   WebSocket frame → StreamClient → Market (numbers, dirty set) ─┐
+ *                                                                 ├→ requestAnimationFrame → views (DOM, chart)
+ *   user input (add / remove / select / max rate) → Market + StreamClient.setWanted + localStorage
+ *
+ * `?url=ws://host:port/v1/stream` points the page at another gateway (default: the one serving it).
+ */
+import './styles.css';
+import { ChartView } from './chart.ts';
+import { parseEntry, type WatchEntry } from './instruments.ts';
+import { Market, type Row } from './model.ts';
+import { loadSaved, save, type Saved } from './storage.ts';
+import { ProtocolStreamClient, type StreamClient } from './stream.ts';
+import { byId, Notices, StatusView, WatchlistView } from './view.ts';
+
+function streamUrl(): string {
+  const param = new URLSearchParams(location.search).get('url');
+  if (param) return param;
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/stream`;
+}
+
+function storage(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+const saved: Saved = loadSaved(storage());
+const entries: WatchEntry[] = [];
+for (const text of saved.watchlist) {
+  const e = parseEntry(text);
+  if (typeof e !== 'string' && !entries.some((x) => x.text === e.text)) entries.push(e);
+}
+
+const market = new Market();
+market.setEntries(entries);
+const notices = new Notices(byId('notices'));
+const status = new StatusView();
+const chart = new ChartView(byId('chart-ticks'), byId('chart-candles'));
+const chartTitle = byId('chart-title');
+const chartSub = byId('chart-sub');
+const rateSelect = byId<HTMLSelectElement>('max-rate');
+const rateLabel = byId('rate-label');
+const entryList = byId('entries');
+const addForm = byId<HTMLFormElement>('add-form');
+const addInput = byId<HTMLInputElement>('add-input');
+const addError = byId('add-error');
+const url = streamUrl();
+byId('build-info').textContent = `stream ${url}`;
+
+function persist(): void {
+  save(storage(), { watchlist: entries.map((e) => e.text), maxRate: saved.maxRate, selected: chart.selected?.key ?? null });
+}
+
+function wantedTopics(): string[] {
+  return entries.flatMap((e) => e.subscriptions);
+}
+
+function select(row: Row | null): void {
+  chart.select(row);
+  watchlist.setSelected(row?.key ?? null);
+  chartTitle.textContent = row === null ? 'select a row' : row.symbol;
+  chartSub.textContent = row === null ? '' : row.assetClass;
+  persist();
+}
+
+function applyEntries(): void {
+  market.setEntries(entries);
+  client.setWanted(wantedTopics(), saved.maxRate);
+  renderEntries();
+  const selected = chart.selected;
+  if (selected !== null && !market.rows.has(selected.key)) select(market.order[0] ?? null);
+  persist();
+}
+
+function removeEntry(entry: WatchEntry): void {
+  const i = entries.indexOf(entry);
+  if (i < 0) return;
+  entries.splice(i, 1);
+  applyEntries();
+}
+
+function renderEntries(): void {
+  entryList.replaceChildren(
+    ...entries.map((entry) => {
+      const li = document.createElement('li');
+      li.dataset.entry = entry.text;
+      li.title = entry.subscriptions.join(', ');
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'remove-entry';
+      b.textContent = '×';
+      b.title = `remove ${entry.text}`;
+      b.setAttribute('aria-label', `remove ${entry.text}`);
+      b.addEventListener('click', () => removeEntry(entry));
+      li.append(document.createTextNode(entry.text), b);
+      return li;
+    }),
+  );
+}
+
+const watchlist = new WatchlistView(byId('rows'), byId('empty'), market, {
+  select,
+  /** A row's × removes the watchlist entry that brought it in (for a pattern: the whole pattern). */
+  remove(row) {
+    const entry = entries.find((e) => e.instruments.includes(row.key)) ?? entries.find((e) => [...row.topics].some((t) => e.matches(t)));
+    if (entry !== undefined) removeEntry(entry);
+  },
+});
+
+let rateTiers: readonly number[] = [];
+function configureRateSelect(): void {
+  const supported = rateTiers.length > 0;
+  rateSelect.disabled = !supported;
+  rateLabel.title = supported ? `per-topic max rate; this gateway offers ${rateTiers.join(', ')}/s` : 'needs server max-rate support';
+  for (const option of Array.from(rateSelect.options)) {
+    const v = Number(option.value);
+    option.disabled = supported && v > 0 && !rateTiers.includes(v);
+  }
+  // Without server support every tick arrives, whatever was chosen before.
+  rateSelect.value = supported ? String(saved.maxRate) : '0';
+  if (rateSelect.value === '') rateSelect.value = '0';
+}
+
+const client: StreamClient = new ProtocolStreamClient(url, {
+  onState(state) {
+    status.setState(state);
+    if (state.kind === 'reconnecting' && state.attempt === 1) notices.show('info', `disconnected: ${state.reason}; reconnecting`, 'conn');
+    if (state.kind === 'live') notices.clear('conn');
+  },
+  onWelcome(info) {
+    status.serverName = info.server;
+    rateTiers = info.rateTiers;
+    configureRateSelect();
+    market.clearStale();
+    notices.clearKind('stale:');
+  },
+  onEpochChanged() {
+    notices.show('info', 'the gateway restarted (new epoch): sequence numbers start again; prices continue from the new snapshots', 'epoch');
+  },
+  onTicks(topic, ticks, snapshot) {
+    market.applyTicks(topic, ticks, snapshot);
+  },
+  onGap(topic, gap) {
+    if (market.rowFor(topic) === undefined) return;
+    market.noteGap(topic);
+    const range = gap.from !== undefined ? ` seq ${gap.from}${gap.to !== undefined && gap.to !== gap.from ? `–${gap.to}` : ''}` : '';
+    const why = gap.reason === 'missed' ? 'missed' : `could not resume (${gap.reason.replace('_', ' ')}):`;
+    notices.show('gap', `gap on ${topic}: ${why}${range}`, `gap:${topic}`);
+  },
+  onTopicStatus(topic, stale, reason) {
+    market.setTopicStatus(topic, stale);
+    if (stale) notices.show('stale', `${topic} is stale (${reason.replace('_', ' ')})`, `stale:${topic}`);
+    else notices.clear(`stale:${topic}`);
+  },
+  onSlow(frame) {
+    notices.show('slow', frame.message, 'slow');
+  },
+  onRateGranted(rate) {
+    rateLabel.dataset.granted = String(rate);
+  },
+  onServerError(code, message) {
+    notices.show('error', `${code}: ${message}`);
+  },
+  onRtt(ms) {
+    status.rttMs = ms;
+  },
+});
+
+rateSelect.addEventListener('change', () => {
+  saved.maxRate = Number(rateSelect.value);
+  client.setWanted(wantedTopics(), saved.maxRate);
+  persist();
+});
+
+addForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const parsed = parseEntry(addInput.value);
+  if (typeof parsed === 'string') {
+    addError.textContent = parsed;
+    return;
+  }
+  if (entries.some((e) => e.text === parsed.text)) {
+    addError.textContent = `${parsed.text} is already in the watchlist`;
+    return;
+  }
+  addError.textContent = '';
+  addInput.value = '';
+  entries.push(parsed);
+  applyEntries();
+});
+addInput.addEventListener('input', () => {
+  addError.textContent = '';
+});
+
+renderEntries();
+configureRateSelect();
+client.setWanted(wantedTopics(), saved.maxRate);
+select((saved.selected !== null ? market.rows.get(saved.selected) : undefined) ?? market.order[0] ?? null);
+
+// One DOM pass per animation frame; the status bar four times a second (ticks/s over the last second).
+const tickSamples: number[] = []; // [time, ticksApplied, time, ticksApplied, ...]
+let lastStatus = 0;
+function frame(): void {
+  const now = performance.timeOrigin + performance.now();
+  watchlist.render(now);
+  if (chart.selected === null && market.order.length > 0) select(market.order[0]!);
+  chart.render();
+  if (now - lastStatus >= 250) {
+    lastStatus = now;
+    tickSamples.push(now, market.ticksApplied);
+    while (tickSamples.length > 4 && tickSamples[2]! <= now - 1000) tickSamples.splice(0, 2);
+    const dt = now - tickSamples[0]!;
+    const ticksPerSecond = dt > 0 ? ((market.ticksApplied - tickSamples[1]!) * 1000) / dt : 0;
+    status.paint(now, client.reconnects, ticksPerSecond, watchlist.latency);
+  }
+  requestAnimationFrame(frame);
+}
+requestAnimationFrame(frame);
+window.addEventListener('pagehide', () => client.close());
