@@ -1,6 +1,6 @@
 import { decode } from '@msgpack/msgpack';
 import { isPattern, parseTopic, topicError, TopicPattern } from '../core/topic.ts';
-import type { AckFrame, ResumePosition, ServerFrame, SlowFrame, TopicResult } from '../protocol/frames.ts';
+import type { AckFrame, ResumePosition, ServerFrame, SlowFrame, TopicResult, WelcomeFrame } from '../protocol/frames.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { Emitter } from './emitter.ts';
 
@@ -74,6 +74,8 @@ export interface ClientEvents {
   /** An error frame from the gateway (bad request, limit). */
   error: (code: string, message: string) => void;
   ack: (ack: AckFrame) => void;
+  /** The first frame of every connection: protocol version, epoch, rate tiers, limits. */
+  welcome: (frame: WelcomeFrame) => void;
 }
 
 export interface ClientStats {
@@ -394,8 +396,11 @@ export class TickgateClient extends Emitter<ClientEvents> {
         this.emit('error', frame.code, frame.message);
         break;
       }
+      case 'welcome':
+        this.emit('welcome', frame);
+        break;
       default:
-        break; // welcome, pong: receipt alone keeps the heartbeat happy
+        break; // pong, auth, revoked: receipt alone keeps the heartbeat happy
     }
   }
 
