@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, parseFeedList } from './config/load.ts';
 import { Gateway } from './gateway.ts';
@@ -70,13 +71,15 @@ async function serve(args: string[]): Promise<void> {
   if (values.workers !== undefined) flags.workers = values.workers === 'auto' ? availableParallelism() : numberOrRaw(values.workers);
 
   const config = loadConfig({ file: values.config, env: process.env, flags });
-  const gateway = new Gateway(config);
+  const gateway = new Gateway(config, { moduleBaseDir: values.config ? dirname(resolve(values.config)) : process.cwd() });
   installProcessGuards({ logger: gateway.logger }); // log + count; uncaught exception exits 1 (see src/process-guards.ts)
   let started;
   try {
     started = await gateway.start();
   } catch (err) {
-    fail(`${(err as Error).message}; choose another --port or stop the other process`, 1);
+    if (err instanceof ConfigError) throw err; // exit 2 with the config message
+    const message = (err as Error).message;
+    fail(message.startsWith('cannot listen') ? `${message}; choose another --port or stop the other process` : message, 1);
   }
   const { urls } = started;
   process.stdout.write(

@@ -81,7 +81,7 @@ describe('tickgate CLI', { timeout: 60_000 }, () => {
 
     const u = run(['serve', '--feeds', 'sim-stocks']);
     expect(await u.exited).toBe(2);
-    expect(u.err().trim()).toMatch(/^tickgate: invalid config: feeds\.0\.adapter: unknown adapter "sim-stocks"; available: sim-equity, sim-fx$/);
+    expect(u.err().trim()).toMatch(/^tickgate: invalid config: feeds\.0\.adapter: unknown adapter "sim-stocks"; available: sim-equity, sim-fx, replay, upstream-ws$/);
 
     const f = run(['serve', '--bogus']);
     expect(await f.exited).toBe(2);

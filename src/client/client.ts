@@ -74,6 +74,10 @@ export interface ClientEvents {
   /** An error frame from the gateway (bad request, limit). */
   error: (code: string, message: string) => void;
   ack: (ack: AckFrame) => void;
+  /** Topics taken away because this identity's entitlements changed. */
+  revoked: (topics: string[], reason: string) => void;
+  /** The token expires soon (`expiring`: call refresh()), or a refresh was accepted. */
+  auth: (state: 'expiring' | 'refreshed', expiresAt: number | null) => void;
   /** The first frame of every connection: protocol version, epoch, rate tiers, limits. */
   welcome: (frame: WelcomeFrame) => void;
 }
@@ -206,7 +210,7 @@ export class TickgateClient extends Emitter<ClientEvents> {
   private readonly reconnectEnabled: boolean;
   private readonly heartbeatIntervalMs: number;
   private readonly heartbeatTimeoutMs: number;
-  private readonly url: string;
+  private url: string;
 
   constructor(
     url: string,
@@ -245,6 +249,15 @@ export class TickgateClient extends Emitter<ClientEvents> {
     this.routeCache.clear();
     if (this.ws?.readyState === OPEN) this.sendSubscribe(sub);
     return sub;
+  }
+
+  /** Sends a fresh JWT for this connection (after an `auth` `expiring` event); later reconnects use it too. */
+  refresh(token: string): void {
+    this.options.token = token;
+    const u = new URL(this.url);
+    u.searchParams.set('token', token);
+    this.url = u.toString();
+    if (this.ws?.readyState === OPEN) this.ws.send(JSON.stringify({ op: 'refresh', id: this.nextId++, token }));
   }
 
   /** Closes for good: no reconnect. */
@@ -398,6 +411,12 @@ export class TickgateClient extends Emitter<ClientEvents> {
       }
       case 'welcome':
         this.emit('welcome', frame);
+        break;
+      case 'revoked':
+        this.emit('revoked', frame.topics, frame.reason);
+        break;
+      case 'auth':
+        this.emit('auth', frame.state, frame.expiresAt);
         break;
       default:
         break; // pong, auth, revoked: receipt alone keeps the heartbeat happy
