@@ -78,11 +78,15 @@ export class Ingest {
           metrics.busConnected.set(1);
           if (reconnected) {
             metrics.busReconnects.inc();
-            this.publisher.reconnected();
-            void this.ensureStream(); // a server restarted with memory storage lost it
+            // A server restarted with memory storage lost the stream: recreate it before the
+            // frames that waited are published, so it captures them.
+            void this.ensureStream().then(() => this.publisher.reconnected());
           }
         },
-        down: () => metrics.busConnected.set(0),
+        down: () => {
+          metrics.busConnected.set(0);
+          this.publisher.disconnected();
+        },
       },
       this.logger.child({ bus: 'nats' }),
     );
@@ -210,6 +214,7 @@ export class Ingest {
     this.stopped ??= (async () => {
       await Promise.all(this.supervisors.map((s) => s.stop()));
       await this.bus.close();
+      this.publisher.close();
       await this.link.close();
       if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     })();

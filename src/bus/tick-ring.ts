@@ -9,6 +9,8 @@ export class TickRing {
   private readonly slots: (WireTick | undefined)[];
   private head = 0; // index of the next write
   private size = 0;
+  /** Gateway time after which the oldest held tick is past maxAgeMs (a lower bound; -∞ when empty). */
+  private evictAfter = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly capacity: number,
@@ -17,10 +19,33 @@ export class TickRing {
     this.slots = new Array<WireTick | undefined>(capacity).fill(undefined);
   }
 
+  /**
+   * Adds the newest tick. Ticks older than maxAgeMs (by gateway time, relative to this one) can
+   * never be replayed, so they are dropped rather than held until the count bound overwrites
+   * them: the memory a quiet topic holds follows the age bound too (a topic with 3 ticks/s holds
+   * ~180, not 1000), and the history stops growing once the gateway has run for maxAgeMs.
+   * Hot path: one comparison per push; the oldest tick is only looked at once `evictAfter` (the
+   * time at which the oldest held tick ages out) has passed.
+   */
   push(tick: WireTick): void {
     this.slots[this.head] = tick;
     this.head = (this.head + 1) % this.capacity;
     if (this.size < this.capacity) this.size++;
+    if (tick.gts > this.evictAfter) this.evict(tick.gts);
+  }
+
+  private evict(now: number): void {
+    for (;;) {
+      let oldest = this.head - this.size;
+      if (oldest < 0) oldest += this.capacity;
+      const gts = this.slots[oldest]!.gts;
+      if (this.size === 1 || now - gts <= this.maxAgeMs) {
+        this.evictAfter = gts + this.maxAgeMs;
+        return;
+      }
+      this.slots[oldest] = undefined;
+      this.size--;
+    }
   }
 
   private at(i: number): WireTick {

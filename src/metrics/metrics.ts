@@ -180,7 +180,7 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
     }),
     busFramesOut: new client.Counter({
       name: 'tickgate_bus_frames_out_total',
-      help: 'Frames handed to the bus broker (NATS ingest side)',
+      help: 'Frames handed to the bus broker (NATS ingest side; frames republished after an outage count again)',
       registers: r,
       collect: deltaOf(() => busHot.framesOut),
     }),

@@ -112,7 +112,6 @@ export async function recordCommand(args: string[]): Promise<void> {
     process.stderr.write(`tickgate: ${(err as Error).message}\n`);
     process.exit(1);
   }
-  process.stdout.write(`tickgate record: ${url} -> ${writer.currentPath} (${topics.join(', ')}); Ctrl-C to stop\n`);
 
   const active = recorder;
   let stopping = false;
@@ -136,4 +135,6 @@ export async function recordCommand(args: string[]): Promise<void> {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  // The banner last: whoever waits for it can signal us right away.
+  process.stdout.write(`tickgate record: ${url} -> ${writer.currentPath} (${topics.join(', ')}); Ctrl-C to stop\n`);
 }

@@ -1,4 +1,4 @@
-import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { BusSink, EncodedBatch, TopicView } from '../bus.ts';
 import type { NatsLink } from './link.ts';
 import type { Subjects } from './subjects.ts';
@@ -7,6 +7,11 @@ import type { Subjects } from './subjects.ts';
 export const FEED_HEADER = 'Tickgate-Feed';
 
 type PublishOptions = { headers: MsgHdrs };
+interface Pending {
+  subject: string;
+  data: Uint8Array;
+  options: PublishOptions;
+}
 
 export interface IngestCounters {
   framesOut: number;
@@ -25,39 +30,72 @@ export interface IngestCounters {
  * frames leave in one or a few writes. Core publish (no JetStream ack round trip): in JetStream
  * mode the stream captures the same messages server-side.
  *
- * While NATS is unreachable, frames wait here (nats.js discards what is published while it is
- * disconnected: each reconnect attempt resets its outbound buffer), up to `maxBufferedBytes`, and
- * are published in order as soon as the connection is back, before any newer frame; frames beyond
- * the bound are dropped and counted (gateways see the hole as a seq jump, which clients are told
- * about). In JetStream mode the stream then holds them too, so gateways read back what they
- * missed. A connection that dies silently loses what was published until nats.js notices
- * (about pingInterval × 2).
+ * At least once across NATS outages, within `maxBufferedBytes`: nats.js discards what it has not
+ * written when a connection drops (each reconnect attempt resets its outbound buffer), and notices
+ * a drop only a little after it happened. So every `confirmIntervalMs` a PING/PONG round trip
+ * (`flush`) confirms the frames published before it; frames not yet confirmed when the connection
+ * drops, and frames published while it is down, are published again, in order, before anything
+ * newer once it is back. A frame may so reach NATS twice: gateways drop the second copy by seq.
+ * Beyond `maxBufferedBytes` waiting frames are dropped and counted (gateways see the hole as a seq
+ * jump, which clients are told about).
  */
 export class NatsIngestPublisher implements BusSink {
   /** Precomputed per topic on its first appearance (cold path). */
   private readonly subjectOf = new Map<string, string>();
   /** Publish options per feed id, built once: the header is the only per-message metadata. */
   private readonly optionsOf = new Map<string, PublishOptions>();
-  /** Frames published while disconnected, oldest first, and their total size. */
-  private backlog: { subject: string; data: Uint8Array; options: PublishOptions }[] = [];
+  /** Published, not yet confirmed by a PONG, oldest first (append-only between confirmations). */
+  private unconfirmed: Pending[] = [];
+  private unconfirmedBytes = 0;
+  /** Waiting for the connection, oldest first. */
+  private backlog: Pending[] = [];
   private backlogBytes = 0;
+  /** False from a lost connection until the owner says it is ready again (`reconnected`). */
+  private online = true;
+  /** Bumped on every loss: a PONG for an older connection confirms nothing. */
+  private generation = 0;
+  private confirming = false;
+  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly link: NatsLink,
     private readonly subjects: Subjects,
     private readonly counters: IngestCounters,
     private readonly maxBufferedBytes = 16 * 1024 * 1024,
-  ) {}
+    confirmIntervalMs = 50,
+  ) {
+    this.timer = setInterval(() => this.confirm(), confirmIntervalMs);
+    this.timer.unref();
+  }
 
-  /** Called by the owner when the link is up again: publishes what waited, in order. */
+  /** The connection was lost: what was not confirmed waits, with everything published from now on. */
+  disconnected(): void {
+    this.online = false;
+    this.generation++;
+    this.backlog = this.unconfirmed.concat(this.backlog);
+    this.backlogBytes += this.unconfirmedBytes;
+    this.unconfirmed = [];
+    this.unconfirmedBytes = 0;
+    this.trimBacklog();
+  }
+
+  /**
+   * The connection is back and ready (in JetStream mode: the stream exists again): publishes what
+   * waited, in order, then publishes directly again.
+   */
   reconnected(): void {
     const nc = this.link.connection;
-    if (nc === null || this.backlog.length === 0) return;
+    if (nc === null || !this.link.connected) return;
+    this.online = true;
     const backlog = this.backlog;
     this.backlog = [];
     this.backlogBytes = 0;
-    for (const f of backlog) nc.publish(f.subject, f.data, f.options);
-    this.counters.framesOut += backlog.length;
+    for (const f of backlog) this.send(nc, f);
+  }
+
+  /** Stops the confirmation timer (the link is closed by its owner). */
+  close(): void {
+    clearInterval(this.timer);
   }
 
   onTopic(view: TopicView): void {
@@ -74,17 +112,58 @@ export class NatsIngestPublisher implements BusSink {
     const subject = this.subjectOf.get(topic) ?? this.subjects.of(topic);
     const options = this.optionsOf.get(batch.topic.feedId) ?? this.optionsFor(batch.topic.feedId);
     // nats.js keeps a reference until its next socket write, and `packed` may point into the
-    // encoder's reused buffer: hand it a copy.
-    const data = batch.packed.slice();
-    if (this.link.connected) {
-      nc.publish(subject, data, options);
-      this.counters.framesOut++;
-    } else if (this.backlogBytes + data.byteLength <= this.maxBufferedBytes) {
-      this.backlog.push({ subject, data, options });
-      this.backlogBytes += data.byteLength;
+    // encoder's reused buffer: hand it a copy (kept until confirmed).
+    const frame: Pending = { subject, data: batch.packed.slice(), options };
+    if (this.online) {
+      this.send(nc, frame);
     } else {
-      this.counters.framesDropped++;
+      this.backlog.push(frame);
+      this.backlogBytes += frame.data.byteLength;
+      this.trimBacklog();
     }
+  }
+
+  private send(nc: NatsConnection, frame: Pending): void {
+    nc.publish(frame.subject, frame.data, frame.options);
+    this.counters.framesOut++;
+    this.unconfirmed.push(frame);
+    this.unconfirmedBytes += frame.data.byteLength;
+    if (this.unconfirmedBytes > this.maxBufferedBytes) {
+      // No PONG for that long (a silently dead connection): stop holding the oldest; they were
+      // published, and most likely delivered.
+      const keep = Math.floor(this.unconfirmed.length / 2);
+      for (const f of this.unconfirmed.splice(0, this.unconfirmed.length - keep)) this.unconfirmedBytes -= f.data.byteLength;
+    }
+  }
+
+  /** One PING/PONG at a time: when it returns, everything published before it reached the server. */
+  private confirm(): void {
+    const nc = this.link.connection;
+    if (nc === null || !this.online || this.confirming || this.unconfirmed.length === 0) return;
+    const generation = this.generation;
+    const count = this.unconfirmed.length;
+    this.confirming = true;
+    nc.flush().then(
+      () => {
+        this.confirming = false;
+        if (generation !== this.generation) return;
+        for (const f of this.unconfirmed.splice(0, count)) this.unconfirmedBytes -= f.data.byteLength;
+      },
+      () => {
+        this.confirming = false; // the connection dropped: disconnected() moved them to the backlog
+      },
+    );
+  }
+
+  private trimBacklog(): void {
+    if (this.backlogBytes <= this.maxBufferedBytes) return;
+    let drop = 0;
+    let bytes = this.backlogBytes;
+    while (bytes > this.maxBufferedBytes && drop < this.backlog.length) bytes -= this.backlog[drop++]!.data.byteLength;
+    // The oldest go: a gateway then sees one hole rather than one per topic at the end.
+    this.backlog.splice(0, drop);
+    this.backlogBytes = bytes;
+    this.counters.framesDropped += drop;
   }
 
   private optionsFor(feedId: string): PublishOptions {
