@@ -46,7 +46,7 @@ describeNats('tickgate ingest / serve --bus (the real CLI, separate processes)',
     const c = await TestClient.connect(stream!);
     await c.request({ op: 'subscribe', id: 1, topics: ['equity.*.quote'] });
     const frame = await c.waitFor((f) => f.t === 'ticks', { timeoutMs: 10_000 });
-    expect(frame.topic).toMatch(/^equity\.[A-Z]+\.quote$/);
+    expect(frame.topic).toMatch(/^equity\.[A-Z0-9_-]+\.quote$/);
     const hz = (await (await fetch(health!)).json()) as Record<string, unknown>;
     expect(hz).toMatchObject({ status: 'ok', role: 'ingest', nats: 'connected', feeds: { 'sim-equity': 'running' } });
     expect(frame.epoch).toBe(hz.epoch);
