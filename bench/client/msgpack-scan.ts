@@ -15,7 +15,9 @@ export const KIND_ACK = 2;
 export const KIND_SNAPSHOT = 3;
 export const KIND_WELCOME = 4;
 export const KIND_ERROR = 5;
-export type FrameKind = 0 | 1 | 2 | 3 | 4 | 5;
+/** tickgate's slow-consumer notice (`t: "slow"`). */
+export const KIND_SLOW = 6;
+export type FrameKind = 0 | 1 | 2 | 3 | 4 | 5 | 6;
 
 /** Result of `scanFrame`; one reused object, valid until the next call. */
 export interface ScanResult {
@@ -298,6 +300,7 @@ function kindOf(b: Uint8Array, s: number, e: number): FrameKind {
   if (len === 8 && c0 === 0x73) return KIND_SNAPSHOT;
   if (len === 7 && c0 === 0x77) return KIND_WELCOME;
   if (len === 5 && c0 === 0x65) return KIND_ERROR;
+  if (len === 4 && c0 === 0x73 && b[s + 1] === 0x6c) return KIND_SLOW;
   return KIND_OTHER;
 }
 

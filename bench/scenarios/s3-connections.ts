@@ -1,0 +1,252 @@
+import { warmPool, type ClientPool } from '../lib/client-pool.ts';
+import { finishReport, newReport, pairedRatios, runCells, serversFor, type Cell, type Ctx } from '../lib/scenario.ts';
+import type { ScenarioReport } from '../lib/report.ts';
+import { agg, fixed, ratio, si, withSpread } from '../lib/stats.ts';
+import { topicNames } from '../servers/workload.ts';
+import { SERVER_LABELS, SERVER_NAMES, ServerProc, type ServerName } from '../lib/workload-run.ts';
+
+export interface IdleResult {
+  conns: number;
+  openMs: number;
+  connsPerSec: number;
+  before: MemorySample;
+  after: MemorySample;
+  /** Per connection: anonymous RSS (heap, malloc, stacks) where Linux reports it, else total RSS. */
+  rssPerConnBytes: number;
+  /** Per connection: total RSS, file-backed pages (code) included. */
+  rssTotalPerConnBytes: number;
+  heapPerConnBytes: number;
+  gcAvailable: boolean;
+}
+
+/**
+ * RSS moves on its own, by about as much as a few thousand idle uWS connections cost:
+ * - tsx runs its module loader in a worker thread that keeps giving memory back for seconds after
+ *   start-up (2–6 MB); with V8's memory reducer off (--no-memory-reducer) it is done within ~7 s;
+ * - after the first full GC a process gives a few MB of start-up garbage back ~3 s later.
+ * So the servers of a repeat are started together, each gets WARMUP_CONNS connections opened and
+ * closed and a first full GC right away, and a server's "before" is taken no earlier than STARTUP_SETTLE_MS after it
+ * started and WARMUP_SETTLE_MS after its warm-up; "after" is taken SETTLE_MS after its connections
+ * are open. Each figure is the lower of two samples, each after a forced full GC. The waits
+ * overlap across servers, so a repeat pays them about once.
+ */
+const STARTUP_SETTLE_MS = 8000;
+const WARMUP_SETTLE_MS = 5000;
+const SETTLE_MS = 2200;
+const WARMUP_CONNS = 50;
+
+interface MemorySample {
+  rss: number;
+  rssAnon: number;
+  rssFile: number;
+  heapUsed: number;
+  gcAvailable: boolean;
+}
+
+async function sampleMemory(proc: ServerProc): Promise<MemorySample> {
+  const a = (await proc.memory(true)) as unknown as MemorySample;
+  await new Promise((r) => setTimeout(r, 200));
+  const b = (await proc.memory(true)) as unknown as MemorySample;
+  return {
+    rss: Math.min(a.rss, b.rss),
+    rssAnon: Math.min(a.rssAnon, b.rssAnon),
+    rssFile: Math.min(a.rssFile, b.rssFile),
+    heapUsed: Math.min(a.heapUsed, b.heapUsed),
+    gcAvailable: b.gcAvailable,
+  };
+}
+
+interface Prepared {
+  proc: ServerProc;
+  startedAt: number;
+  warmedAt: number;
+}
+
+function connsFor(n: number, topics: number) {
+  return Array.from({ length: n }, (_, i) => ({ topics: [i % topics] }));
+}
+
+/** Starts every server of a repeat at once and warms each up in turn; resolves per server. */
+function prepareGroup(servers: ServerName[], o: { conns: number; topics: number; clientProcs: number; verbose: boolean }): Map<ServerName, Promise<Prepared>> {
+  const names = topicNames(o.topics);
+  const poolReady = warmPool(o.clientProcs, o.verbose);
+  const group = new Map<ServerName, Promise<Prepared>>();
+  let previous: Promise<unknown> = Promise.resolve();
+  for (const server of servers) {
+    const startedAt = Date.now();
+    const started = ServerProc.start(server, {
+      topicCount: o.topics,
+      maxTicksPerFrame: null,
+      maxBackpressureBytes: 4 * 1024 * 1024,
+      nofile: o.conns + 1024,
+      exposeGc: true,
+      nodeFlags: ['--no-memory-reducer'],
+      verbose: o.verbose,
+    });
+    const after = previous;
+    const prepared = (async () => {
+      const proc = await started;
+      try {
+        await after; // warm-ups share the client pool: one at a time
+        const pool = await poolReady;
+        await pool.setup({
+          port: proc.port,
+          protocol: server === 'socketio' ? 'socketio' : 'tickgate',
+          topics: names,
+          conns: connsFor(Math.min(WARMUP_CONNS, o.conns), o.topics),
+          latency: false,
+          verify: false,
+        });
+        await pool.connect(120_000);
+        await pool.reset();
+        // The first full GC frees start-up garbage whose pages go back to the OS only seconds
+        // later: run it now, so that happens during the wait and not between "before" and "after".
+        await proc.memory(true);
+      } catch (err) {
+        await proc.stop();
+        throw err;
+      }
+      return { proc, startedAt, warmedAt: Date.now() };
+    })();
+    prepared.catch(() => {});
+    previous = prepared.catch(() => {});
+    group.set(server, prepared);
+  }
+  return group;
+}
+
+/** Opens `conns` idle, subscribed connections to a prepared server and measures what they cost it. */
+async function measureIdle(
+  group: Map<ServerName, Promise<Prepared>>,
+  server: ServerName,
+  o: { conns: number; topics: number; clientProcs: number; verbose: boolean },
+): Promise<IdleResult> {
+  const prepared = group.get(server)!;
+  group.delete(server);
+  // Every warm-up must be over before this measurement uses the shared client pool.
+  await Promise.allSettled([...group.values()]);
+  const { proc, startedAt, warmedAt } = await prepared;
+  let pool: ClientPool | null = null;
+  try {
+    pool = await warmPool(o.clientProcs, o.verbose);
+    const wait = Math.max(startedAt + STARTUP_SETTLE_MS, warmedAt + WARMUP_SETTLE_MS) - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const before = await sampleMemory(proc);
+    await pool.setup({
+      port: proc.port,
+      protocol: server === 'socketio' ? 'socketio' : 'tickgate',
+      topics: topicNames(o.topics),
+      conns: connsFor(o.conns, o.topics),
+      latency: false,
+      verify: false,
+      connectConcurrency: 256,
+    });
+    const c = await pool.connect(300_000);
+    if (c.failed > 0) throw new Error(`${c.failed} of ${o.conns} connections failed: ${c.firstError}`);
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const after = await sampleMemory(proc);
+    return {
+      conns: o.conns,
+      openMs: c.ms,
+      connsPerSec: (o.conns / c.ms) * 1000,
+      before,
+      after,
+      rssPerConnBytes: (Number.isFinite(after.rssAnon - before.rssAnon) ? after.rssAnon - before.rssAnon : after.rss - before.rss) / o.conns,
+      rssTotalPerConnBytes: (after.rss - before.rss) / o.conns,
+      heapPerConnBytes: (after.heapUsed - before.heapUsed) / o.conns,
+      gcAvailable: after.gcAvailable,
+    };
+  } finally {
+    await pool?.reset().catch(() => {});
+    await proc.stop();
+  }
+}
+
+export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
+  const o = ctx.o;
+  const servers = serversFor(ctx, SERVER_NAMES);
+  const report = newReport(
+    ctx,
+    'S3',
+    'Idle connections',
+    `${o.conns} connections, each upgraded and subscribed to one of ${o.topics} topics, no ticks flowing. ` +
+      'RSS per connection = (server anonymous RSS after − before) ÷ connections — anonymous RSS (RssAnon: heap, malloc, stacks) leaves out file-backed code pages, ' +
+      'which come and go with the page cache and are not per-connection memory (the JSON has total RSS too); each figure the lower of two samples after a forced full GC; ' +
+      `"before" is taken at least ${STARTUP_SETTLE_MS / 1000} s after the server started (V8 memory reducer off, so tsx's loader thread has stopped shrinking) ` +
+      `and ${WARMUP_SETTLE_MS / 1000} s after ${WARMUP_CONNS} warm-up connections were opened and closed; "after" ${SETTLE_MS / 1000} s after the last connection was acknowledged; ` +
+      'time to open = first connect to last subscription ack, ' +
+      `${o.clientProcs} client processes with 256 handshakes in flight each. Each server process gets \`ulimit -n\` raised to connections + 1024.`,
+    { servers, conns: o.conns, topics: o.topics, repeats: o.repeats, clientProcs: o.clientProcs },
+  );
+  // The servers of the current repeat, started and warmed up together (see STARTUP_SETTLE_MS).
+  let group = new Map<ServerName, Promise<Prepared>>();
+  const shared = { conns: o.conns, topics: o.topics, clientProcs: o.clientProcs, verbose: o.verbose };
+  const cells: Cell<IdleResult>[] = servers.map((server) => ({
+    variant: '',
+    server,
+    run: () => {
+      if (group.size === 0) group = prepareGroup(servers.filter((s) => !ctx.unavailable.has(s)), shared);
+      if (!group.has(server)) group.set(server, prepareGroup([server], shared).get(server)!);
+      return measureIdle(group, server, shared);
+    },
+  }));
+  let outcomes;
+  try {
+    outcomes = await runCells(ctx, report, cells, (r) => `${fixed(r.rssPerConnBytes / 1024, 2)} KB RSS/conn, opened in ${fixed(r.openMs / 1000, 2)} s`);
+  } finally {
+    // Servers prepared for a cell that never ran (e.g. after a failure).
+    for (const p of group.values()) await p.then((x) => x.proc.stop()).catch(() => {});
+  }
+  const rows: string[][] = [];
+  const summaryRows: unknown[] = [];
+  for (const out of outcomes) {
+    const label = SERVER_LABELS[out.cell.server];
+    const rs = out.results.map((x) => x.value);
+    if (!rs.length) {
+      rows.push([label, '–', '–', '–', '–', out.errors[0]?.split('\n')[0]?.slice(0, 60) ?? 'failed']);
+      continue;
+    }
+    const a = {
+      rssPerConnBytes: agg(rs.map((r) => r.rssPerConnBytes)),
+      heapPerConnBytes: agg(rs.map((r) => r.heapPerConnBytes)),
+      openMs: agg(rs.map((r) => r.openMs)),
+      connsPerSec: agg(rs.map((r) => r.connsPerSec)),
+    };
+    rows.push([
+      label,
+      withSpread(a.rssPerConnBytes, (x) => fixed(x / 1024, 2)),
+      fixed(a.heapPerConnBytes.median / 1024, 2),
+      withSpread(a.openMs, (x) => fixed(x / 1000, 2)),
+      si(a.connsPerSec.median),
+      '',
+    ]);
+    summaryRows.push({ server: out.cell.server, label, ...a });
+  }
+  report.tables.push({
+    title: `S3 idle connections — ${o.conns} subscribed connections, median of ${o.repeats}`,
+    columns: ['server', 'RSS/conn (KB, anon)', 'JS heap/conn (KB)', 'time to open (s)', 'conns/s', ''],
+    rows,
+  });
+  const tg = outcomes.find((x) => x.cell.server === 'tickgate');
+  const summaryRatios: unknown[] = [];
+  if (tg && tg.results.length) {
+    const row = ['RSS per connection'];
+    const baselines = outcomes.filter((x) => x.cell.server !== 'tickgate');
+    for (const b of baselines) {
+      const a = agg(pairedRatios(tg, b, (r) => Math.max(1, r.rssPerConnBytes)));
+      const target = b.cell.server === 'uws' ? ` ${a.median <= 1.5 ? '✓' : '✗'} (≤ 1.5×)` : '';
+      row.push(a.n ? `${withSpread(a, ratio)}${target}` : '–');
+      summaryRatios.push({ baseline: b.cell.server, ratio: a });
+    }
+    report.tables.push({
+      title: 'S3 tickgate ÷ baseline (lower is better)',
+      columns: ['', ...baselines.map((b) => `vs ${SERVER_LABELS[b.cell.server]}`)],
+      rows: [row],
+    });
+  }
+  report.notes.push(
+    'RSS is page-granular and includes allocator slack, so small differences are noise; the heap column shows what JavaScript objects cost per connection.',
+  );
+  report.summary = { rows: summaryRows, ratios: summaryRatios };
+  return finishReport(report);
+}
