@@ -15,6 +15,8 @@ export const start: ServerFactory = async ({ topics, maxTicksPerFrame }) => {
     feeds: [],
     logLevel: 'warn',
     ...(maxTicksPerFrame === null ? {} : { bus: { maxTicksPerFrame } }),
+    // `TICKGATE_BENCH_WORKERS=2 npm run bench -- --servers tickgate` measures --workers 2.
+    workers: Number(process.env.TICKGATE_BENCH_WORKERS ?? 1),
     // Every load client connects from 127.0.0.1, so the per-IP admission limits (2,000 open,
     // 200 new per second by default) would refuse them; an operator load-testing would lift
     // them the same way. Everything else runs with tickgate's defaults.
