@@ -89,6 +89,8 @@ const FORMATS: readonly WireFormat[] = ['msgpack', 'json'];
 export class Transport implements BusSink {
   private readonly app: uWS.TemplatedApp;
   private readonly subscriptions: SubscriptionManager;
+  /** Subscribed sockets per uWS topic (the subscription manager's count). */
+  private readonly wireSubscribers: ReadonlyMap<string, number>;
   private readonly conflation: ConflationTiers;
   private readonly delayed: DelayedTiers;
   private readonly admission: Admission;
@@ -124,6 +126,7 @@ export class Transport implements BusSink {
       delayed: (topic, delayMs, delta) => this.delayed.changed(topic, delayMs, delta),
       limitReached: (session, topic) => this.onLimitReached(session, topic),
     });
+    this.wireSubscribers = this.subscriptions.wireSubscribers;
     this.liveness = new TopicLiveness(bus, options.staleAfterMs, (view, frame) => this.publishStatus(view, frame));
     this.slow = new SlowConsumerGuard(options.slowConsumer, options.maxBackpressureBytes, options.closeGraceMs, {
       sockets: this.sockets,
@@ -234,7 +237,7 @@ export class Transport implements BusSink {
     const hot = this.deps.metrics.hot;
     const topic = batch.topic.parsed.topic;
     hot.framesPublished++;
-    const subscribers = this.app.numSubscribers(topic);
+    const subscribers = this.wireSubscribers.get(topic) ?? 0;
     if (subscribers > 0) {
       this.app.publish(topic, batch.packed, true);
       hot.framesOut += subscribers;
@@ -249,7 +252,7 @@ export class Transport implements BusSink {
 
   /** Encodes a frame for one uWS topic only if it has subscribers; returns whether it was sent. */
   private publishEncoded(uwsTopic: string, format: WireFormat, frame: ServerFrame, ticks: number): boolean {
-    const subscribers = this.app.numSubscribers(uwsTopic);
+    const subscribers = this.wireSubscribers.get(uwsTopic) ?? 0;
     if (subscribers === 0) return false;
     const hot = this.deps.metrics.hot;
     if (format === 'json') {

@@ -38,6 +38,11 @@ export class SubscriptionManager {
   private readonly sockets = new Map<Session, TopicSocket>();
   /** Entry (topic or pattern) → number of sessions holding it. */
   private readonly interest = new Map<string, number>();
+  /**
+   * uWS topic → subscribed sockets, kept here so the tick path reads a Map instead of calling
+   * uWS's numSubscribers (a native call that copies the topic string) once per frame.
+   */
+  readonly wireSubscribers = new Map<string, number>();
 
   constructor(
     private readonly bus: TopicBus,
@@ -181,6 +186,7 @@ export class SubscriptionManager {
   /** Forgets a closed session. uWS has already dropped its socket subscriptions. */
   release(session: Session): void {
     for (const [topic, rate] of session.topics) {
+      this.countWire(wireTopic(topic, session.format, rate, session.identity.delayMs), -1);
       if (session.identity.delayMs > 0) this.events.delayed(topic, session.identity.delayMs, -1);
       else if (rate > 0) this.events.tier(topic, rate, -1);
     }
@@ -225,7 +231,9 @@ export class SubscriptionManager {
       this.events.changed(-1);
       return;
     }
-    this.socketOf(session).subscribe(wireTopic(topic, session.format, desired, session.identity.delayMs));
+    const wire = wireTopic(topic, session.format, desired, session.identity.delayMs);
+    this.socketOf(session).subscribe(wire);
+    this.countWire(wire, 1);
     if (session.identity.delayMs > 0) this.events.delayed(topic, session.identity.delayMs, 1);
     else if (desired > 0) this.events.tier(topic, desired, 1);
     if (current === undefined) this.events.changed(1);
@@ -233,7 +241,9 @@ export class SubscriptionManager {
   }
 
   private detach(session: Session, topic: string, rate: number, delayMs: number): void {
-    this.socketOf(session).unsubscribe(wireTopic(topic, session.format, rate, delayMs));
+    const wire = wireTopic(topic, session.format, rate, delayMs);
+    this.socketOf(session).unsubscribe(wire);
+    this.countWire(wire, -1);
     if (delayMs > 0) this.events.delayed(topic, delayMs, -1);
     else if (rate > 0) this.events.tier(topic, rate, -1);
   }
@@ -263,6 +273,12 @@ export class SubscriptionManager {
 
   private parsed(topic: string): ParsedTopic {
     return this.bus.topic(topic)?.parsed ?? parseTopic(topic);
+  }
+
+  private countWire(wire: string, delta: number): void {
+    const n = (this.wireSubscribers.get(wire) ?? 0) + delta;
+    if (n > 0) this.wireSubscribers.set(wire, n);
+    else this.wireSubscribers.delete(wire);
   }
 
   private hold(entry: string): void {
