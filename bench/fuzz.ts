@@ -716,6 +716,8 @@ interface GatewayChild {
 }
 
 const BIN = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
+const MAX_MESSAGE_BYTES = 16_384;
+const MAX_PAYLOAD_BYTES = 1_048_576;
 /** Makes the child run a full GC on SIGUSR2 (see the file), for exact heap-used samples. */
 const GC_PRELOAD = new URL('./fuzz-gc-preload.mjs', import.meta.url).href;
 
@@ -727,7 +729,8 @@ async function startGatewayChild(defaultLimits: boolean, dir: string): Promise<G
       { adapter: 'sim-fx', options: { seed: 2, ticksPerSecond: 200 } },
     ],
     // Small slow-consumer limits, so connections that stop reading reach every step quickly.
-    transport: { maxBackpressureBytes: 262_144, closeGraceMs: 500 },
+    // Message limits pinned (the fuzzer sizes oversized and deeply nested messages from them).
+    transport: { maxMessageBytes: MAX_MESSAGE_BYTES, maxPayloadBytes: MAX_PAYLOAD_BYTES, maxBackpressureBytes: 262_144, closeGraceMs: 500 },
     bus: { historyMaxTicks: 16 },
     slowConsumer: { softLimitBytes: 65_536, recoverBelowBytes: 16_384, maxSlowMs: 1500 },
     ...(defaultLimits ? {} : { limits: { maxMessagesPerSecond: 0, maxNewConnectionsPerSecondPerIp: 0, maxConnectionsPerIp: 0 } }),
@@ -803,8 +806,8 @@ class CleanClient {
 
   static async connect(port: number): Promise<CleanClient> {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`);
+    const c = new CleanClient(ws); // listening before 'open': the welcome can arrive in the same tick
     await once(ws, 'open');
-    const c = new CleanClient(ws);
     ws.send(JSON.stringify({ op: 'subscribe', id: 'clean', topics: CLEAN_TOPICS }));
     const deadline = Date.now() + 5000;
     while (!c.acked) {
@@ -819,8 +822,13 @@ class CleanClient {
     return c;
   }
 
+  welcomeMaxMessageBytes: unknown = undefined;
+
   private onFrame(f: Record<string, unknown>): void {
     switch (f.t) {
+      case 'welcome':
+        this.welcomeMaxMessageBytes = f.maxMessageBytes;
+        break;
       case 'ack':
         this.acked = true;
         break;
@@ -1121,14 +1129,15 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     const topicsRes = (await (await fetch(`http://127.0.0.1:${port}/v1/topics`)).json()) as { topics: { topic: string }[] };
     const env: Env = { topics: topicsRes.topics.map((t) => t.topic).sort(), epoch: 0, tiers: [1, 2, 4, 10, 20, 50] };
     clean = await CleanClient.connect(port);
+    if (clean.welcomeMaxMessageBytes !== MAX_MESSAGE_BYTES) result.problems.push(`the gateway announces maxMessageBytes ${String(clean.welcomeMaxMessageBytes)}, the fuzzer assumes ${MAX_MESSAGE_BYTES}`);
     const baseline = await scrape(port);
     const cleanSubs = metricValue(baseline, 'tickgate_subscriptions');
     const shared: Shared = {
       opts,
       env,
       port,
-      maxMessageBytes: 16_384,
-      maxPayloadBytes: 1_048_576,
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+      maxPayloadBytes: MAX_PAYLOAD_BYTES,
       deadline: Date.now() + opts.timeLimitMs,
       stop: false,
       result,

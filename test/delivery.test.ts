@@ -74,6 +74,31 @@ describe('resume', () => {
     expect(ack.snapshots).toBe(1);
   });
 
+  it('replays at most 10,000 ticks per request; topics past the budget get a replay_limit gap and a snapshot', async () => {
+    s = await startGateway({ bus: { historyMaxTicks: 10_000 } });
+    for (let i = 0; i < 8000; i++) {
+      s.gw.bus.publish(quote('equity.AAA.quote', 10 + (i % 100) / 100), 'test');
+      s.gw.bus.publish(quote('equity.BBB.quote', 10 + (i % 100) / 100), 'test');
+      if (i % 1000 === 0) await nextTurn();
+    }
+    await nextTurn();
+    const c = await client(s.stream);
+    const epoch = s.gw.bus.epoch;
+    const ack = await c.request({
+      op: 'subscribe',
+      id: 1,
+      topics: ['equity.AAA.quote', 'equity.BBB.quote'],
+      resume: { 'equity.AAA.quote': { epoch, seq: 0 }, 'equity.BBB.quote': { epoch, seq: 0 } },
+    });
+    expect(ack.results).toEqual([
+      { topic: 'equity.AAA.quote', status: 'replayed', count: 8000 },
+      { topic: 'equity.BBB.quote', status: 'gap', reason: 'replay_limit', from: 1, to: 7999 },
+    ]);
+    const snap = await c.waitFor((f) => f.t === 'snapshot');
+    expect(snap).toMatchObject({ topic: 'equity.BBB.quote' });
+    expect(snap.ticks[0].seq).toBe(8000);
+  });
+
   it('rejects malformed resume positions and maxRate values with an error frame', async () => {
     s = await startGateway();
     const c = await client(s.stream);

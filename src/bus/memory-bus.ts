@@ -120,8 +120,9 @@ export class MemoryBus implements TopicBus {
   publish(tick: FeedTick, feedId: string): PublishResult {
     if (this.closed) return this.reject(feedId, 'bus_closed');
     if (typeof tick !== 'object' || tick === null) return this.reject(feedId, 'invalid_tick');
-    const state = this.byTopic.get(tick.topic);
-    if (state === undefined) return this.publishNewTopic(tick, feedId);
+    const topic = tick.topic;
+    const state = this.byTopic.get(topic);
+    if (state === undefined) return this.publishNewTopic(tick, topic, feedId);
     const seq = state.seq + 1;
     const wire = toWireTick(tick, state.rules, seq, this.clock.now());
     if (typeof wire === 'string') return this.reject(feedId, wire);
@@ -131,9 +132,9 @@ export class MemoryBus implements TopicBus {
   }
 
   /** A topic's first tick (cold path): the topic is created only if the tick is valid. */
-  private publishNewTopic(tick: FeedTick, feedId: string): PublishResult {
-    if (topicError(tick.topic) !== null) return this.reject(feedId, 'invalid_topic');
-    const parsed = parseTopic(tick.topic);
+  private publishNewTopic(tick: FeedTick, topic: string, feedId: string): PublishResult {
+    if (topicError(topic) !== null) return this.reject(feedId, 'invalid_topic');
+    const parsed = parseTopic(topic);
     const rules = tickRules(parsed.assetClass, parsed.channel);
     const wire = toWireTick(tick, rules, 1, this.clock.now());
     if (typeof wire === 'string') return this.reject(feedId, wire);

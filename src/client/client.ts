@@ -59,7 +59,7 @@ export interface Tick {
   latencyMs: number;
 }
 
-export type GapReason = 'missed' | 'epoch_changed' | 'too_old' | 'unknown_seq';
+export type GapReason = 'missed' | 'epoch_changed' | 'too_old' | 'unknown_seq' | 'replay_limit';
 
 export interface ClientEvents {
   open: () => void;

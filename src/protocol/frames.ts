@@ -72,9 +72,10 @@ export type TopicResult =
   | { topic: string; status: 'replayed'; count: number }
   /**
    * The client's position could not be resumed; a snapshot follows (when the topic has a value).
+   * `replay_limit`: the history had it, but this request already replayed its budget of ticks.
    * `from`..`to` (inclusive) are the seqs it missed, when known (same epoch).
    */
-  | { topic: string; status: 'gap'; reason: 'epoch_changed' | 'too_old' | 'unknown_seq'; from?: number; to?: number }
+  | { topic: string; status: 'gap'; reason: 'epoch_changed' | 'too_old' | 'unknown_seq' | 'replay_limit'; from?: number; to?: number }
   /** Subscribed, but the topic has no value yet (or snapshot: false was asked). */
   | { topic: string; status: 'pending' };
 

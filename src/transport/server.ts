@@ -17,6 +17,7 @@ import {
   type StatusFrame,
   type SubscribeRequest,
   type TicksFrame,
+  type TopicResult,
   type WelcomeFrame,
   type WireFormat,
 } from '../protocol/frames.ts';
@@ -81,6 +82,8 @@ const CLOSE_GOING_AWAY = 1001;
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 const LIBUS_LISTEN_DEFAULT = 0;
 const FORMATS: readonly WireFormat[] = ['msgpack', 'json'];
+/** Most ticks one subscribe may replay (about 1 MB of frames). */
+const MAX_REPLAY_TICKS_PER_REQUEST = 10_000;
 
 /**
  * The uWebSockets.js app: WebSocket stream at /v1/stream, HTTP API beside it, and the bus sink
@@ -461,11 +464,22 @@ export class Transport implements BusSink {
     const rate = pickTier(this.options.rateTiers, request.maxRate);
     const { added, rerated } = this.subscriptions.subscribe(session, request.topics, rate);
     // A delayed identity must not see a real-time value: no snapshot or replay, ticks arrive late.
-    const plans = added.map((topic) =>
-      session.identity.delayMs > 0
-        ? { result: { topic, status: 'pending' as const }, replay: null, snapshot: false }
-        : planDelivery(bus, topic, request.resume.get(topic), request.snapshot),
-    );
+    // One request may replay at most MAX_REPLAY_TICKS_PER_REQUEST ticks: a resume of many topics
+    // from far back would otherwise encode megabytes inside this callback and stall every client.
+    // Topics past the budget get a `gap` (replay_limit) and a snapshot instead.
+    let replayBudget = MAX_REPLAY_TICKS_PER_REQUEST;
+    const plans = added.map((topic) => {
+      if (session.identity.delayMs > 0) return { result: { topic, status: 'pending' as const }, replay: null, snapshot: false };
+      const position = request.resume.get(topic);
+      const plan = planDelivery(bus, topic, position, request.snapshot);
+      if (plan.replay === null || plan.replay.length <= replayBudget) {
+        replayBudget -= plan.replay?.length ?? 0;
+        return plan;
+      }
+      const last = plan.replay[plan.replay.length - 1]!;
+      const gap: TopicResult = { topic, status: 'gap', reason: 'replay_limit', from: position!.seq + 1, to: last.seq - 1 };
+      return { result: gap, replay: null, snapshot: true };
+    });
     // A held topic whose rate changed restarts from a snapshot, so its seq jump is explained.
     if (session.identity.delayMs === 0) {
       for (const topic of rerated) {

@@ -27,7 +27,7 @@ export type ConnectionState =
   | { readonly kind: 'closed' };
 
 export interface GapInfo {
-  readonly reason: 'missed' | 'epoch_changed' | 'too_old' | 'unknown_seq';
+  readonly reason: 'missed' | 'epoch_changed' | 'too_old' | 'unknown_seq' | 'replay_limit';
   /** First and last missed seq, when known. */
   readonly from?: number;
   readonly to?: number;
