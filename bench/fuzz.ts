@@ -21,7 +21,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -1195,7 +1195,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
           subscriptions: metricValue(text, 'tickgate_subscriptions'),
           rssBytes: metricValue(text, 'process_resident_memory_bytes'),
           heapUsedBytes: metricValue(text, 'nodejs_heap_size_used_bytes'),
-          openFds: metricValue(text, 'process_open_fds'),
+          // Read directly: the gateway's process_open_fds metric is refreshed only every 10 s.
+          openFds: countFds(gw.child.pid) ?? metricValue(text, 'process_open_fds'),
           cpuSeconds: metricValue(text, 'process_cpu_seconds_total'),
           heapTotalBytes: metricValue(text, 'nodejs_heap_size_total_bytes'),
           externalBytes: metricValue(text, 'nodejs_external_memory_bytes'),
@@ -1350,4 +1351,14 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     console.error(err);
     process.exitCode = 2;
   });
+}
+
+/** Open file descriptors of a local process (Linux /proc), or null where that is not available. */
+function countFds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return null;
+  }
 }
