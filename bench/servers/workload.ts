@@ -22,7 +22,7 @@ export interface QuoteTick {
   readonly askSize: number;
 }
 
-/** A stamped tick as it goes on the wire, field order as tickgate's stampTick. */
+/** A stamped tick as it goes on the wire, field order as tickgate's wire entries (src/core/tick.ts). */
 export interface WireQuote {
   seq: number;
   ts: number;

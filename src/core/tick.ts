@@ -179,11 +179,3 @@ export function checkTickPayload(tick: FeedTick, channel: string, assetClass = '
   const result = toWireTick(tick, tickRules(assetClass, channel), 0, 0);
   return typeof result === 'string' ? result : null;
 }
-
-/** Builds the wire entry for a validated tick. One allocation per tick, always the same shape per kind. */
-export function stampTick(tick: FeedTick, seq: number, gts: number): WireTick {
-  if (tick.kind === 'quote') {
-    return { seq, ts: tick.ts, gts, bid: tick.bid, ask: tick.ask, bidSize: tick.bidSize, askSize: tick.askSize };
-  }
-  return { seq, ts: tick.ts, gts, price: tick.price, size: tick.size };
-}

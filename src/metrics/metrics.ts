@@ -1,7 +1,6 @@
 import { readdirSync } from 'node:fs';
 import client from 'prom-client';
-import { ALL_ERROR_CODES, type ErrorCode } from '../core/errors.ts';
-import type { TickRejectReason } from '../core/tick.ts';
+import { ALL_ERROR_CODES } from '../core/errors.ts';
 import { PROCESS_ERROR_KINDS, processErrorCounts } from '../process-guards.ts';
 import { FastHistogram } from './fast-histogram.ts';
 import { HotStats } from './hot-stats.ts';
@@ -245,12 +244,6 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** Counts an error by code; the single place that maps codes to the errors metric. */
-export function countError(metrics: Metrics, code: ErrorCode): void {
-  metrics.errors.labels(code).inc();
-}
-
-export type { TickRejectReason };
 
 /** A prom-client collect() that adds whatever a plain counter gained since the last scrape. */
 function deltaOf(read: () => number) {

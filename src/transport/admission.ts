@@ -77,10 +77,6 @@ export class Admission {
     return s;
   }
 
-  /** IPs tracked (bounded by IPs with open connections plus those seen in the last second). */
-  get trackedIps(): number {
-    return this.ips.size;
-  }
 
   /** Drops idle per-IP entries; called periodically so a scan of many IPs cannot grow the map forever. */
   sweep(now: number): void {
