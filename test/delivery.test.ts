@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineFeed, type FeedContext } from '../src/feed/adapter.ts';
 import { createGateway } from '../src/gateway.ts';
-import { quote, startGateway, TestClient, ticksOf, type Frame, type Started } from './helpers.ts';
+import { quote, startGateway, TestClient, type Frame, type Started } from './helpers.ts';
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 let s: Started | null = null;

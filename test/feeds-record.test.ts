@@ -1,24 +1,20 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { FeedTick } from '../src/core/tick.ts';
 import { readAllTicks } from '../src/record/reader.ts';
 import { Recorder } from '../src/record/recorder.ts';
 import { RecordingWriter } from '../src/record/writer.ts';
+import { killCliProcesses, runCli } from './cli-process.ts';
 import { startGateway, TestClient, ticksOf, type Started } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tickgate-record-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
 
 const gateways: Started[] = [];
-const children: ChildProcessWithoutNullStreams[] = [];
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  killCliProcesses();
   for (const g of gateways.splice(0)) await g.gw.stop();
 });
 
@@ -136,34 +132,12 @@ describe('recorder', () => {
   });
 });
 
-function run(args: string[]) {
-  const child = spawn(process.execPath, [bin, ...args]);
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return {
-    child,
-    exited: once(child, 'exit').then(([code]) => code as number),
-    out: () => stdout,
-    err: () => stderr,
-    async waitForOutput(re: RegExp, timeoutMs = 15_000): Promise<void> {
-      const deadline = Date.now() + timeoutMs;
-      while (!re.test(stdout)) {
-        if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${stderr}`);
-        if (Date.now() > deadline) throw new Error(`no ${re} in: ${stdout}${stderr}`);
-        await Promise.race([once(child.stdout, 'data'), once(child, 'exit'), new Promise((r) => setTimeout(r, deadline - Date.now()))]);
-      }
-    },
-  };
-}
 
 describe('tickgate record', () => {
   it('records until SIGINT, then writes everything, closes the file and exits 0', async () => {
     const a = await gateway();
     const out = join(dir, 'cli.msgpack');
-    const p = run(['record', '--topics', 'equity.*.quote', '--out', out, '--url', a.stream, '--gzip', '--rotate-mb', '64']);
+    const p = runCli(['record', '--topics', 'equity.*.quote', '--out', out, '--url', a.stream, '--gzip', '--rotate-mb', '64']);
     await p.waitForOutput(/tickgate record: ws:\/\/.* -> .*cli\.\d{8}T\d{6}Z\.0001\.msgpack\.gz \(equity\.\*\.quote\)/);
     // A second client on the same topics: once it has every tick, the gateway has sent them to the recorder too.
     const witness = await TestClient.connect(a.stream);
@@ -187,8 +161,8 @@ describe('tickgate record', () => {
   it('exits 2 with one line for bad arguments, 1 (leaving no file) when the gateway is unreachable', async () => {
     const downOut = join(dir, 'down.msgpack');
     const [noOut, down] = [
-      run(['record', '--topics', 'equity.aapl.quote']),
-      run(['record', '--topics', 'equity.*.quote', '--out', downOut, '--url', 'ws://127.0.0.1:1/v1/stream']),
+      runCli(['record', '--topics', 'equity.aapl.quote']),
+      runCli(['record', '--topics', 'equity.*.quote', '--out', downOut, '--url', 'ws://127.0.0.1:1/v1/stream']),
     ];
     expect(await noOut.exited).toBe(2);
     expect(noOut.err().trim().split('\n')).toEqual(['tickgate: record needs --out <file>; run "tickgate record --help"']);

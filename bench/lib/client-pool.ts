@@ -12,35 +12,15 @@ export interface PoolOptions {
   connectConcurrency?: number;
 }
 
-/** Aggregate over the client processes. */
-export interface PoolReport {
+/** Aggregate over the client processes: the per-process counters summed, CPU kept per process. */
+export interface PoolReport extends Omit<ClientReport, 'cpuUserUs' | 'wallMs' | 'rssBytes' | 'histogram'> {
   processes: number;
-  conns: number;
-  ticks: number;
-  tickFrames: number;
-  frames: number;
-  bytes: number;
-  reads: number;
-  gaps: number;
-  dups: number;
-  decodeErrors: number;
-  verifyErrors: number;
-  errorFrames: number;
-  firstErrorFrame: string | null;
-  missing: number;
-  incomplete: number;
-  closedByServer: number;
-  closeCodes: Record<string, number>;
-  firstTickAt: number;
-  lastTickAt: number;
   /** CPU time (user + system, µs) of each client process since `arm`. */
   cpuUsPerProcess: number[];
   /** System (kernel) part of the client CPU time, µs, all processes. */
   cpuSystemUs: number;
   framesPerRead: number;
-  negativeLatencies: number;
   latency: LatencySummary | null;
-  slow: ClientReport['slow'];
 }
 
 /** Latency in milliseconds. */

@@ -1,44 +1,18 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { killCliProcesses, runCli } from '../cli-process.ts';
 import { afterEach, expect, it } from 'vitest';
 import { TestClient } from '../helpers.ts';
 import { describeNats, natsUrl, uniquePrefix } from './helpers.ts';
 
-const bin = fileURLToPath(new URL('../../bin/tickgate.js', import.meta.url));
-const children: ChildProcessWithoutNullStreams[] = [];
 afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  killCliProcesses();
 });
 
-function run(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env } });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return {
-    child,
-    exited: once(child, 'exit').then(([code]) => code as number),
-    async waitForOutput(re: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const m = stdout.match(re);
-        if (m) return m;
-        if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${stdout}${stderr}`);
-        if (Date.now() > deadline) throw new Error(`no match for ${re} in: ${stdout}${stderr}`);
-        await Promise.race([once(child.stdout, 'data'), once(child, 'exit'), new Promise((r) => setTimeout(r, deadline - Date.now()))]);
-      }
-    },
-  };
-}
 
 describeNats('tickgate ingest / serve --bus (the real CLI, separate processes)', { timeout: 60_000 }, () => {
   it('ingest publishes the simulated feeds; serve --bus streams them with no local feeds; both stop on SIGTERM with 0', async () => {
     const env = { TICKGATE_BUS__NATS__SUBJECT_PREFIX: uniquePrefix(), TICKGATE_LOG_LEVEL: 'warn' };
-    const ingest = run(['ingest', '--bus', natsUrl!, '--port', '0', '--feeds', 'sim-equity'], env);
-    const serve = run(['serve', '--bus', natsUrl!, '--port', '0'], env);
+    const ingest = runCli(['ingest', '--bus', natsUrl!, '--port', '0', '--feeds', 'sim-equity'], env);
+    const serve = runCli(['serve', '--bus', natsUrl!, '--port', '0'], env);
     const [, health] = await ingest.waitForOutput(/health\s+(http:\/\/\S+\/healthz)/);
     const [, stream] = await serve.waitForOutput(/stream\s+(ws:\/\/127\.0\.0\.1:\d+\/v1\/stream)/);
     const [, topicsUrl] = await serve.waitForOutput(/topics\s+(http:\/\/\S+\/v1\/topics)/);
@@ -62,7 +36,7 @@ describeNats('tickgate ingest / serve --bus (the real CLI, separate processes)',
   });
 
   it('ingest without a NATS bus stops with exit code 2 and says what to give', async () => {
-    const p = run(['ingest', '--port', '0'], {});
+    const p = runCli(['ingest', '--port', '0'], {});
     expect(await p.exited).toBe(2);
   });
 });
