@@ -67,7 +67,7 @@ export class FeedSupervisor {
 
   private launch(): void {
     this.restartTimer = null;
-    const run: Run = { controller: new AbortController(), active: true, startedAt: Date.now() };
+    const run: Run = { controller: new AbortController(), active: true, startedAt: this.clock.now() };
     this.run = run;
     this.state = 'starting';
     const { feedId, hooks } = this;
@@ -130,7 +130,7 @@ export class FeedSupervisor {
     this.lastError = error instanceof Error ? error.message : String(error);
     this.hooks.failed(this.feedId);
     this.hooks.up(this.feedId, false);
-    if (Date.now() - run.startedAt >= this.backoff.resetAfterMs) this.attempt = 0;
+    if (this.clock.now() - run.startedAt >= this.backoff.resetAfterMs) this.attempt = 0;
     const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
     const delay = Math.round(this.backoff.initialMs / 2 + Math.random() * (cap - this.backoff.initialMs / 2));
     this.attempt++;

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { WireTick } from '../core/tick.ts';
 import type { TicksFrame } from '../protocol/frames.ts';
 
@@ -24,7 +25,10 @@ interface DelayQueue {
 export class DelayedTiers {
   private readonly queues = new Map<number, DelayQueue>();
 
-  constructor(private readonly publish: (topic: string, delayMs: number, frame: TicksFrame) => void) {}
+  constructor(
+    private readonly publish: (topic: string, delayMs: number, frame: TicksFrame) => void,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   changed(topic: string, delayMs: number, delta: number): void {
     let q = this.queues.get(delayMs);
@@ -59,7 +63,7 @@ export class DelayedTiers {
 
   private release(q: DelayQueue): void {
     q.timer = null;
-    const now = Date.now();
+    const now = this.clock.now();
     while (q.head < q.items.length && q.items[q.head]!.releaseAt <= now) {
       const item = q.items[q.head++]!;
       if (q.topics.has(item.frame.topic)) this.publish(item.frame.topic, q.delayMs, item.frame);
