@@ -5,27 +5,24 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { connect, type Tick, type TickgateClient } from '../src/client/index.ts';
-import { quote, startGateway, type Started } from './helpers.ts';
+import { quote, useGateway } from './helpers.ts';
 
 const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
-const children: ChildProcessWithoutNullStreams[] = [];
-const sdkClients: TickgateClient[] = [];
-let started: Started | null = null;
 
-afterEach(async () => {
-  await Promise.all(sdkClients.splice(0).map((c) => c.close()));
-  for (const close of forwarders.splice(0)) close();
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-  await started?.gw.stop();
-  started = null;
-});
+/** Closes an SDK client when the current test finishes. */
+function closeAfterTest(client: TickgateClient): TickgateClient {
+  onTestFinished(() => client.close());
+  return client;
+}
 
 /** A gateway process; resolves once it prints its stream URL. */
 async function gatewayProcess(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; port: number }> {
   const child = spawn(process.execPath, [bin, 'serve', '--log-level', 'warn', ...args]);
-  children.push(child);
+  onTestFinished(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -58,13 +55,12 @@ async function tcpForwarder(): Promise<{ port: number; target: { port: number };
     upstream.on('error', end).on('close', end);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  forwarders.push(() => {
+  onTestFinished(() => {
     for (const s of sockets) s.destroy();
     server.close();
   });
   return { port: (server.address() as net.AddressInfo).port, target, close: () => server.close() };
 }
-const forwarders: (() => void)[] = [];
 
 function fastFeedConfig(): string {
   const file = join(mkdtempSync(join(tmpdir(), 'tickgate-sdk-')), 'config.json');
@@ -101,7 +97,7 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
     const front = await tcpForwarder();
     front.target.port = first.port;
     const client = connect(`ws://127.0.0.1:${front.port}/v1/stream`, { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
-    sdkClients.push(client);
+    closeAfterTest(client);
     const ticks: Tick[] = [];
     const gaps: { topic: string; reason: string }[] = [];
     const reconnecting: number[] = [];
@@ -126,9 +122,9 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
   });
 
   it('resumes after the gateway drops the connection: exactly the missed seqs are replayed, no gap', async () => {
-    started = await startGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 3000, pairs: ['EURUSD', 'GBPUSD'] } }] });
+    const started = await useGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 3000, pairs: ['EURUSD', 'GBPUSD'] } }] });
     const client = connect(started.stream, { reconnect: { initialDelayMs: 100, maxDelayMs: 100 } });
-    sdkClients.push(client);
+    closeAfterTest(client);
     const ticks: Tick[] = [];
     const gaps: unknown[] = [];
     const acks: unknown[] = [];
@@ -166,7 +162,7 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
       heartbeat: { intervalMs: 200, timeoutMs: 600 },
       reconnect: { initialDelayMs: 50, maxDelayMs: 100 },
     });
-    sdkClients.push(client);
+    closeAfterTest(client);
     const closes: string[] = [];
     let opens = 0;
     client.on('close', (_code, reason) => closes.push(reason));
@@ -187,11 +183,11 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
   });
 
   it('delivers through the async iterator and honours maxRate', async () => {
-    started = await startGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 1000, pairs: ['EURUSD'] } }] });
+    const started = await useGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 1000, pairs: ['EURUSD'] } }] });
     const gw = started.gw;
     await until(() => gw.bus.topic('fx.EURUSD.quote')?.last !== undefined, 'the first EURUSD tick');
     const client = connect(started.stream);
-    sdkClients.push(client);
+    closeAfterTest(client);
     const sub = client.subscribe('fx.EURUSD.quote', undefined, { maxRate: 10 });
     const ack = await sub.ready;
     expect(ack.maxRate).toBe(10);
