@@ -11,6 +11,17 @@ import { quote, useGateway } from './helpers.ts';
 
 const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
 
+/** Resolves once the gateway on `port` lists `topic` in /v1/topics (bounded). */
+async function waitForTopic(port: number, topic: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const body = (await (await fetch(`http://127.0.0.1:${port}/v1/topics`)).json()) as { topics: { topic: string }[] };
+    if (body.topics.some((t) => t.topic === topic)) return;
+    if (Date.now() > deadline) throw new Error(`${topic} did not appear on port ${port}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Closes an SDK client when the current test finishes. */
 function closeAfterTest(client: TickgateClient): TickgateClient {
   onTestFinished(() => client.close());
@@ -111,6 +122,9 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
     await once(first.child, 'exit');
     await until(() => reconnecting.length > 0, 'reconnecting');
     const second = await gatewayProcess(['--port', '0', '--config', config]);
+    // Route to the new gateway only once its feed has a EURUSD value: a client resubscribing
+    // before that gets the epoch gap but nothing to snapshot yet (a race under a loaded machine).
+    await waitForTopic(second.port, 'fx.EURUSD.quote');
     front.target.port = second.port;
     await until(() => ticks.some((t) => t.epoch !== firstEpoch && !t.snapshot), 'live ticks from the restarted gateway');
 
