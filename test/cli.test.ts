@@ -1,9 +1,11 @@
-import { killCliProcesses, runCli } from './cli-process.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { killCliProcesses, runCli } from './cli-process.ts';
 import { startGateway, TestClient } from './helpers.ts';
 
-
-
+const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
 afterEach(() => {
   killCliProcesses();
 });
@@ -17,6 +19,58 @@ describe('tickgate CLI', { timeout: 60_000 }, () => {
     expect(await h.exited).toBe(0);
     expect(h.out()).toContain('tickgate serve');
     expect(h.out()).toContain('--port');
+    for (const name of ['serve', 'ingest', 'tail', 'record', 'config']) expect(h.out()).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+  });
+
+  // 14 short-lived processes: most of the time is tsx starting up, hence the longer timeout.
+  it('every subcommand has its own --help (exit 0), and bad flags exit 2 with one line saying what to fix', { timeout: 120_000 }, async () => {
+    const helps = ['serve', 'ingest', 'tail', 'record', 'config'].map((name) => ({ name, p: runCli([name, '--help']) }));
+    for (const { name, p } of helps) {
+      expect(await p.exited, name).toBe(0);
+      expect(p.out(), name).toMatch(new RegExp(`^Usage:\\s+tickgate ${name}\\b`));
+      expect(p.out(), name).toMatch(/Exit codes: 0 .*1 .*2 /);
+    }
+    expect(helps[0]!.p.out()).toContain('--workers');
+    expect(helps[1]!.p.out()).toContain('--bus');
+    expect(helps[2]!.p.out()).toContain('--max-rate');
+    expect(helps[3]!.p.out()).toContain('--rotate-mb');
+    expect(helps[4]!.p.out()).toContain('config check FILE');
+    const tailHelp = runCli(['tail', 'fx.*.quote', '-h']);
+    expect(await tailHelp.exited).toBe(0);
+    expect(tailHelp.out()).toMatch(/^Usage: tickgate tail/);
+
+    const bad: [string[], RegExp][] = [
+      [['ingest', '--bogus'], /^tickgate: Unknown option '--bogus'; run "tickgate ingest --help"$/],
+      [['tail', 'fx.*.quote', '--max-rate', 'fast'], /^tickgate: --max-rate must be a non-negative number \(got "fast"\)$/],
+      [['tail', 'fx.*.quote', '--url', 'http://127.0.0.1:9001'], /^tickgate: --url must be a ws:\/\/ or wss:\/\/ URL/],
+      [['tail'], /^tickgate: tail needs at least one topic or pattern/],
+      [['record', '--topics', 'fx.*.quote', '--out', '/tmp/x.msgpack', '--rotate-mb', 'x'], /^tickgate: --rotate-mb must be a positive number \(got "x"\)/],
+      [['config', 'frob'], /^tickgate: unknown config subcommand "frob"; use init, check or print$/],
+      [['frob'], /^tickgate: unknown command "frob"; commands: serve, ingest, tail, record, config/],
+      [['serve', '--config', '/nonexistent/tickgate.json'], /^tickgate: cannot read config file \/nonexistent\/tickgate\.json: ENOENT \(no such file; "tickgate config init" writes a starter\)$/],
+    ];
+    const runs = bad.map(([args, re]) => ({ args, re, p: runCli(args) }));
+    for (const { args, re, p } of runs) {
+      expect(await p.exited, args.join(' ')).toBe(2);
+      const lines = p.err().trim().split('\n');
+      expect(lines, args.join(' ')).toHaveLength(1);
+      expect(lines[0], args.join(' ')).toMatch(re);
+    }
+  });
+
+  it('logs: JSON lines when stdout is a pipe, human-readable with --log-format pretty', async () => {
+    const pretty = runCli(['serve', '--port', '0', '--feeds', 'sim-fx', '--log-format', 'pretty']);
+    await pretty.waitForOutput(/^\d\d:\d\d:\d\d\.\d{3}Z INFO  feed running feed=sim-fx$/m);
+    const json = runCli(['serve', '--port', '0', '--feeds', 'sim-fx']);
+    await json.waitForOutput(/^\{.*"msg":"feed running"/m);
+    const line = json.out().split('\n').find((l) => l.includes('"feed running"'))!;
+    expect(JSON.parse(line)).toMatchObject({ level: 30, feed: 'sim-fx', msg: 'feed running' });
+    pretty.child.kill('SIGTERM');
+    json.child.kill('SIGTERM');
+    expect(await pretty.exited).toBe(0);
+    expect(await json.exited).toBe(0);
+    expect(pretty.out()).toMatch(/^\d\d:\d\d:\d\d\.\d{3}Z INFO  shutting down signal=SIGTERM$/m);
+    expect(pretty.out()).not.toContain('"level"');
   });
 
   it('serve prints its URLs, streams the simulated feeds, and on SIGINT closes clients with 1001 and exits 0', async () => {
@@ -77,6 +131,26 @@ describe('tickgate CLI', { timeout: 60_000 }, () => {
       expect(ticks.every((t) => t.topic.startsWith('fx.') && t.bid > 0)).toBe(true);
       p.child.kill('SIGINT');
       expect(await p.exited).toBe(0);
+    } finally {
+      await g.gw.stop();
+    }
+  });
+
+  it('tail piped into head: lines of ticks with whole sizes, then a quiet exit 0 when head quits (no EPIPE trace)', async () => {
+    const g = await startGateway({ feeds: [{ adapter: 'sim-equity', options: { ticksPerSecond: 2000 } }] });
+    try {
+      const sh = spawn('bash', ['-c', `"${process.execPath}" "${bin}" tail 'equity.*.trade' --url ${g.stream} | head -n 5; echo "status=\${PIPESTATUS[*]}" >&2`]);
+      let out = '';
+      let err = '';
+      sh.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      sh.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const timer = setTimeout(() => sh.kill('SIGKILL'), 20_000);
+      await once(sh, 'exit');
+      clearTimeout(timer);
+      const lines = out.trim().split('\n');
+      expect(lines).toHaveLength(5);
+      for (const l of lines) expect(l).toMatch(/^equity\.[A-Z-]+\.trade seq=\d+ price=\d+(\.\d+)? size=\d+$/);
+      expect(err.trim()).toBe('status=0 0');
     } finally {
       await g.gw.stop();
     }

@@ -26,8 +26,7 @@ Examples:
   tickgate tail 'fx.*.quote' equity.AAPL.quote
   tickgate tail 'equity.*.trade' --json | head -5
 
-Exit codes: 0 on Ctrl-C/SIGTERM or when the reader of a pipe quits, 1 when the gateway cannot be
-reached, 2 bad flags or topics.
+Exit codes: 0 quit (Ctrl-C, SIGTERM, or the reader of a pipe quit), 1 gateway unreachable, 2 bad flags.
 `,
   async run(args) {
     const { values, positionals } = parseCommandArgs(

@@ -144,7 +144,9 @@ function readConfigFile(file: string): Plain {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = code === 'ENOENT' ? ' (no such file; "tickgate config init" writes a starter)' : code === 'EACCES' ? ' (permission denied)' : '';
+    throw new ConfigError(`cannot read config file ${path}: ${code ?? String(err)}${hint}`);
   }
   let parsed: unknown;
   try {
