@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { exitQuietlyOnEpipe, parseCommandArgs, UsageError, wantsHelp } from '../src/commands/args.ts';
+import { exitQuietlyOnEpipe, parseCommandArgs, UsageError, wantsHelp, wsUrl } from '../src/commands/args.ts';
 import { onShutdownSignals, type SignalTarget } from '../src/commands/signals.ts';
 import type { Tick } from '../src/client/index.ts';
 import { stripJsonComments } from '../src/config/load.ts';
@@ -80,6 +80,13 @@ describe('argument helper', () => {
     expect((err as Error).message).toMatch(/^Unexpected argument 'extra'.*; run "tickgate serve --help"$/);
     expect((err as Error).message).not.toContain('\n');
     expect(parseCommandArgs('serve', ['--port', '1'], opts).values.port).toBe('1');
+  });
+
+  it('accepts only parseable ws:// and wss:// URLs, as a usage error (exit 2), not a runtime failure', () => {
+    expect(wsUrl('tail', 'wss://gw.example:443/v1/stream')).toBe('wss://gw.example:443/v1/stream');
+    for (const bad of ['http://127.0.0.1:9001', 'ws://[::1', 'ws://', '127.0.0.1:9001']) {
+      expect(() => wsUrl('tail', bad), bad).toThrow(UsageError);
+    }
   });
 
   it('sees --help/-h before a "--" separator only', () => {

@@ -67,7 +67,13 @@ export function positiveNumber(command: string, flag: string, raw: string | unde
 }
 
 export function wsUrl(command: string, raw: string): string {
-  if (!/^wss?:\/\/[^/\s]+/.test(raw)) {
+  let valid = /^wss?:\/\/[^/\s]+/.test(raw);
+  try {
+    new URL(raw);
+  } catch {
+    valid = false;
+  }
+  if (!valid) {
     throw new UsageError(`--url must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:9001/v1/stream (got "${raw.slice(0, 80)}"); run "tickgate ${command} --help"`);
   }
   return raw;

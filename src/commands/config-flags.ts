@@ -64,7 +64,11 @@ export function moduleBaseDir(configFile: string | undefined): string {
 /** The command, not src/, picks the built-in feeds (src/ never imports feeds/ itself). */
 export const BUILTIN_FEEDS = builtinFeeds as readonly FeedDefinition<never>[];
 
-/** The process logger in the configured format (pretty on a terminal unless told otherwise). */
-export function commandLogger(config: Config): Logger {
-  return createLogger(config.logLevel, resolveLogFormat(config.logFormat, process.stdout.isTTY === true));
+/**
+ * The config with `logFormat: auto` resolved against this process's stdout (so worker threads,
+ * whose stdout is never a terminal, log like the main thread), and the logger in that format.
+ */
+export function withCommandLogger(config: Config): { config: Config; logger: Logger } {
+  const logFormat = resolveLogFormat(config.logFormat, process.stdout.isTTY === true);
+  return { config: { ...config, logFormat }, logger: createLogger(config.logLevel, logFormat) };
 }

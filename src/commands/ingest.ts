@@ -2,7 +2,7 @@ import { Ingest } from '../ingest.ts';
 import { installProcessGuards } from '../process-guards.ts';
 import { VERSION } from '../version.ts';
 import { parseCommandArgs, type Command } from './args.ts';
-import { BUILTIN_FEEDS, CONFIG_FLAG_HELP, CONFIG_FLAG_OPTIONS, commandLogger, configFromCommandLine, moduleBaseDir } from './config-flags.ts';
+import { BUILTIN_FEEDS, CONFIG_FLAG_HELP, CONFIG_FLAG_OPTIONS, withCommandLogger, configFromCommandLine, moduleBaseDir } from './config-flags.ts';
 import { onShutdownSignals } from './signals.ts';
 
 /** The ingest HTTP port when none is configured: a gateway on the same host keeps 9001. */
@@ -36,7 +36,9 @@ Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad flags or config.
     const { values } = parseCommandArgs('ingest', args, options);
     let { config } = configFromCommandLine(values);
     if (values.port === undefined && process.env.TICKGATE_PORT === undefined && config.port === 9001) config = { ...config, port: INGEST_DEFAULT_PORT };
-    const logger = commandLogger(config);
+    const withLogger = withCommandLogger(config);
+    config = withLogger.config;
+    const { logger } = withLogger;
     const ingest = new Ingest(config, { logger, feedDefinitions: BUILTIN_FEEDS, moduleBaseDir: moduleBaseDir(values.config) });
     installProcessGuards({ logger });
     const signals = onShutdownSignals(() => ingest.stop(), {

@@ -3,7 +3,7 @@ import { Gateway } from '../gateway.ts';
 import { installProcessGuards } from '../process-guards.ts';
 import { VERSION } from '../version.ts';
 import { EXIT_FAILURE, parseCommandArgs, type Command } from './args.ts';
-import { BUILTIN_FEEDS, CONFIG_FLAG_HELP, CONFIG_FLAG_OPTIONS, commandLogger, configFromCommandLine, moduleBaseDir } from './config-flags.ts';
+import { BUILTIN_FEEDS, CONFIG_FLAG_HELP, CONFIG_FLAG_OPTIONS, withCommandLogger, configFromCommandLine, moduleBaseDir } from './config-flags.ts';
 import { onShutdownSignals } from './signals.ts';
 
 const { config: _c, ...flagHelp } = CONFIG_FLAG_HELP;
@@ -27,8 +27,9 @@ Exit codes: 0 clean shutdown, 1 runtime failure (e.g. port in use), 2 bad flags 
 `,
   async run(args) {
     const { values } = parseCommandArgs('serve', args, CONFIG_FLAG_OPTIONS);
-    const { config, flags } = configFromCommandLine(values);
-    const logger = commandLogger(config);
+    const resolved = configFromCommandLine(values);
+    const { config, logger } = withCommandLogger(resolved.config);
+    const { flags } = resolved;
     const gateway = new Gateway(config, { logger, feedDefinitions: BUILTIN_FEEDS, moduleBaseDir: moduleBaseDir(values.config) });
     installProcessGuards({ logger }); // log + count; an uncaught exception exits 1 (src/process-guards.ts)
     let started;
