@@ -9,6 +9,7 @@ import { exitQuietlyOnEpipe, parseCommandArgs, UsageError, wantsHelp, wsUrl } fr
 import { onShutdownSignals, type SignalTarget } from '../src/commands/signals.ts';
 import type { Tick } from '../src/client/index.ts';
 import { stripJsonComments } from '../src/config/load.ts';
+import { runMain } from './run-main.ts';
 import { createLogger, formatLogLine, resolveLogFormat } from '../src/logger.ts';
 import { formatNumber, renderTable, tickLine, type TailRow } from '../src/tail.ts';
 
@@ -178,5 +179,51 @@ describe('config files with comments', () => {
     const stripped = stripJsonComments(text);
     expect(stripped).toHaveLength(text.length);
     expect(JSON.parse(stripped)).toEqual({ url: 'ws://h/x', a: 'b // not a comment', c: '" // still a string' });
+  });
+});
+
+describe('tickgate <command> (in-process)', () => {
+  it('--help lists every command', async () => {
+    const h = await runMain(['--help']);
+    expect(h.code).toBe(0);
+    for (const name of ['serve', 'ingest', 'tail', 'record', 'config']) expect(h.out).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+    expect((await runMain(['help', 'tail'])).out).toMatch(/^Usage: tickgate tail/);
+  });
+
+  it('every subcommand has its own --help (exit 0), and bad flags exit 2 with one line saying what to fix', async () => {
+    const helps = [];
+    for (const name of ['serve', 'ingest', 'tail', 'record', 'config']) helps.push({ name, p: await runMain([name, '--help']) });
+    for (const { name, p } of helps) {
+      expect(p.code, name).toBe(0);
+      expect(p.out, name).toMatch(new RegExp(`^Usage:\\s+tickgate ${name}\\b`));
+      expect(p.out, name).toMatch(/Exit codes: 0 .*1 .*2 /);
+    }
+    expect(helps[0]!.p.out).toContain('--workers');
+    expect(helps[1]!.p.out).toContain('--bus');
+    expect(helps[2]!.p.out).toContain('--max-rate');
+    expect(helps[3]!.p.out).toContain('--rotate-mb');
+    expect(helps[4]!.p.out).toContain('config check FILE');
+    const tailHelp = await runMain(['tail', 'fx.*.quote', '-h']);
+    expect(tailHelp.code).toBe(0);
+    expect(tailHelp.out).toMatch(/^Usage: tickgate tail/);
+
+    const bad: [string[], RegExp][] = [
+      [['ingest', '--bogus'], /^tickgate: Unknown option '--bogus'; run "tickgate ingest --help"$/],
+      [['tail', 'fx.*.quote', '--max-rate', 'fast'], /^tickgate: --max-rate must be a non-negative number \(got "fast"\)$/],
+      [['tail', 'fx.*.quote', '--url', 'http://127.0.0.1:9001'], /^tickgate: --url must be a ws:\/\/ or wss:\/\/ URL/],
+      [['tail'], /^tickgate: tail needs at least one topic or pattern/],
+      [['record', '--topics', 'fx.*.quote', '--out', '/tmp/x.msgpack', '--rotate-mb', 'x'], /^tickgate: --rotate-mb must be a positive number \(got "x"\)/],
+      [['config', 'frob'], /^tickgate: unknown config subcommand "frob"; use init, check or print$/],
+      [['frob'], /^tickgate: unknown command "frob"; commands: serve, ingest, tail, record, config/],
+      [['serve', '--config', '/nonexistent/tickgate.json'], /^tickgate: cannot read config file \/nonexistent\/tickgate\.json: ENOENT \(no such file; "tickgate config init" writes a starter\)$/],
+    ];
+    const runs = [];
+    for (const [args, re] of bad) runs.push({ args, re, p: await runMain(args) });
+    for (const { args, re, p } of runs) {
+      expect(p.code, args.join(' ')).toBe(2);
+      const lines = p.err.trim().split('\n');
+      expect(lines, args.join(' ')).toHaveLength(1);
+      expect(lines[0], args.join(' ')).toMatch(re);
+    }
   });
 });

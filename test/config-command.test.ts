@@ -10,6 +10,7 @@ import { starterConfig } from '../src/commands/config.ts';
 import { CONFIG_JSON_SCHEMA_PATH, renderConfigJsonSchema } from '../src/config/json-schema.ts';
 import { loadConfig, stripJsonComments } from '../src/config/load.ts';
 import { killCliProcesses, runCli } from './cli-process.ts';
+import { runMain } from './run-main.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tickgate-config-cmd-'));
 afterEach(() => killCliProcesses());
@@ -41,6 +42,7 @@ describe('config JSON Schema', () => {
 });
 
 describe('tickgate config', { timeout: 60_000 }, () => {
+  // The first run goes through bin/tickgate.js; the others run main() in-process (test/run-main.ts).
   it('init writes a commented starter with $schema, refuses to overwrite (exit 2) unless --force, and check accepts it', async () => {
     const file = join(dir, 'tickgate.config.jsonc');
     const init = runCli(['config', 'init', file]);
@@ -51,17 +53,17 @@ describe('tickgate config', { timeout: 60_000 }, () => {
     expect(readFileSync(join(dir, ref), 'utf8')).toBe(committed); // the relative path resolves to the shipped schema
 
     writeFileSync(file, '{}');
-    const again = runCli(['config', 'init', file]);
-    expect(await again.exited).toBe(2);
-    expect(again.err().trim().split('\n')).toEqual([`tickgate: ${file} exists; pass --force to overwrite it, or name another file`]);
+    const again = await runMain(['config', 'init', file]);
+    expect(again.code).toBe(2);
+    expect(again.err.trim().split('\n')).toEqual([`tickgate: ${file} exists; pass --force to overwrite it, or name another file`]);
     expect(readFileSync(file, 'utf8')).toBe('{}');
-    const forced = runCli(['config', 'init', file, '--force']);
-    expect(await forced.exited).toBe(0);
+    const forced = await runMain(['config', 'init', file, '--force']);
+    expect(forced.code).toBe(0);
     expect(readFileSync(file, 'utf8')).toBe(text);
 
-    const check = runCli(['config', 'check', file]);
-    expect(await check.exited).toBe(0);
-    expect(check.out()).toBe(`${file}: ok\n`);
+    const check = await runMain(['config', 'check', file]);
+    expect(check.code).toBe(0);
+    expect(check.out).toBe(`${file}: ok\n`);
   });
 
   it('check reports every problem at once, one line each, and exits 2', async () => {
@@ -74,9 +76,9 @@ describe('tickgate config', { timeout: 60_000 }, () => {
         "feeds": [{ "adapter": "sim-fx", "options": { "ticksPerSecond": -1 } }, { "adapter": "sim-stocks" }]
       }`,
     );
-    const p = runCli(['config', 'check', file]);
-    expect(await p.exited).toBe(2);
-    const lines = p.err().trim().split('\n');
+    const p = await runMain(['config', 'check', file]);
+    expect(p.code).toBe(2);
+    const lines = p.err.trim().split('\n');
     expect(lines).toEqual([
       expect.stringMatching(/: port: .*65535 \(got 70000\)$/),
       expect.stringMatching(/: logLevel: .*\(got "loud"\)$/),
@@ -88,20 +90,20 @@ describe('tickgate config', { timeout: 60_000 }, () => {
     ]);
     for (const l of lines.slice(0, -1)) expect(l.startsWith(`${file}: `)).toBe(true);
 
-    const missing = runCli(['config', 'check', join(dir, 'nope.json')]);
-    expect(await missing.exited).toBe(2);
-    expect(missing.err()).toMatch(/cannot read config file .*nope\.json: ENOENT/);
-    const usage = runCli(['config', 'check']);
-    expect(await usage.exited).toBe(2);
-    expect(usage.err().trim().split('\n')).toHaveLength(1);
+    const missing = await runMain(['config', 'check', join(dir, 'nope.json')]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/cannot read config file .*nope\.json: ENOENT/);
+    const usage = await runMain(['config', 'check']);
+    expect(usage.code).toBe(2);
+    expect(usage.err.trim().split('\n')).toHaveLength(1);
   });
 
   it('print shows each value with its source (default, file, env, flag) and redacts secrets', async () => {
     const file = join(dir, 'print.json');
     writeFileSync(file, JSON.stringify({ host: '0.0.0.0', port: 1000, metrics: { bearerToken: 'a-very-secret-token-123' }, transport: { maxMessageBytes: 2048 } }));
-    const p = runCli(['config', 'print', '--config', file, '--log-level', 'debug', '--json'], { TICKGATE_PORT: '2000', TICKGATE_LIVENESS__STALE_AFTER_MS: '9000' });
-    expect(await p.exited).toBe(0);
-    const rows = new Map((JSON.parse(p.out()) as { key: string; value: unknown; source: string }[]).map((r) => [r.key, r]));
+    const p = await runMain(['config', 'print', '--config', file, '--log-level', 'debug', '--json'], { TICKGATE_PORT: '2000', TICKGATE_LIVENESS__STALE_AFTER_MS: '9000' });
+    expect(p.code).toBe(0);
+    const rows = new Map((JSON.parse(p.out) as { key: string; value: unknown; source: string }[]).map((r) => [r.key, r]));
     expect(rows.get('host')).toEqual({ key: 'host', value: '0.0.0.0', source: `file ${file}` });
     expect(rows.get('port')).toEqual({ key: 'port', value: 2000, source: 'env TICKGATE_PORT' });
     expect(rows.get('logLevel')).toEqual({ key: 'logLevel', value: 'debug', source: 'flag' });
@@ -109,17 +111,17 @@ describe('tickgate config', { timeout: 60_000 }, () => {
     expect(rows.get('transport.maxMessageBytes')).toMatchObject({ value: 2048, source: `file ${file}` });
     expect(rows.get('transport.maxPayloadBytes')).toMatchObject({ value: 1_048_576, source: 'default' });
     expect(rows.get('metrics.bearerToken')).toMatchObject({ value: '<redacted>' });
-    expect(p.out()).not.toContain('a-very-secret-token-123');
+    expect(p.out).not.toContain('a-very-secret-token-123');
 
-    const table = runCli(['config', 'print', '--port', '3000']);
-    expect(await table.exited).toBe(0);
-    const lines = table.out().trim().split('\n');
+    const table = await runMain(['config', 'print', '--port', '3000']);
+    expect(table.code).toBe(0);
+    const lines = table.out.trim().split('\n');
     expect(lines[0]).toMatch(/^KEY\s+VALUE\s+SOURCE$/);
     expect(lines).toContainEqual(expect.stringMatching(/^port\s+3000\s+flag$/));
     expect(lines).toContainEqual(expect.stringMatching(/^host\s+"127\.0\.0\.1"\s+default$/));
 
-    const bad = runCli(['config', 'print', '--port', 'x']);
-    expect(await bad.exited).toBe(2);
-    expect(bad.err().trim()).toMatch(/^tickgate: invalid config: port: .*\[from command line\]$/);
+    const bad = await runMain(['config', 'print', '--port', 'x']);
+    expect(bad.code).toBe(2);
+    expect(bad.err.trim()).toMatch(/^tickgate: invalid config: port: .*\[from command line\]$/);
   });
 });

@@ -5,7 +5,7 @@ import { ConfigError } from '../config/load.ts';
  * The convention every `tickgate` subcommand follows (src/commands/<name>.ts):
  * - `run(args)` resolves with the exit code once the command is done (a long-running command
  *   resolves after its shutdown): 0 ok, 1 runtime failure, 2 usage or config error.
- * - A usage mistake throws UsageError, a config mistake ConfigError: src/cli.ts prints
+ * - A usage mistake throws UsageError, a config mistake ConfigError: main.ts prints
  *   `tickgate: <one line>` and exits 2. Anything else thrown is a runtime failure: exit 1.
  * - `--help`/`-h` anywhere among the arguments prints the command's own help and exits 0.
  */
@@ -91,7 +91,11 @@ export function busFlag(value: string): Record<string, unknown> {
  * next write. That is the reader's way of saying "enough", not a failure: exit 0 quietly
  * instead of dying with a stack trace.
  */
+const epipeHandled = new WeakSet<NodeJS.WritableStream>();
+
 export function exitQuietlyOnEpipe(stream: NodeJS.WritableStream = process.stdout, exit: (code: number) => void = (c) => process.exit(c)): void {
+  if (epipeHandled.has(stream)) return;
+  epipeHandled.add(stream);
   stream.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') exit(EXIT_OK);
     else throw err;
