@@ -24,7 +24,7 @@ import {
 import { parseRequest, salvageId } from '../protocol/requests.ts';
 import { Admission } from './admission.ts';
 import { ConflationTiers, pickTier } from './conflation.ts';
-import { DelayedTiers } from './delayed.ts';
+import { DelayedTiers, delayedValue } from './delayed.ts';
 import { registerHttpRoutes, sendError, type HttpContext } from './http.ts';
 import { TopicLiveness } from './liveness.ts';
 import { planDelivery } from './resume.ts';
@@ -118,9 +118,14 @@ export class Transport implements BusSink {
     this.app = createApp(options.tls);
     const { metrics, bus } = deps;
     this.admission = new Admission(options.limits, options.allowedOrigins);
-    this.delayed = new DelayedTiers((topic, delayMs, frame) => {
-      for (const format of FORMATS) this.publishEncoded(wireTopic(topic, format, 0, delayMs), format, frame, frame.ticks.length);
-    });
+    this.delayed = new DelayedTiers(
+      { maxBytes: options.limits.maxDelayedBytes },
+      (topic, delayMs, frame) => {
+        for (const format of FORMATS) this.publishEncoded(wireTopic(topic, format, 0, delayMs), format, frame, frame.ticks.length);
+      },
+      systemClock,
+      (topic, delayMs, quantumMs) => deps.logger.warn({ topic, delayMs, quantumMs, maxDelayedBytes: options.limits.maxDelayedBytes }, 'delay line full: conflating held ticks'),
+    );
     this.conflation = new ConflationTiers(options.rateTiers, bus, (topic, rate, frame) => this.publishConflated(topic, rate, frame));
     this.subscriptions = new SubscriptionManager(bus, options.maxSubscriptionsPerConnection, options.slowConsumer.downgradeRate, {
       changed: (delta) => metrics.subscriptions.inc(delta),
@@ -128,7 +133,7 @@ export class Transport implements BusSink {
       tier: (topic, rate, delta) => this.conflation.changed(topic, rate, delta),
       delayed: (topic, delayMs, delta) => this.delayed.changed(topic, delayMs, delta),
       limitReached: (session, topic) => this.onLimitReached(session, topic),
-    });
+    }, options.limits);
     this.wireSubscribers = this.subscriptions.wireSubscribers;
     this.liveness = new TopicLiveness(bus, options.staleAfterMs, (view, frame) => this.publishStatus(view, frame));
     this.slow = new SlowConsumerGuard(options.slowConsumer, options.maxBackpressureBytes, options.closeGraceMs, {
@@ -160,6 +165,8 @@ export class Transport implements BusSink {
       isShuttingDown: () => this.shuttingDown,
       topicStatus: (topic) => this.liveness.statusOf(topic),
       log: deps.logger,
+      authenticator: deps.authenticator,
+      delayedValue: (topic, delayMs) => delayedValue(bus, this.delayed, topic, delayMs, systemClock.now()),
       metricsBearerToken: options.metricsEndpoint.bearerToken,
       ...(deps.renderMetrics ? { renderMetrics: deps.renderMetrics } : {}),
     };
@@ -250,7 +257,7 @@ export class Transport implements BusSink {
     if (this.jsonSessions > 0) {
       this.publishEncoded(wireTopic(topic, 'json'), 'json', { t: 'ticks', topic, epoch: batch.epoch, ticks: batch.ticks.slice() }, batch.ticks.length);
     }
-    if (this.delayed.active) this.delayed.hold(topic, batch.epoch, batch.ticks, Date.now());
+    if (this.delayed.active) this.delayed.hold(topic, batch.epoch, batch.ticks);
   }
 
   /** Encodes a frame for one uWS topic only if it has subscribers; returns whether it was sent. */
@@ -308,6 +315,7 @@ export class Transport implements BusSink {
         const key = req.getHeader('sec-websocket-key');
         const protocols = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
+        const version = req.getHeader('sec-websocket-version');
         const origin = req.getHeader('origin');
         const credentials = { authorization: req.getHeader('authorization'), protocols, query: req.getQuery('token') ?? '' };
         const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
@@ -316,6 +324,11 @@ export class Transport implements BusSink {
           sendError(res, status, code, message, metrics);
         };
         if (this.shuttingDown) return refuse(503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', 'shutting_down');
+        // RFC 6455 §4.4: only version 13 exists; uWS itself does not check the header.
+        if (version !== '13') {
+          metrics.connectionsRefused.labels('bad_request').inc();
+          return sendError(res, 426, ErrorCode.BAD_UPGRADE, `Sec-WebSocket-Version must be 13, got "${version.slice(0, 16)}"`, metrics, { 'Sec-WebSocket-Version': '13' });
+        }
         let format: WireFormat;
         if (formatParam === '' || formatParam === 'msgpack') format = 'msgpack';
         else if (formatParam === 'json') format = 'json';
@@ -371,6 +384,10 @@ export class Transport implements BusSink {
 
       drain: (ws) => {
         this.slow.drained(ws);
+      },
+
+      pong: (ws, message) => {
+        this.slow.answered(ws, message);
       },
 
       close: (ws, code) => {
