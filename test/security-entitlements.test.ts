@@ -94,7 +94,12 @@ describe('HTTP API: the same authorisation as the stream', () => {
     s.gw.bus.publish(quote('equity.AAPL.quote', 190), 'test');
     await nextTurn();
     const jwt = await sign({ topics: ['fx.*.quote'], exp: inAnHour() });
-    for (const creds of [{ headers: { Authorization: `Bearer ${jwt}` }, q: '' }, { headers: { Authorization: `ApiKey ${API_KEY}` }, q: '' }, { headers: {}, q: `?token=${API_KEY}` }]) {
+    const credentials: { headers: Record<string, string>; q: string }[] = [
+      { headers: { Authorization: `Bearer ${jwt}` }, q: '' },
+      { headers: { Authorization: `ApiKey ${API_KEY}` }, q: '' },
+      { headers: {}, q: `?token=${API_KEY}` },
+    ];
+    for (const creds of credentials) {
       const ok = await get(`${s.http}/v1/snapshot/fx.EURUSD.quote${creds.q}`, creds.headers);
       expect(ok.status).toBe(200);
       expect(ok.body).toMatchObject({ topic: 'fx.EURUSD.quote', seq: 1, bid: 1.1 });

@@ -232,6 +232,11 @@ export class Transport implements BusSink {
     return this.subscriptions.interestedEntries();
   }
 
+  /** The delayed tier's delay lines and their estimated bytes (tests, operations). */
+  get delayedStats(): { lines: number; heldBytes: number } {
+    return { lines: this.delayed.lineCount, heldBytes: this.delayed.heldBytes };
+  }
+
   get connectionCount(): number {
     return this.sockets.size;
   }
