@@ -46,7 +46,9 @@ export interface HttpContext {
   feedStates(): Record<string, string>;
   isShuttingDown(): boolean;
   topicStatus(topic: string): { status: 'live' | 'stale'; reason: string; since: number };
-  log: { error(obj: object, msg?: string): void; info(obj: object, msg?: string): void };
+  log: { error(obj: object, msg?: string): void };
+  /** Records a refused request (rate-limited log; see RefusalLog). */
+  refused(reason: string, details: Record<string, unknown>): void;
   /** The same authenticator, entitlements and delayed tier as the WebSocket upgrade. */
   authenticator: Authenticator;
   /** The newest value a delayed identity may see (never a fresher one); undefined if none is held. */
@@ -117,7 +119,7 @@ function withIdentity(res: Res, req: uWS.HttpRequest, ctx: HttpContext, route: (
     (err: unknown) => {
       const message = err instanceof AuthError ? err.message : 'authentication failed';
       if (!(err instanceof AuthError)) ctx.log.error({ err }, 'authentication error');
-      ctx.log.info({ ip, url, reason: message }, 'HTTP request refused: unauthorized');
+      ctx.refused('unauthorized', { ip, url, status: 401, message });
       if (!aborted) res.cork(() => sendError(res, 401, ErrorCode.UNAUTHORIZED, message, ctx.metrics, { 'WWW-Authenticate': 'Bearer' }));
     },
   );
@@ -193,7 +195,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
     withIdentity(res, req, ctx, (identity) => {
       const view = bus.topic(topic);
       if (!identity.entitled(view?.parsed ?? parseTopic(topic))) {
-        ctx.log.info({ subject: identity.subject, topic }, 'HTTP request refused: not entitled');
+        ctx.refused('not_entitled', { subject: identity.subject, topic, status: 403 });
         return sendError(res, 403, ErrorCode.NOT_ENTITLED, `not entitled to ${topic}; this credential may read ${identity.topics.join(', ') || 'nothing'}`, metrics);
       }
       if (view?.last === undefined) {

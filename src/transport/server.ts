@@ -22,7 +22,7 @@ import {
   type WireFormat,
 } from '../protocol/frames.ts';
 import { parseRequest, salvageId } from '../protocol/requests.ts';
-import { Admission } from './admission.ts';
+import { Admission, RefusalLog } from './admission.ts';
 import { ConflationTiers, pickTier } from './conflation.ts';
 import { DelayedTiers, delayedValue } from './delayed.ts';
 import { registerHttpRoutes, sendError, type HttpContext } from './http.ts';
@@ -97,6 +97,7 @@ export class Transport implements BusSink {
   private readonly conflation: ConflationTiers;
   private readonly delayed: DelayedTiers;
   private readonly admission: Admission;
+  private readonly refusals: RefusalLog;
   private metricsApp: uWS.TemplatedApp | null = null;
   private metricsListenSocket: uWS.us_listen_socket | null = null;
   private admissionSweep: NodeJS.Timeout | null = null;
@@ -118,6 +119,7 @@ export class Transport implements BusSink {
     this.app = createApp(options.tls);
     const { metrics, bus } = deps;
     this.admission = new Admission(options.limits, options.allowedOrigins);
+    this.refusals = new RefusalLog(deps.logger, () => systemClock.now());
     this.delayed = new DelayedTiers(
       { maxBytes: options.limits.maxDelayedBytes },
       (topic, delayMs, frame) => {
@@ -165,6 +167,7 @@ export class Transport implements BusSink {
       isShuttingDown: () => this.shuttingDown,
       topicStatus: (topic) => this.liveness.statusOf(topic),
       log: deps.logger,
+      refused: (reason, details) => this.refusals.refused(reason, { surface: 'http', ...details }),
       authenticator: deps.authenticator,
       delayedValue: (topic, delayMs) => delayedValue(bus, this.delayed, topic, delayMs, systemClock.now()),
       metricsBearerToken: options.metricsEndpoint.bearerToken,
@@ -324,15 +327,15 @@ export class Transport implements BusSink {
         const origin = req.getHeader('origin');
         const credentials = { authorization: req.getHeader('authorization'), protocols, query: req.getQuery('token') ?? '' };
         const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
-        const refuse = (status: number, code: ErrorCode, message: string, reason: string) => {
+        const refuse = (status: number, code: ErrorCode, message: string, reason: string, headers: Record<string, string> = {}) => {
           metrics.connectionsRefused.labels(reason).inc();
-          sendError(res, status, code, message, metrics);
+          this.refusals.refused(reason, { surface: 'upgrade', ip, status, code, message });
+          sendError(res, status, code, message, metrics, headers);
         };
         if (this.shuttingDown) return refuse(503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', 'shutting_down');
         // RFC 6455 §4.4: only version 13 exists; uWS itself does not check the header.
         if (version !== '13') {
-          metrics.connectionsRefused.labels('bad_request').inc();
-          return sendError(res, 426, ErrorCode.BAD_UPGRADE, `Sec-WebSocket-Version must be 13, got "${version.slice(0, 16)}"`, metrics, { 'Sec-WebSocket-Version': '13' });
+          return refuse(426, ErrorCode.BAD_UPGRADE, `Sec-WebSocket-Version must be 13, got "${version.slice(0, 16)}"`, 'bad_request', { 'Sec-WebSocket-Version': '13' });
         }
         let format: WireFormat;
         if (formatParam === '' || formatParam === 'msgpack') format = 'msgpack';
