@@ -1,8 +1,11 @@
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { SignJWT, UnsecuredJWT } from 'jose';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { ConfigInput } from '../src/config/schema.ts';
+import { createGateway } from '../src/gateway.ts';
 import { quote, startGateway, TestClient, type Started } from './helpers.ts';
 
 /**
@@ -290,5 +293,55 @@ describe('upgrade hygiene', () => {
       expect(reply).toContain('TG_ERR_BAD_UPGRADE');
     }
     expect(await rawUpgrade(s.port, '13')).toMatch(/^HTTP\/1\.1 101 /);
+  });
+});
+
+describe('logging of refusals', () => {
+  it('logs refused upgrades and HTTP requests with reason and address, at most one line per reason per second', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const gw = createGateway({ host: '127.0.0.1', port: 0, feeds: [], ...authConfig() }, { logger: pino({ level: 'warn' }, sink) });
+    const { port } = await gw.start();
+    s = { gw, port, stream: `ws://127.0.0.1:${port}/v1/stream`, http: `http://127.0.0.1:${port}` };
+    for (let i = 0; i < 5; i++) expect((await tryConnect(s.stream)).status).toBe(401);
+    expect((await get(`${s.http}/v1/topics`)).status).toBe(401);
+    expect((await get(`${s.http}/v1/snapshot/equity.AAPL.quote?token=${API_KEY}`)).status).toBe(403);
+    const refusals = lines.filter((l) => l.msg === 'request refused');
+    expect(refusals.filter((l) => l.reason === 'unauthorized')).toHaveLength(1); // six refusals within a second: one line
+    expect(refusals[0]).toMatchObject({ surface: 'upgrade', ip: expect.stringMatching(/127\.0\.0\.1/), status: 401, code: 'TG_ERR_UNAUTHORIZED' });
+    expect(refusals.find((l) => l.reason === 'not_entitled')).toMatchObject({ surface: 'http', subject: 'fx-desk', topic: 'equity.AAPL.quote', status: 403 });
+  });
+});
+
+describe('known limitation: uWebSockets.js does not enforce client masking', () => {
+  it('an unmasked client frame gets no reply (documented in docs/protocol.md §15 and docs/security.md)', async () => {
+    s = await startGateway();
+    const frame = async (masked: boolean) => {
+      const sock = net.connect(s!.port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.write('GET /v1/stream?format=json HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      let text = '';
+      sock.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      while (!text.includes('"welcome"')) await new Promise((r) => sock.once('data', r));
+      const payload = Buffer.from(JSON.stringify({ op: 'ping', id: 1 }));
+      const mask = Buffer.from([1, 2, 3, 4]);
+      sock.write(
+        masked
+          ? Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))])
+          : Buffer.concat([Buffer.from([0x81, payload.length]), payload]),
+      );
+      // A masked ping is answered within milliseconds; give the unmasked one ten times as long.
+      const deadline = Date.now() + (masked ? 2000 : 300);
+      while (!text.includes('"pong"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      sock.destroy();
+      return text.includes('"pong"');
+    };
+    expect(await frame(true)).toBe(true);
+    expect(await frame(false)).toBe(false);
   });
 });
