@@ -83,7 +83,7 @@ const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 const LIBUS_LISTEN_DEFAULT = 0;
 const FORMATS: readonly WireFormat[] = ['msgpack', 'json'];
 /** Most ticks one subscribe may replay (about 1 MB of frames). */
-const MAX_REPLAY_TICKS_PER_REQUEST = 10_000;
+export const MAX_REPLAY_TICKS_PER_REQUEST = 10_000;
 
 /**
  * The uWebSockets.js app: WebSocket stream at /v1/stream, HTTP API beside it, and the bus sink
