@@ -8,6 +8,7 @@ import { ALL_ERROR_CODES } from '../src/core/errors.ts';
 import { MAX_TOPIC_LENGTH } from '../src/core/topic.ts';
 import { MAX_DEPTH } from '../src/protocol/codec.ts';
 import { MAX_ID_LENGTH, MAX_RESUME_POSITIONS, MAX_TOPICS_PER_REQUEST } from '../src/protocol/requests.ts';
+import { HELD_FRAME_BYTES, HELD_TICK_BYTES, MAX_TIMER_MS } from '../src/transport/delayed.ts';
 import { MAX_REPLAY_TICKS_PER_REQUEST } from '../src/transport/server.ts';
 import { quote, startGateway, TestClient, type Started } from './helpers.ts';
 
@@ -165,6 +166,15 @@ describe('protocol constants', () => {
     }
     // The annotated bytes of §12.2 encode the same number.
     expect(section(protocol, '## 12. Worked examples')).toContain(`uint32 ${maxMessageBytes}`);
+  });
+});
+
+describe('delayed tier', () => {
+  it('docs/security.md states the estimate the delay lines use and the timer chunk', () => {
+    const sec = DOCS['docs/security.md'];
+    expect(sec).toContain(`estimated at ${HELD_TICK_BYTES} bytes per held tick plus ${HELD_FRAME_BYTES} per held frame`);
+    expect(MAX_TIMER_MS).toBe(2 ** 31 - 1);
+    expect(sec).toContain('chunks of at most 2^31−1 ms');
   });
 });
 

@@ -57,6 +57,8 @@ export interface DelayedOptions {
  */
 export class DelayedTiers {
   private readonly lines = new Map<string, DelayLine>();
+  /** Topic → its lines (one per delay), so a frame touches only its own topic's lines. */
+  private readonly byTopic = new Map<string, DelayLine[]>();
   private bytes = 0;
   /** Ticks merged away by conflation since start (for tests and logs). */
   conflatedTicks = 0;
@@ -75,6 +77,9 @@ export class DelayedTiers {
       if (delta <= 0) return;
       line = { topic, delayMs, subscribers: 0, items: [], head: 0, bytes: 0, quantumMs: 0, timer: null, released: undefined };
       this.lines.set(key, line);
+      const same = this.byTopic.get(topic);
+      if (same) same.push(line);
+      else this.byTopic.set(topic, [line]);
       // Every line's share just shrank: trim the others now so the total bound holds at once.
       for (const other of this.lines.values()) this.fit(other);
     }
@@ -104,8 +109,9 @@ export class DelayedTiers {
 
   /** Called per published frame while any delay line exists. */
   hold(topic: string, epoch: number, ticks: readonly WireTick[], now = this.clock.now()): void {
-    for (const line of this.lines.values()) {
-      if (line.topic !== topic) continue;
+    const lines = this.byTopic.get(topic);
+    if (lines === undefined) return;
+    for (const line of lines) {
       this.push(line, { releaseAt: now + line.delayMs, epoch, ticks: ticks.slice(), represents: ticks.length });
     }
   }
@@ -214,6 +220,9 @@ export class DelayedTiers {
     line.items = [];
     line.head = 0;
     this.lines.delete(key);
+    const same = this.byTopic.get(line.topic)?.filter((l) => l !== line) ?? [];
+    if (same.length > 0) this.byTopic.set(line.topic, same);
+    else this.byTopic.delete(line.topic);
   }
 
   stop(): void {
