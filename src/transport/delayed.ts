@@ -49,7 +49,9 @@ export interface DelayedOptions {
  * - memory: the lines together stay under `maxBytes` (estimated, see HELD_TICK_BYTES): each line
  *   may use maxBytes / lines. A full line conflates its frames into time buckets that double in
  *   width (each bucket keeps its last tick, and the released frame's `conflated` field says how
- *   many ticks it stands for, as conflation tiers do), instead of growing;
+ *   many ticks it stands for, as conflation tiers do), instead of growing. Buckets span the whole
+ *   line on purpose: folding only the oldest entries into the next one would either release a
+ *   newer tick early or keep moving the head's release time back, so nothing would ever be released;
  * - never early: an entry is released at (its newest tick's arrival + delayMs) or later;
  * - release: a line is dropped, timer and all, when its last subscriber leaves;
  * - long delays re-arm their timer in chunks of at most MAX_TIMER_MS.
