@@ -86,9 +86,12 @@ describe('HTTP API: the same authorisation as the stream', () => {
       expect(expired.status).toBe(401);
       expect(expired.body.error.message).toBe('token expired');
     }
+    // Authentication comes first: an invalid topic or pattern is not even looked at.
+    expect((await get(`${s.http}/v1/snapshot/not-a-topic`)).status).toBe(401);
+    expect((await get(`${s.http}/v1/topics?pattern=fx`)).status).toBe(401);
     // The bodies carried no price.
     const metrics = await (await fetch(`${s.http}/metrics`)).text();
-    expect(metrics).toMatch(/tickgate_errors_total\{code="TG_ERR_UNAUTHORIZED"\} 6/);
+    expect(metrics).toMatch(/tickgate_errors_total\{code="TG_ERR_UNAUTHORIZED"\} 8/);
   });
 
   it('answers an entitled credential (header, ApiKey, ?token=), 403 for an unentitled topic, and lists only entitled topics', async () => {

@@ -149,15 +149,16 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
     });
   });
 
+  // Data routes authenticate first: an unauthenticated request learns nothing, not even a 400.
   app.get('/v1/topics', (res, req) => {
     const patternText = req.getQuery('pattern');
-    let pattern: TopicPattern | null = null;
-    if (patternText) {
-      const err = topicError(patternText, true);
-      if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
-      pattern = new TopicPattern(patternText);
-    }
     withIdentity(res, req, ctx, (identity) => {
+      let pattern: TopicPattern | null = null;
+      if (patternText) {
+        const err = topicError(patternText, true);
+        if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
+        pattern = new TopicPattern(patternText);
+      }
       const now = systemClock.now(); // the clock lastUpdate comes from
       const topics = [];
       for (const view of bus.topics()) {
@@ -184,15 +185,16 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
   });
 
   app.get('/v1/snapshot/:topic', (res, req) => {
-    let topic: string;
-    try {
-      topic = decodeURIComponent(req.getParameter(0) ?? '');
-    } catch {
-      return sendError(res, 400, ErrorCode.INVALID_TOPIC, 'the topic in the path is not valid percent-encoding', metrics);
-    }
-    const err = topicError(topic);
-    if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
+    const raw = req.getParameter(0) ?? '';
     withIdentity(res, req, ctx, (identity) => {
+      let topic: string;
+      try {
+        topic = decodeURIComponent(raw);
+      } catch {
+        return sendError(res, 400, ErrorCode.INVALID_TOPIC, 'the topic in the path is not valid percent-encoding', metrics);
+      }
+      const err = topicError(topic);
+      if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
       const view = bus.topic(topic);
       if (!identity.entitled(view?.parsed ?? parseTopic(topic))) {
         ctx.refused('not_entitled', { subject: identity.subject, topic, status: 403 });
