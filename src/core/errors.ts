@@ -17,6 +17,12 @@ export const ErrorCode = {
   MESSAGE_TOO_LARGE: 'TG_ERR_MESSAGE_TOO_LARGE',
   /** Subscribing would exceed transport.maxSubscriptionsPerConnection. */
   TOO_MANY_SUBSCRIPTIONS: 'TG_ERR_TOO_MANY_SUBSCRIPTIONS',
+  /**
+   * Subscribing would hold more pending topics (exact topics that do not exist yet) than
+   * limits.maxPendingPerConnection / maxPendingPerIp / maxPendingTotal allow, or more patterns
+   * than limits.maxPatternsPerConnection.
+   */
+  TOO_MANY_PENDING: 'TG_ERR_TOO_MANY_PENDING',
   /** HTTP: no tick has been seen for this topic. */
   UNKNOWN_TOPIC: 'TG_ERR_UNKNOWN_TOPIC',
   /** HTTP: no such route / method. */
@@ -28,7 +34,7 @@ export const ErrorCode = {
   UNAUTHORIZED: 'TG_ERR_UNAUTHORIZED',
   /** HTTP 403 at the upgrade: the Origin header is not in security.allowedOrigins. */
   FORBIDDEN_ORIGIN: 'TG_ERR_FORBIDDEN_ORIGIN',
-  /** The identity may not subscribe to this topic (outside its entitlements). */
+  /** The identity may not subscribe to this topic (outside its entitlements); HTTP 403 on /v1/snapshot. */
   NOT_ENTITLED: 'TG_ERR_NOT_ENTITLED',
   /** HTTP 503/429 at the upgrade: too many connections in total, from this IP, or too fast from this IP. */
   TOO_MANY_CONNECTIONS: 'TG_ERR_TOO_MANY_CONNECTIONS',

@@ -22,9 +22,9 @@ import {
   type WireFormat,
 } from '../protocol/frames.ts';
 import { parseRequest, salvageId } from '../protocol/requests.ts';
-import { Admission } from './admission.ts';
+import { Admission, RefusalLog } from './admission.ts';
 import { ConflationTiers, pickTier } from './conflation.ts';
-import { DelayedTiers } from './delayed.ts';
+import { DelayedTiers, delayedValue } from './delayed.ts';
 import { registerHttpRoutes, sendError, type HttpContext } from './http.ts';
 import { TopicLiveness } from './liveness.ts';
 import { planDelivery } from './resume.ts';
@@ -83,7 +83,7 @@ const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 const LIBUS_LISTEN_DEFAULT = 0;
 const FORMATS: readonly WireFormat[] = ['msgpack', 'json'];
 /** Most ticks one subscribe may replay (about 1 MB of frames). */
-const MAX_REPLAY_TICKS_PER_REQUEST = 10_000;
+export const MAX_REPLAY_TICKS_PER_REQUEST = 10_000;
 
 /**
  * The uWebSockets.js app: WebSocket stream at /v1/stream, HTTP API beside it, and the bus sink
@@ -97,6 +97,7 @@ export class Transport implements BusSink {
   private readonly conflation: ConflationTiers;
   private readonly delayed: DelayedTiers;
   private readonly admission: Admission;
+  private readonly refusals: RefusalLog;
   private metricsApp: uWS.TemplatedApp | null = null;
   private metricsListenSocket: uWS.us_listen_socket | null = null;
   private admissionSweep: NodeJS.Timeout | null = null;
@@ -118,9 +119,15 @@ export class Transport implements BusSink {
     this.app = createApp(options.tls);
     const { metrics, bus } = deps;
     this.admission = new Admission(options.limits, options.allowedOrigins);
-    this.delayed = new DelayedTiers((topic, delayMs, frame) => {
-      for (const format of FORMATS) this.publishEncoded(wireTopic(topic, format, 0, delayMs), format, frame, frame.ticks.length);
-    });
+    this.refusals = new RefusalLog(deps.logger, () => systemClock.now());
+    this.delayed = new DelayedTiers(
+      { maxBytes: options.limits.maxDelayedBytes },
+      (topic, delayMs, frame) => {
+        for (const format of FORMATS) this.publishEncoded(wireTopic(topic, format, 0, delayMs), format, frame, frame.ticks.length);
+      },
+      systemClock,
+      (topic, delayMs, quantumMs) => deps.logger.warn({ topic, delayMs, quantumMs, maxDelayedBytes: options.limits.maxDelayedBytes }, 'delay line full: conflating held ticks'),
+    );
     this.conflation = new ConflationTiers(options.rateTiers, bus, (topic, rate, frame) => this.publishConflated(topic, rate, frame));
     this.subscriptions = new SubscriptionManager(bus, options.maxSubscriptionsPerConnection, options.slowConsumer.downgradeRate, {
       changed: (delta) => metrics.subscriptions.inc(delta),
@@ -128,7 +135,7 @@ export class Transport implements BusSink {
       tier: (topic, rate, delta) => this.conflation.changed(topic, rate, delta),
       delayed: (topic, delayMs, delta) => this.delayed.changed(topic, delayMs, delta),
       limitReached: (session, topic) => this.onLimitReached(session, topic),
-    });
+    }, options.limits);
     this.wireSubscribers = this.subscriptions.wireSubscribers;
     this.liveness = new TopicLiveness(bus, options.staleAfterMs, (view, frame) => this.publishStatus(view, frame));
     this.slow = new SlowConsumerGuard(options.slowConsumer, options.maxBackpressureBytes, options.closeGraceMs, {
@@ -160,6 +167,9 @@ export class Transport implements BusSink {
       isShuttingDown: () => this.shuttingDown,
       topicStatus: (topic) => this.liveness.statusOf(topic),
       log: deps.logger,
+      refused: (reason, details) => this.refusals.refused(reason, { surface: 'http', ...details }),
+      authenticator: deps.authenticator,
+      delayedValue: (topic, delayMs) => delayedValue(bus, this.delayed, topic, delayMs, systemClock.now()),
       metricsBearerToken: options.metricsEndpoint.bearerToken,
       ...(deps.renderMetrics ? { renderMetrics: deps.renderMetrics } : {}),
     };
@@ -225,6 +235,11 @@ export class Transport implements BusSink {
     return this.subscriptions.interestedEntries();
   }
 
+  /** The delayed tier's delay lines and their estimated bytes (tests, operations). */
+  get delayedStats(): { lines: number; heldBytes: number } {
+    return { lines: this.delayed.lineCount, heldBytes: this.delayed.heldBytes };
+  }
+
   get connectionCount(): number {
     return this.sockets.size;
   }
@@ -250,7 +265,7 @@ export class Transport implements BusSink {
     if (this.jsonSessions > 0) {
       this.publishEncoded(wireTopic(topic, 'json'), 'json', { t: 'ticks', topic, epoch: batch.epoch, ticks: batch.ticks.slice() }, batch.ticks.length);
     }
-    if (this.delayed.active) this.delayed.hold(topic, batch.epoch, batch.ticks, Date.now());
+    if (this.delayed.active) this.delayed.hold(topic, batch.epoch, batch.ticks);
   }
 
   /** Encodes a frame for one uWS topic only if it has subscribers; returns whether it was sent. */
@@ -308,14 +323,20 @@ export class Transport implements BusSink {
         const key = req.getHeader('sec-websocket-key');
         const protocols = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
+        const version = req.getHeader('sec-websocket-version');
         const origin = req.getHeader('origin');
         const credentials = { authorization: req.getHeader('authorization'), protocols, query: req.getQuery('token') ?? '' };
         const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
-        const refuse = (status: number, code: ErrorCode, message: string, reason: string) => {
+        const refuse = (status: number, code: ErrorCode, message: string, reason: string, headers: Record<string, string> = {}) => {
           metrics.connectionsRefused.labels(reason).inc();
-          sendError(res, status, code, message, metrics);
+          this.refusals.refused(reason, { surface: 'upgrade', ip, status, code, message });
+          sendError(res, status, code, message, metrics, headers);
         };
         if (this.shuttingDown) return refuse(503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', 'shutting_down');
+        // RFC 6455 §4.4: only version 13 exists; uWS itself does not check the header.
+        if (version !== '13') {
+          return refuse(426, ErrorCode.BAD_UPGRADE, `Sec-WebSocket-Version must be 13, got "${version.slice(0, 16)}"`, 'bad_request', { 'Sec-WebSocket-Version': '13' });
+        }
         let format: WireFormat;
         if (formatParam === '' || formatParam === 'msgpack') format = 'msgpack';
         else if (formatParam === 'json') format = 'json';
@@ -371,6 +392,10 @@ export class Transport implements BusSink {
 
       drain: (ws) => {
         this.slow.drained(ws);
+      },
+
+      pong: (ws, message) => {
+        this.slow.answered(ws, message);
       },
 
       close: (ws, code) => {
