@@ -31,7 +31,11 @@ import {
   textFrame,
 } from './ws-wire.ts';
 
-export type ClientProtocol = 'tickgate' | 'socketio';
+/**
+ * tickgate: MessagePack frames (raw uWS and ws speak it too); socketio: Engine.IO v4 with binary
+ * attachments; centrifuge: centrifuge 0.15's JSON protocol (text frames of newline-separated replies).
+ */
+export type ClientProtocol = 'tickgate' | 'socketio' | 'centrifuge';
 
 export interface ConnSpec {
   /** Topic indexes (into the process's `topics` list) this connection subscribes to. */
@@ -199,7 +203,8 @@ class Conn {
     }, CONNECT_TIMEOUT_MS);
     this.socket.on('connect', () => {
       this.state = ST_HANDSHAKE;
-      const path = init.protocol === 'socketio' ? '/socket.io/?EIO=4&transport=websocket' : '/v1/stream';
+      const path =
+        init.protocol === 'socketio' ? '/socket.io/?EIO=4&transport=websocket' : init.protocol === 'centrifuge' ? '/connection/websocket' : '/v1/stream';
       this.socket.write(handshakeRequest(init.host, init.port, path, this.key));
     });
     this.socket.on('error', (err) => {
@@ -229,6 +234,13 @@ class Conn {
 
   private subscribe(): void {
     const topics = this.spec.topics.map((i) => init.topics[i]!);
+    if (init.protocol === 'centrifuge') {
+      // One frame: connect (method 0, omitted) then one subscribe command (method 1) per channel;
+      // the reply to the last id acknowledges the lot.
+      const cmds = [`{"id":1,"params":{}}`, ...topics.map((t, k) => `{"id":${k + 2},"method":1,"params":{"channel":${JSON.stringify(t)}}}`)];
+      this.send(textFrame(cmds.join('\n')));
+      return;
+    }
     const req = JSON.stringify({ op: 'subscribe', id: 1, topics });
     this.send(textFrame(init.protocol === 'socketio' ? `42["subscribe",${req}]` : req));
   }
@@ -250,7 +262,7 @@ class Conn {
       const start = end + 4 - (this.head.length - n);
       this.head = '';
       this.state = ST_OPEN;
-      if (init.protocol === 'tickgate') this.subscribe();
+      if (init.protocol !== 'socketio') this.subscribe();
       // Bytes after the head in this read are already WebSocket frames.
       if (start < n) this.onBytes(SHARED, start, n);
       return;
@@ -283,7 +295,10 @@ class Conn {
       return;
     }
     if (opcode === OP_BINARY) this.onBinary(buf, start, end);
-    else if (opcode === OP_TEXT) this.onText(buf.toString('utf8', start, Math.min(end, start + 256)));
+    else if (opcode === OP_TEXT) {
+      if (init.protocol === 'centrifuge') this.onCentrifuge(buf.toString('utf8', start, end));
+      else this.onText(buf.toString('utf8', start, Math.min(end, start + 256)));
+    }
     else if (opcode === OP_PING) this.send(clientFrame(OP_PONG, Buffer.from(buf.subarray(start, end))));
     else if (opcode === OP_CLOSE) {
       this.closeCode = end - start >= 2 ? buf.readUInt16BE(start) : 1005;
@@ -327,31 +342,7 @@ class Conn {
           return;
         }
       }
-      const expected = this.next[slot]!;
-      let counted = r.tickCount;
-      let repeated = 0;
-      if (r.firstSeq > expected) this.gaps += r.firstSeq - expected;
-      else if (r.firstSeq < expected) {
-        repeated = Math.min(r.tickCount, expected - r.firstSeq);
-        counted -= repeated;
-      }
-      if (this.spec.slow) {
-        // Slow consumers are reported on their own (what the server did to them), not in the totals.
-        if (counted > 0) {
-          this.next[slot] = r.lastSeq + 1;
-          this.ticks += counted;
-        }
-        return;
-      }
-      if (r.firstSeq > expected) gaps += r.firstSeq - expected;
-      dups += repeated;
-      if (counted > 0) {
-        this.next[slot] = r.lastSeq + 1;
-        this.ticks += counted;
-        totalTicks += counted;
-        if (firstTickAt === 0) firstTickAt = readNow;
-        lastTickAt = readNow;
-      }
+      this.count(slot, r.firstSeq, r.lastSeq, r.tickCount);
     } else if (r.kind === KIND_ACK) {
       this.subscribed = true;
       this.ready(null);
@@ -372,6 +363,90 @@ class Conn {
           firstErrorFrame = '(undecodable error frame)';
         }
       }
+    }
+  }
+
+  /** Counts a run of consecutive seqs on one of this connection's topics: once each, gaps and repeats apart. */
+  private count(slot: number, firstSeq: number, lastSeq: number, tickCount: number): void {
+    const expected = this.next[slot]!;
+    let counted = tickCount;
+    let repeated = 0;
+    if (firstSeq > expected) this.gaps += firstSeq - expected;
+    else if (firstSeq < expected) {
+      repeated = Math.min(tickCount, expected - firstSeq);
+      counted -= repeated;
+    }
+    if (this.spec.slow) {
+      // Slow consumers are reported on their own (what the server did to them), not in the totals.
+      if (counted > 0) {
+        this.next[slot] = lastSeq + 1;
+        this.ticks += counted;
+      }
+      return;
+    }
+    if (firstSeq > expected) gaps += firstSeq - expected;
+    dups += repeated;
+    if (counted > 0) {
+      this.next[slot] = lastSeq + 1;
+      this.ticks += counted;
+      totalTicks += counted;
+      if (firstTickAt === 0) firstTickAt = readNow;
+      lastTickAt = readNow;
+    }
+  }
+
+  /**
+   * centrifuge 0.15 JSON protocol: a text frame holds up to 4 replies, one per line. Replies with an
+   * id answer our commands; the others are pushes, a publication being
+   * `{"result":{"channel":C,"data":{"data":{"ticks":[{seq,ts,...},...]}}}}` (the baseline's payload).
+   * Publications, not frames, are counted as tick frames; every tick's `ts` (its publish time) is timed.
+   */
+  private onCentrifuge(text: string): void {
+    const lastId = this.spec.topics.length + 1;
+    let from = 0;
+    while (from < text.length) {
+      let nl = text.indexOf('\n', from);
+      if (nl < 0) nl = text.length;
+      const line = text.slice(from, nl);
+      from = nl + 1;
+      if (line.length === 0) continue;
+      let reply: { id?: number; error?: unknown; result?: { channel?: string; data?: { data?: { ticks?: { seq: number; ts: number }[] } } } };
+      try {
+        reply = JSON.parse(line) as typeof reply;
+      } catch {
+        decodeErrors++;
+        continue;
+      }
+      if (reply.error !== undefined) {
+        errorFrames++;
+        firstErrorFrame ??= line.slice(0, 200);
+        if (reply.id !== undefined) this.ready(`centrifuge error reply: ${line.slice(0, 200)}`);
+        continue;
+      }
+      if (reply.id !== undefined) {
+        if (reply.id === lastId) {
+          this.subscribed = true;
+          this.ready(null);
+          if (this.spec.slow) this.pause();
+        }
+        continue;
+      }
+      const ticks = reply.result?.data?.data?.ticks;
+      const channel = reply.result?.channel;
+      if (!ticks || channel === undefined) continue; // a ping (empty reply) or another push type
+      if (ticks.length === 0) {
+        decodeErrors++;
+        continue;
+      }
+      tickFrames++;
+      const idx = topicIndex.get(channel);
+      const slot = idx === undefined ? -1 : this.single ? (this.spec.topics[0] === idx ? 0 : -1) : this.spec.topics.indexOf(idx);
+      if (slot < 0) {
+        decodeErrors++;
+        continue;
+      }
+      if (init.latency && !this.spec.slow) for (const t of ticks) recordTs(t.ts);
+      this.count(slot, ticks[0]!.seq, ticks[ticks.length - 1]!.seq, ticks.length);
     }
   }
 

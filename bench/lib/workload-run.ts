@@ -1,19 +1,28 @@
 import os from 'node:os';
-import type { ConnSpec } from '../client/load-client.ts';
+import type { ClientProtocol, ConnSpec } from '../client/load-client.ts';
+import { ensureCentrifugeBinary } from '../servers/centrifuge-build.ts';
 import type { RunResult, RunSpec } from '../servers/workload.ts';
 import { clock, topicNames } from '../servers/workload.ts';
 import { warmPool, type ClientPool, type LatencySummary, type PoolReport } from './client-pool.ts';
 import { spawnChild, type ChildHandle } from './ipc.ts';
 import { cpuMeter, type CpuShare } from './machine.ts';
 
-export const SERVER_NAMES = ['tickgate', 'uws', 'ws', 'socketio'] as const;
+export const SERVER_NAMES = ['tickgate', 'uws', 'ws', 'socketio', 'centrifuge'] as const;
+/** Baselines that run only when --servers names them (they need more than npm ci: centrifuge needs Go). */
+export const OPTIONAL_SERVERS: readonly ServerName[] = ['centrifuge'];
 export type ServerName = (typeof SERVER_NAMES)[number];
 export const SERVER_LABELS: Record<ServerName, string> = {
   tickgate: 'tickgate',
   uws: 'raw uWS',
   ws: 'ws',
   socketio: 'Socket.IO',
+  centrifuge: 'centrifuge 0.15',
 };
+
+/** The load-client dialect each server speaks. */
+export function protocolOf(server: ServerName): ClientProtocol {
+  return server === 'socketio' ? 'socketio' : server === 'centrifuge' ? 'centrifuge' : 'tickgate';
+}
 
 export interface ServerStartOptions {
   topicCount: number;
@@ -59,7 +68,16 @@ export class ServerProc {
   ) {}
 
   static async start(name: ServerName, o: ServerStartOptions): Promise<ServerProc> {
+    let env: Record<string, string> = {};
+    if (name === 'centrifuge') {
+      try {
+        env = { TICKGATE_CENTRIFUGE_BIN: await ensureCentrifugeBinary() };
+      } catch (err) {
+        throw new ServerStartError(name, err);
+      }
+    }
     const child = spawnChild({
+      env,
       script: 'servers/server-main.ts',
       args: [name],
       label: `server:${name}`,
@@ -201,7 +219,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
     pool = await poolReady;
     await pool.setup({
       port: server.port,
-      protocol: o.server === 'socketio' ? 'socketio' : 'tickgate',
+      protocol: protocolOf(o.server),
       topics,
       conns,
       latency: o.latency,

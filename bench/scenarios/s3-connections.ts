@@ -3,7 +3,7 @@ import { finishReport, newReport, pairedRatios, runCells, serversFor, type Cell,
 import type { ScenarioReport } from '../lib/report.ts';
 import { agg, fixed, ratio, si, withSpread } from '../lib/stats.ts';
 import { topicNames } from '../servers/workload.ts';
-import { SERVER_LABELS, SERVER_NAMES, ServerProc, type ServerName } from '../lib/workload-run.ts';
+import { protocolOf, SERVER_LABELS, SERVER_NAMES, ServerProc, type ServerName } from '../lib/workload-run.ts';
 
 export interface IdleResult {
   conns: number;
@@ -91,7 +91,7 @@ function prepareGroup(servers: ServerName[], o: { conns: number; topics: number;
         const pool = await poolReady;
         await pool.setup({
           port: proc.port,
-          protocol: server === 'socketio' ? 'socketio' : 'tickgate',
+          protocol: protocolOf(server),
           topics: names,
           conns: connsFor(Math.min(WARMUP_CONNS, o.conns), o.topics),
           latency: false,
@@ -134,7 +134,7 @@ async function measureIdle(
     const before = await sampleMemory(proc);
     await pool.setup({
       port: proc.port,
-      protocol: server === 'socketio' ? 'socketio' : 'tickgate',
+      protocol: protocolOf(server),
       topics: topicNames(o.topics),
       conns: connsFor(o.conns, o.topics),
       latency: false,
