@@ -20,6 +20,11 @@ export interface BenchOptions {
   rates: number[];
   latencyTpf: number;
   conns: number;
+  /** S3 sweep: connection counts to measure in turn (`max`: 2500, 5000, 10000 and the most the open-file limit allows); null: --conns only. */
+  sweep: number[] | 'max' | null;
+  /** --check: compare ratios with the issue's targets (after running, or on the results in --out when no scenario is named). */
+  check: boolean;
+  checkOnly: boolean;
   httpConns: number;
   clientProcs: number;
   httpDurationSec: number;
@@ -66,6 +71,8 @@ Options (defaults in brackets; --quick changes the ones marked *):
       --rates LIST          S2 open-loop levels, ticks/s [2000,10000]
       --latency-tpf N       S2/S4 max ticks per frame [64]
       --conns N             S3 idle connections [10000] *2000
+      --sweep LIST|max      S3: measure at each of these connection counts instead (max: 2500,5000,10000
+                            and the most the open-file hard limit allows), to show per-connection cost is flat
       --http-conns N        S5 WebSocket connections held open [10000] *1000
       --http-duration SEC   S5 autocannon time per endpoint [10] *2
       --http-connections N  S5 autocannon connections [10]
@@ -81,6 +88,8 @@ Options (defaults in brackets; --quick changes the ones marked *):
       --verify              clients also decode every frame with msgpackr and cross-check (slow)
       --out DIR             results directory [bench/results]
       --render-only         only rebuild summary.md and chart.svg from the results in --out
+      --check               compare tickgate ÷ raw uWS ratios with the targets and print a verdict table;
+                            alone: checks the results already in --out; with --scenario: runs, then checks
   -v, --verbose             show child process output
   -h, --help
 `;
@@ -116,6 +125,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       rates: { type: 'string' },
       'latency-tpf': { type: 'string' },
       conns: { type: 'string' },
+      sweep: { type: 'string' },
+      check: { type: 'boolean' },
       'http-conns': { type: 'string' },
       'http-duration': { type: 'string' },
       'http-connections': { type: 'string' },
@@ -163,6 +174,9 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     rates: ints('rates', values.rates, [2000, 10000]),
     latencyTpf: num('latency-tpf', values['latency-tpf'], 64),
     conns: num('conns', values.conns, quick ? 2000 : 10000),
+    sweep: values.sweep === undefined ? null : values.sweep.trim() === 'max' ? 'max' : ints('sweep', values.sweep, []),
+    check: values.check ?? false,
+    checkOnly: (values.check ?? false) && values.scenario === undefined,
     httpConns: num('http-conns', values['http-conns'], quick ? 1000 : 10000),
     httpDurationSec: num('http-duration', values['http-duration'], quick ? 2 : 10),
     httpConnections: num('http-connections', values['http-connections'], 10),
