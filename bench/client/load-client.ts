@@ -42,6 +42,12 @@ export interface ConnSpec {
   topics: number[];
   /** Stop reading right after the subscription is acknowledged (the slow consumer in S4). */
   slow?: boolean;
+  /**
+   * tickgate protocol: the entries to send in the subscribe request instead of the topic names
+   * (S6 sends patterns such as `*.SYM042.*`); `topics` still lists every topic they expand to,
+   * which is what the connection counts.
+   */
+  request?: string[];
 }
 
 export interface ClientInit {
@@ -55,6 +61,10 @@ export interface ClientInit {
   /** Also decode every frame with msgpackr and cross-check the fast scanner (slow; for tests). */
   verify: boolean;
   connectConcurrency: number;
+  /** Per topic, the seq already published before the connections subscribe (S6 primes every topic first). */
+  startSeq?: number[];
+  /** Extra fields of the tickgate subscribe request (S6: `{snapshot: false}`). */
+  subscribeExtra?: Record<string, unknown>;
 }
 
 export interface ConnectResult {
@@ -167,6 +177,7 @@ class Conn {
   /** Next expected seq per subscribed topic (parallel to spec.topics). */
   readonly next: number[];
   readonly single: boolean;
+  private readonly slots: Map<number, number> | null;
   ticks = 0;
   gaps = 0;
   readonly notices: string[] = [];
@@ -183,8 +194,10 @@ class Conn {
     onReady: (err: string | null) => void,
   ) {
     this.onReady = onReady;
-    this.next = spec.topics.map(() => 1);
+    this.next = spec.topics.map((t) => (init.startSeq?.[t] ?? 0) + 1);
     this.single = spec.topics.length === 1;
+    // A watchlist of 100 topics (or a whole-market pattern) would make indexOf the client's hot spot.
+    this.slots = spec.topics.length > 8 ? new Map(spec.topics.map((t, k) => [t, k])) : null;
     this.socket = net.connect({
       host: init.host,
       port: init.port,
@@ -241,7 +254,7 @@ class Conn {
       this.send(textFrame(cmds.join('\n')));
       return;
     }
-    const req = JSON.stringify({ op: 'subscribe', id: 1, topics });
+    const req = JSON.stringify({ op: 'subscribe', id: 1, topics: this.spec.request ?? topics, ...init.subscribeExtra });
     this.send(textFrame(init.protocol === 'socketio' ? `42["subscribe",${req}]` : req));
   }
 
@@ -335,8 +348,7 @@ class Conn {
       tickFrames++;
       let slot = 0;
       if (!this.single) {
-        const idx = topicIndex.get(buf.toString('latin1', r.topicStart, r.topicEnd));
-        slot = idx === undefined ? -1 : this.spec.topics.indexOf(idx);
+        slot = this.slotOf(topicIndex.get(buf.toString('latin1', r.topicStart, r.topicEnd)));
         if (slot < 0) {
           decodeErrors++; // a topic this connection never asked for
           return;
@@ -364,6 +376,13 @@ class Conn {
         }
       }
     }
+  }
+
+  /** This connection's slot for a topic index, or -1 when it never asked for that topic. */
+  private slotOf(idx: number | undefined): number {
+    if (idx === undefined) return -1;
+    if (this.slots !== null) return this.slots.get(idx) ?? -1;
+    return this.spec.topics.indexOf(idx);
   }
 
   /** Counts a run of consecutive seqs on one of this connection's topics: once each, gaps and repeats apart. */
@@ -440,7 +459,7 @@ class Conn {
       }
       tickFrames++;
       const idx = topicIndex.get(channel);
-      const slot = idx === undefined ? -1 : this.single ? (this.spec.topics[0] === idx ? 0 : -1) : this.spec.topics.indexOf(idx);
+      const slot = this.slotOf(idx);
       if (slot < 0) {
         decodeErrors++;
         continue;
@@ -498,7 +517,7 @@ class Conn {
 
   expected(published: number[]): number {
     let e = 0;
-    for (const t of this.spec.topics) e += published[t] ?? 0;
+    for (const t of this.spec.topics) e += (published[t] ?? 0) - (init.startSeq?.[t] ?? 0);
     return e;
   }
 

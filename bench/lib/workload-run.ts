@@ -134,6 +134,23 @@ export interface WorkloadOptions {
   verbose?: boolean;
   /** Drain: give up when the missing count has not changed for this long. */
   drainStallMs?: number;
+  /** The connections to open, instead of `clients` connections on one topic each (S6 watchlists). */
+  conns?: ConnSpec[];
+  /** Publish one tick on every topic before the clients connect, so every topic exists (and patterns expand) at subscribe time. */
+  prime?: boolean;
+  /** Extra fields of tickgate's subscribe request. */
+  subscribeExtra?: Record<string, unknown>;
+  /**
+   * Sample the server's memory (after a full GC) before the clients connect, no earlier than this
+   * long after the server started, and again once every subscription is acknowledged.
+   */
+  memorySettleMs?: number;
+}
+
+export interface MemoryFigures {
+  rss: number;
+  rssAnon: number;
+  heapUsed: number;
 }
 
 export interface Correctness {
@@ -188,6 +205,11 @@ export interface WorkloadResult {
   firstErrorFrame: string | null;
   /** Wall time of each phase of the run (spawn, connect, run, drain, teardown), ms. */
   phases: Record<string, number>;
+  /** Subscriptions the clients hold (Σ topics over connections, patterns expanded). */
+  subscriptions: number;
+  /** With memorySettleMs: the server's memory before the clients connected and after they subscribed. */
+  memoryBefore: MemoryFigures | null;
+  memoryAfter: MemoryFigures | null;
 }
 
 /**
@@ -197,7 +219,7 @@ export interface WorkloadResult {
  */
 export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
   const topics = topicNames(o.topicCount);
-  const conns: ConnSpec[] = Array.from({ length: o.clients }, (_, i) => ({ topics: [i % o.topicCount] }));
+  const conns: ConnSpec[] = o.conns ? [...o.conns] : Array.from({ length: o.clients }, (_, i) => ({ topics: [i % o.topicCount] }));
   for (let s = 0; s < (o.slowConsumers ?? 0); s++) conns.push({ topics: topics.map((_, i) => i), slow: true });
   const phases: Record<string, number> = {};
   let mark = Date.now();
@@ -213,9 +235,25 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
     maxBackpressureBytes: o.maxBackpressureBytes,
     nofile: conns.length + 1024,
     verbose: o.verbose,
+    ...(o.memorySettleMs !== undefined ? { exposeGc: true, nodeFlags: ['--no-memory-reducer'] } : {}),
   });
+  const serverStartedAt = Date.now();
   let pool: ClientPool | null = null;
+  let startSeq: number[] | undefined;
+  let memoryBefore: MemoryFigures | null = null;
+  let memoryAfter: MemoryFigures | null = null;
+  const sampleMemory = async (): Promise<MemoryFigures> => {
+    const a = (await server.memory(true)) as unknown as MemoryFigures;
+    const b = (await server.memory(true)) as unknown as MemoryFigures;
+    return { rss: Math.min(a.rss, b.rss), rssAnon: Math.min(a.rssAnon, b.rssAnon), heapUsed: Math.min(a.heapUsed, b.heapUsed) };
+  };
   try {
+    if (o.prime) startSeq = (await server.prime()).published;
+    if (o.memorySettleMs !== undefined) {
+      const wait = serverStartedAt + o.memorySettleMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      memoryBefore = await sampleMemory();
+    }
     pool = await poolReady;
     await pool.setup({
       port: server.port,
@@ -224,6 +262,8 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
       conns,
       latency: o.latency,
       verify: o.verify,
+      ...(startSeq ? { startSeq } : {}),
+      ...(o.subscribeExtra ? { subscribeExtra: o.subscribeExtra } : {}),
     });
     phase('spawnMs');
     const connected = await pool.connect();
@@ -231,6 +271,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
     if (connected.failed > 0) {
       throw new Error(`${o.server}: ${connected.failed} of ${conns.length} connections failed (${connected.firstError})`);
     }
+    if (o.memorySettleMs !== undefined) memoryAfter = await sampleMemory();
     const meter = cpuMeter();
     const harnessCpu0 = process.cpuUsage();
     const meterStart = clock();
@@ -251,9 +292,9 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
       delete serverStatsAfter.memory;
     }
 
-    const publishedTicks = run.published.reduce((a, b) => a + b, 0);
+    const publishedTicks = run.published.reduce((a, b) => a + b, 0) - (startSeq ?? []).reduce((a, b) => a + b, 0);
     let expected = 0;
-    for (const c of conns) if (!c.slow) expected += run.published[c.topics[0]!] ?? 0;
+    for (const c of conns) if (!c.slow) for (const t of c.topics) expected += (run.published[t] ?? 0) - (startSeq?.[t] ?? 0);
     const delivered = rep.ticks;
     const end = Math.max(rep.lastTickAt, run.endedAt);
     const windowMs = Math.max(1, end - run.startedAt);
@@ -313,6 +354,9 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
       closeCodes: rep.closeCodes,
       firstErrorFrame: rep.firstErrorFrame,
       phases,
+      subscriptions: conns.reduce((n, c) => n + c.topics.length, 0),
+      memoryBefore,
+      memoryAfter,
     };
   } finally {
     await pool?.reset().catch(() => {});
