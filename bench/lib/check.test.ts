@@ -21,7 +21,7 @@ describe('bench --check', () => {
       { variant: 'tpf=1', server: 'tickgate', repeat: 0, result: { ticksPerSec: 90 } },
       { variant: 'tpf=1', server: 'uws', repeat: 0, result: { ticksPerSec: 100 } },
       { variant: 'tpf=1', server: 'tickgate', repeat: 1, result: { ticksPerSec: 99 } },
-      { variant: 'tpf=1', server: 'uws', repeat: 1, result: { ticksPerSec: 100 } },
+      { variant: 'tpf=1', server: 'uws', repeat: 1, result: { ticksPerSec: 100, otherLoadPct: 45 } },
       // a repeat where raw uWS failed has no pair
       { variant: 'tpf=1', server: 'tickgate', repeat: 2, result: { ticksPerSec: 10 } },
     ]);
@@ -53,7 +53,9 @@ describe('bench --check', () => {
     expect(by('S3 conn/s').verdict).toBe('met');
     const table = checkTable(rows);
     expect(table.rows).toHaveLength(7);
-    expect(table.rows[0]!.at(-1)).toBe('? inconclusive');
+    expect(table.rows[0]!.at(-1)).toBe('? inconclusive (2 repeats: spread unknown, 1 noisy)');
+    expect(table.rows[1]!.at(-1)).toBe('– no data');
+    expect(table.rows[2]!.at(-1)).toBe('✓ met (1 repeat: spread unknown)');
     expect(table.rows[0]![4]).toBe('±5%');
   });
 });

@@ -65,7 +65,13 @@ export interface CheckRow {
   tickgate: Agg;
   uws: Agg;
   verdict: Verdict;
+  /** Repeats (of those paired) in which another process used more than 30 % of a core during a run. */
+  noisy: number;
 }
+
+/** As in lib/scenario.ts: foreign CPU use (% of one core) above which a run is flagged noisy. */
+const NOISY_OTHER_LOAD_PCT = 30;
+const isNoisy = (r: Record<string, unknown> | undefined) => typeof r?.otherLoadPct === 'number' && r.otherLoadPct > NOISY_OTHER_LOAD_PCT;
 
 /** tickgate's own cell is the one labelled plain "tickgate" (S2 also runs a maxTicksPerFrame=1 variant of it). */
 function results(runs: Run[], variant: string, server: string): Map<number, Record<string, unknown>> {
@@ -92,20 +98,25 @@ export function checkReports(reports: ScenarioReport[]): CheckRow[] {
     const report = reports.find((r) => r.scenario === target.scenario);
     const variant = report ? target.variant(report) : null;
     const empty = agg([]);
-    if (!report || variant === null) return { target, variant, values: empty, tickgate: empty, uws: empty, verdict: 'no data' as Verdict };
+    if (!report || variant === null) return { target, variant, values: empty, tickgate: empty, uws: empty, verdict: 'no data' as Verdict, noisy: 0 };
     const runs = report.runs as Run[];
     const tg = results(runs, variant, 'tickgate');
     const uws = results(runs, variant, 'uws');
     const values: number[] = [];
+    let noisy = 0;
     for (const [repeat, t] of tg) {
       if (target.unit === 'kb') {
         values.push(target.metric(t));
+        if (isNoisy(t)) noisy++;
         continue;
       }
       const u = uws.get(repeat);
       if (!u) continue;
       const d = target.metric(u);
-      if (d > 0) values.push(target.metric(t) / d);
+      if (d > 0) {
+        values.push(target.metric(t) / d);
+        if (isNoisy(t) || isNoisy(u)) noisy++;
+      }
     }
     const a = agg(values);
     return {
@@ -115,6 +126,7 @@ export function checkReports(reports: ScenarioReport[]): CheckRow[] {
       tickgate: agg([...tg.values()].map(target.metric)),
       uws: agg([...uws.values()].map(target.metric)),
       verdict: verdictOf(a, target.op, target.bound),
+      noisy,
     };
   });
 }
@@ -123,6 +135,15 @@ const MARK: Record<Verdict, string> = { met: '✓ met', missed: '✗ missed', in
 
 function fmtValue(x: number, unit: 'ratio' | 'kb'): string {
   return unit === 'kb' ? `${fixed(x, 2)} KB` : ratio(x);
+}
+
+/** Why a verdict is weaker than it looks: too few repeats to know the spread, or a busy machine. */
+function caveat(r: CheckRow): string {
+  if (r.verdict === 'no data') return '';
+  const bits = [];
+  if (r.values.n < 3) bits.push(`${r.values.n} repeat${r.values.n === 1 ? '' : 's'}: spread unknown`);
+  if (r.noisy > 0) bits.push(`${r.noisy} noisy`);
+  return bits.length ? ` (${bits.join(', ')})` : '';
 }
 
 export function checkTable(rows: CheckRow[]): Table {
@@ -139,11 +160,12 @@ export function checkTable(rows: CheckRow[]): Table {
         v.n ? `${fmtValue(v.min, unit)} – ${fmtValue(v.max, unit)}` : '–',
         v.n > 1 ? `±${fixed(v.spreadPct, 0)}%` : v.n === 1 ? 'one repeat' : '–',
         String(v.n),
-        MARK[r.verdict],
+        MARK[r.verdict] + caveat(r),
       ];
     }),
     note:
       'met / missed: every repeat is on that side of the target; inconclusive: the repeats straddle it (the gap is smaller than the spread). ' +
-      'With one repeat there is no spread: run with --repeats 5 before claiming anything. Ratios come from runs of the same repeat only.',
+      'Under 3 repeats the spread is unknown, and "noisy" counts repeats where other processes used > 30 % of a core during a run: ' +
+      'run with --repeats 5 on a quiet machine before claiming anything. Ratios come from runs of the same repeat only.',
   };
 }
