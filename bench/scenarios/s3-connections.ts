@@ -193,6 +193,10 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
       'or to the hard limit where that is lower. centrifuge\'s heap column is Go\'s live heap (HeapAlloc after runtime.GC), not V8\'s.',
     { servers, conns: o.conns, steps, sweep: sweeping, topics: o.topics, repeats: o.repeats, clientProcs: o.clientProcs, nofileSoft: ctx.machine.nofileSoft, nofileHard: ctx.machine.nofileHard },
   );
+  const asked = Array.isArray(o.sweep) ? Math.max(...o.sweep) : o.sweep === 'max' ? 0 : o.conns;
+  if (Math.max(...steps) < asked) {
+    report.warnings.push(`connections capped at ${Math.max(...steps)}: the open-file hard limit is ${ctx.machine.nofileHard} per process`);
+  }
   // The servers of the current repeat and step, started and warmed up together (see STARTUP_SETTLE_MS).
   let group = new Map<ServerName, Promise<Prepared>>();
   let groupConns = -1;
