@@ -61,6 +61,13 @@ export interface ClientInit {
   /** Also decode every frame with msgpackr and cross-check the fast scanner (slow; for tests). */
   verify: boolean;
   connectConcurrency: number;
+  /**
+   * Spread the connections over this many loopback source addresses (127.0.0.2, .3, …) instead of
+   * 127.0.0.1: each address has its own ephemeral port range (28k ports here), which tens of
+   * thousands of connections plus the TIME_WAIT sockets of the previous step would otherwise crowd,
+   * making connect() itself slow. 0 or absent: the default source address.
+   */
+  sourceAddresses?: number;
   /** Per topic, the seq already published before the connections subscribe (S6 primes every topic first). */
   startSeq?: number[];
   /** Extra fields of the tickgate subscribe request (S6: `{snapshot: false}`). */
@@ -201,6 +208,7 @@ class Conn {
     this.socket = net.connect({
       host: init.host,
       port: init.port,
+      ...(init.sourceAddresses ? { localAddress: `127.0.0.${2 + (index % init.sourceAddresses)}` } : {}),
       noDelay: true,
       onread: {
         buffer: SHARED,

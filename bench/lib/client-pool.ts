@@ -12,6 +12,7 @@ export interface PoolOptions {
   connectConcurrency?: number;
   startSeq?: number[];
   subscribeExtra?: Record<string, unknown>;
+  sourceAddresses?: number;
 }
 
 /** Aggregate over the client processes: the per-process counters summed, CPU kept per process. */
@@ -89,6 +90,7 @@ export class ClientPool {
           verify: o.verify,
           connectConcurrency: o.connectConcurrency ?? 256,
           ...(o.startSeq ? { startSeq: o.startSeq } : {}),
+          ...(o.sourceAddresses ? { sourceAddresses: o.sourceAddresses } : {}),
           ...(o.subscribeExtra ? { subscribeExtra: o.subscribeExtra } : {}),
         };
         return p.request('init', { init });

@@ -34,6 +34,8 @@ const STARTUP_SETTLE_MS = 8000;
 const WARMUP_SETTLE_MS = 5000;
 const SETTLE_MS = 2200;
 const WARMUP_CONNS = 50;
+/** Loopback source addresses the connections are spread over (each has its own ephemeral port range). */
+const SOURCE_ADDRESSES = 8;
 
 interface MemorySample {
   rss: number;
@@ -140,6 +142,8 @@ async function measureIdle(
       latency: false,
       verify: false,
       connectConcurrency: 256,
+      // Thousands of connections per step, and the TIME_WAIT sockets of earlier steps: see ClientInit.
+      sourceAddresses: SOURCE_ADDRESSES,
     });
     const c = await pool.connect(300_000);
     if (c.failed > 0) throw new Error(`${c.failed} of ${o.conns} connections failed: ${c.firstError}`);
@@ -188,7 +192,7 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
       `"before" is taken at least ${STARTUP_SETTLE_MS / 1000} s after the server started (V8 memory reducer off, so tsx's loader thread has stopped shrinking) ` +
       `and ${WARMUP_SETTLE_MS / 1000} s after ${WARMUP_CONNS} warm-up connections were opened and closed; "after" ${SETTLE_MS / 1000} s after the last connection was acknowledged; ` +
       'time to open = first connect to last subscription ack, ' +
-      `${o.clientProcs} client processes with 256 handshakes in flight each. ` +
+      `${o.clientProcs} client processes with 256 handshakes in flight each, connections spread over ${SOURCE_ADDRESSES} loopback source addresses. ` +
       `Open-file limits: the harness started with a soft limit of ${ctx.machine.nofileSoft} (hard ${ctx.machine.nofileHard}); each server process gets \`ulimit -n\` raised to connections + 1024, ` +
       'or to the hard limit where that is lower. centrifuge\'s heap column is Go\'s live heap (HeapAlloc after runtime.GC), not V8\'s.',
     { servers, conns: o.conns, steps, sweep: sweeping, topics: o.topics, repeats: o.repeats, clientProcs: o.clientProcs, nofileSoft: ctx.machine.nofileSoft, nofileHard: ctx.machine.nofileHard },
