@@ -278,7 +278,8 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
     const openRow = [sweeping ? `conns/s, ${n} conns (higher is better)` : 'conns/s (higher is better)'];
     for (const b of baselineNames) {
       const bo = outcomes.find((x) => x.cell.server === b && x.cell.variant === v)!;
-      const a = agg(pairedRatios(tg, bo, (r) => Math.max(1, r.rssPerConnBytes)));
+      // A baseline whose RSS did not grow measurably (≤ 0: page-granular noise at small counts) gives no ratio.
+      const a = agg(pairedRatios(tg, bo, (r) => r.rssPerConnBytes));
       const c = agg(pairedRatios(tg, bo, (r) => r.connsPerSec));
       const target = b === 'uws' ? ` ${a.median <= 1.5 ? '✓' : '✗'} (≤ 1.5×)` : '';
       const ctarget = b === 'uws' ? ` ${c.median >= 0.9 ? '✓' : '✗'} (≥ 0.9×)` : '';

@@ -164,7 +164,7 @@ export async function runS6(ctx: Ctx): Promise<ScenarioReport> {
   if (tg && tg.results.length) {
     const baselines = outcomes.filter((x) => x.cell.server !== 'tickgate');
     const measures: [string, (r: WorkloadResult) => number][] = [
-      ['RSS per subscription (lower is better)', (r) => Math.max(1, perSub(r, 'rssAnon'))],
+      ['RSS per subscription (lower is better)', (r) => perSub(r, 'rssAnon')],
       ['time to subscribe (lower is better)', (r) => r.connectMs],
       ['delivered ticks/s (higher is better)', (r) => r.ticksPerSec],
     ];
