@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { connect, type Tick } from './client/index.ts';
+import { connect, type Tick } from '@tickgate/client';
 import { topicError } from './core/topic.ts';
 
 const USAGE = 'usage: tickgate tail <topic|pattern>... [--url ws://127.0.0.1:9001/v1/stream] [--max-rate N] [--json]';

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type Tick, type TickgateClient } from '../src/client/index.ts';
+import { connect, type Tick, type TickgateClient } from '@tickgate/client';
 import { quote, startGateway, type Started } from './helpers.ts';
 
-const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
 const children: ChildProcessWithoutNullStreams[] = [];
 const sdkClients: TickgateClient[] = [];
 let started: Started | null = null;
