@@ -204,4 +204,32 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
     expect(got.slice(1).every((t) => (t.conflated ?? 0) >= 1)).toBe(true);
     expect(got.every((t) => t.latencyMs >= 0 && t.latencyMs < 5000)).toBe(true);
   });
+
+  it('hands every decoded frame to the raw-frame hook, measures RTT with ping(), and forgets an unsubscribed topic', async () => {
+    started = await startGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 500, pairs: ['EURUSD'] } }] });
+    const gw = started.gw;
+    await until(() => gw.bus.topic('fx.EURUSD.quote')?.last !== undefined, 'the first EURUSD tick');
+    const client = connect(started.stream);
+    sdkClients.push(client);
+    const kinds: string[] = [];
+    client.on('frame', (f) => kinds.push(f.t));
+    let n = 0;
+    const sub = client.subscribe('fx.EURUSD.quote', () => n++);
+    await sub.ready;
+    await until(() => n > 5, 'ticks');
+    expect(kinds.slice(0, 3)).toEqual(['welcome', 'ack', 'snapshot']);
+    expect(kinds).toContain('ticks');
+    const rtt = await client.ping();
+    expect(rtt).toBeGreaterThanOrEqual(0);
+    expect(rtt).toBeLessThan(5000);
+    expect(kinds).toContain('pong');
+
+    // Unsubscribed, then subscribed again: a fresh start (snapshot), not a resume from the old position.
+    expect(client.position('fx.EURUSD.quote')).toBeDefined();
+    sub.unsubscribe();
+    expect(client.position('fx.EURUSD.quote')).toBeUndefined();
+    const again = client.subscribe('fx.EURUSD.quote', () => {});
+    const ack = await again.ready;
+    expect(ack.results).toEqual([{ topic: 'fx.EURUSD.quote', status: 'snapshot' }]);
+  });
 });
