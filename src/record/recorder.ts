@@ -1,4 +1,4 @@
-import { TickgateClient, topicError, type ServerFrame, type TicksFrame, type WebSocketConstructor } from '@tickgate/client';
+import { TickgateClient, topicError, type GapReason, type ServerFrame, type TicksFrame, type WebSocketConstructor } from '@tickgate/client';
 import WebSocket from 'ws';
 import type { FeedTick } from '../core/tick.ts';
 import type { RecordedFile, RecordingWriter } from './writer.ts';
@@ -154,7 +154,7 @@ export class Recorder {
       .finally(() => this.options.onFatal?.(err));
   }
 
-  private onGap(topic: string, from: number | undefined, to: number | undefined, reason: string): void {
+  private onGap(topic: string, from: number | undefined, to: number | undefined, reason: GapReason): void {
     const missed = from !== undefined && to !== undefined ? to - from + 1 : undefined;
     if (missed !== undefined) this.counters.missed += missed;
     const now = performance.now();

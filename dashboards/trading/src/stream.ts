@@ -15,7 +15,7 @@
  *   gateway run (new epoch) is reported once, as onEpochChanged, instead of as one
  *   `epoch_changed` gap per topic.
  */
-import { TickgateClient, type GapReason, type SlowFrame, type Subscription, type Tick, type WebSocketConstructor, type WireTick } from '@tickgate/client';
+import { CloseCode, TickgateClient, type GapReason, type SlowFrame, type Subscription, type Tick, type WebSocketConstructor, type WireTick } from '@tickgate/client';
 export type ConnectionState =
   | { readonly kind: 'connecting'; readonly attempt: number }
   | { readonly kind: 'live'; readonly server: string; readonly epoch: number }
@@ -200,11 +200,11 @@ export class SdkStreamClient implements StreamClient {
 
 function describeClose(code: number, reason: string): string {
   const known: Record<number, string> = {
-    1001: 'gateway shutting down',
-    1006: 'connection lost',
-    1008: 'too slow for too long',
-    1013: 'slow consumer',
-    4000: 'no data from the gateway',
+    [CloseCode.GOING_AWAY]: 'gateway shutting down',
+    [CloseCode.ABNORMAL]: 'connection lost',
+    [CloseCode.POLICY]: 'too slow for too long',
+    [CloseCode.SLOW_CONSUMER]: 'slow consumer',
+    [CloseCode.CLIENT_HEARTBEAT_TIMEOUT]: 'no data from the gateway',
   };
   const what = known[code] ?? `closed ${code}`;
   return reason ? `${what} (${reason})` : what;
