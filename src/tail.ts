@@ -1,4 +1,4 @@
-import type { Tick } from './client/index.ts';
+import type { Tick } from '@tickgate/client';
 
 /** What `tickgate tail` keeps per topic for its table. */
 export interface TailRow {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { killCliProcesses, runCli } from './cli-process.ts';
 import { startGateway, TestClient } from './helpers.ts';
 
-const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
 afterEach(() => {
   killCliProcesses();
 });

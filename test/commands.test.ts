@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { exitQuietlyOnEpipe, parseCommandArgs, UsageError, wantsHelp, wsUrl } from '../src/commands/args.ts';
 import { onShutdownSignals, type SignalTarget } from '../src/commands/signals.ts';
-import type { Tick } from '../src/client/index.ts';
+import type { Tick } from '@tickgate/client';
 import { stripJsonComments } from '../src/config/load.ts';
 import { runMain } from './run-main.ts';
 import { createLogger, formatLogLine, resolveLogFormat } from '../src/logger.ts';

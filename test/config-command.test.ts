@@ -42,7 +42,7 @@ describe('config JSON Schema', () => {
 });
 
 describe('tickgate config', { timeout: 60_000 }, () => {
-  // The first run goes through bin/tickgate.js; the others run main() in-process (test/run-main.ts).
+  // The first run goes through the bin (bin/tickgate-dev.js); the others run main() in-process (test/run-main.ts).
   it('init writes a commented starter with $schema, refuses to overwrite (exit 2) unless --force, and check accepts it', async () => {
     const file = join(dir, 'tickgate.config.jsonc');
     const init = runCli(['config', 'init', file]);

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway } from './helpers.ts';
 
 const TMUX = ['/usr/bin/tmux', '/bin/tmux'].find((p) => existsSync(p));
-const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
 if (!TMUX) {
   const bar = '!'.repeat(100);
   process.stderr.write(`\n${bar}\n!! SKIPPING terminal tests: tmux not found; install it with "apt-get install -y tmux"\n${bar}\n\n`);

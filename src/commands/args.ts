@@ -42,7 +42,9 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * node:util parseArgs in strict mode, with its errors turned into one-line UsageErrors that
  * point at the command's help.
  */
-export function parseCommandArgs<O extends Options>(command: string, args: string[], options: O, allowPositionals = false) {
+type ParsedArgs<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>>;
+
+export function parseCommandArgs<O extends Options>(command: string, args: string[], options: O, allowPositionals = false): ParsedArgs<O> {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (err) {

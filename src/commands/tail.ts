@@ -1,4 +1,4 @@
-import { connect } from '../client/index.ts';
+import { connect } from '@tickgate/client';
 import { topicError } from '../core/topic.ts';
 import { renderTable, tickLine, type TailRow } from '../tail.ts';
 import { EXIT_FAILURE, exitQuietlyOnEpipe, parseCommandArgs, UsageError, wsUrl, type Command } from './args.ts';

@@ -715,7 +715,7 @@ interface GatewayChild {
   exited: Promise<void>;
 }
 
-const BIN = fileURLToPath(new URL('../../bin/tickgate.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/tickgate-dev.js', import.meta.url));
 const MAX_MESSAGE_BYTES = 16_384;
 const MAX_PAYLOAD_BYTES = 1_048_576;
 /** Makes the child run a full GC on SIGUSR2 (see the file), for exact heap-used samples. */

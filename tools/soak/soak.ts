@@ -23,7 +23,7 @@ import { Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
 import { Random } from '../../src/core/random.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/tickgate.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/tickgate-dev.js', import.meta.url));
 const GC_PRELOAD = new URL('../gc-preload.mjs', import.meta.url).href;
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 

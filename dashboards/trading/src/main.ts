@@ -15,7 +15,7 @@ import { ChartView } from './chart.ts';
 import { parseEntry, type WatchEntry } from './instruments.ts';
 import { Market, type Row } from './model.ts';
 import { loadSaved, save, type Saved } from './storage.ts';
-import { ProtocolStreamClient, type StreamClient } from './stream.ts';
+import { SdkStreamClient, type StreamClient } from './stream.ts';
 import { byId, Notices, StatusView, WatchlistView } from './view.ts';
 
 function streamUrl(): string {
@@ -140,7 +140,7 @@ function configureRateSelect(): void {
   if (rateSelect.value === '') rateSelect.value = '0';
 }
 
-const client: StreamClient = new ProtocolStreamClient(url, {
+const client: StreamClient = new SdkStreamClient(url, {
   onState(state) {
     status.setState(state);
     if (state.kind === 'reconnecting' && state.attempt === 1) notices.show('info', `disconnected: ${state.reason}; reconnecting`, 'conn');
