@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { connect, type Tick, type TickgateClient } from '../src/client/index.ts';
+import { connect, type Tick, type TickgateClient } from '@tickgate/client';
 import { quote, useGateway } from './helpers.ts';
 
-const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
 
 /** Resolves once the gateway on `port` lists `topic` in /v1/topics (bounded). */
 async function waitForTopic(port: number, topic: string, timeoutMs = 10_000): Promise<void> {
@@ -213,5 +213,32 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
     expect(got[0]!.snapshot).toBe(true);
     expect(got.slice(1).every((t) => (t.conflated ?? 0) >= 1)).toBe(true);
     expect(got.every((t) => t.latencyMs >= 0 && t.latencyMs < 5000)).toBe(true);
+  });
+
+  it('hands every decoded frame to the raw-frame hook, measures RTT with ping(), and forgets an unsubscribed topic', async () => {
+    const started = await useGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 500, pairs: ['EURUSD'] } }] });
+    const gw = started.gw;
+    await until(() => gw.bus.topic('fx.EURUSD.quote')?.last !== undefined, 'the first EURUSD tick');
+    const client = closeAfterTest(connect(started.stream));
+    const kinds: string[] = [];
+    client.on('frame', (f) => kinds.push(f.t));
+    let n = 0;
+    const sub = client.subscribe('fx.EURUSD.quote', () => n++);
+    await sub.ready;
+    await until(() => n > 5, 'ticks');
+    expect(kinds.slice(0, 3)).toEqual(['welcome', 'ack', 'snapshot']);
+    expect(kinds).toContain('ticks');
+    const rtt = await client.ping();
+    expect(rtt).toBeGreaterThanOrEqual(0);
+    expect(rtt).toBeLessThan(5000);
+    expect(kinds).toContain('pong');
+
+    // Unsubscribed, then subscribed again: a fresh start (snapshot), not a resume from the old position.
+    expect(client.position('fx.EURUSD.quote')).toBeDefined();
+    sub.unsubscribe();
+    expect(client.position('fx.EURUSD.quote')).toBeUndefined();
+    const again = client.subscribe('fx.EURUSD.quote', () => {});
+    const ack = await again.ready;
+    expect(ack.results).toEqual([{ topic: 'fx.EURUSD.quote', status: 'snapshot' }]);
   });
 });

@@ -218,7 +218,7 @@ describe('SIGHUP', () => {
       { key: keyA, name: 'a', topics: ['fx.*.quote', 'equity.*.quote'] },
       { key: keyB, name: 'b', topics: ['fx.*.quote'] },
     ]);
-    const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
+    const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
     const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--config', file, '--log-level', 'warn']);
     try {
       let out = '';

@@ -1,3 +1,4 @@
+import { backoffDelay } from '@tickgate/client/backoff';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import type { FeedTick } from '../core/tick.ts';
@@ -131,8 +132,7 @@ export class FeedSupervisor {
     this.hooks.failed(this.feedId);
     this.hooks.up(this.feedId, false);
     if (this.clock.now() - run.startedAt >= this.backoff.resetAfterMs) this.attempt = 0;
-    const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
-    const delay = Math.round(this.backoff.initialMs / 2 + Math.random() * (cap - this.backoff.initialMs / 2));
+    const delay = backoffDelay(this.attempt, { initialDelayMs: this.backoff.initialMs, maxDelayMs: this.backoff.maxMs, jitter: 'equal' });
     this.attempt++;
     this.state = 'backoff';
     this.logger.error({ err: error, attempt: this.attempt, restartInMs: delay }, 'feed failed; restarting after backoff');

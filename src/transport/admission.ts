@@ -84,3 +84,28 @@ export class Admission {
     for (const [ip, s] of this.ips) if (s.open <= 0 && now - s.windowStart >= 1000) this.ips.delete(ip);
   }
 }
+
+/**
+ * Logs refused upgrades and HTTP requests (OWASP: log access-control failures) without letting a
+ * flood of refusals flood the log: at most one line per reason per second, carrying how many
+ * refusals of that reason the previous lines left out. Every refusal is counted in metrics anyway.
+ */
+export class RefusalLog {
+  private readonly windows = new Map<string, { start: number; suppressed: number }>();
+
+  constructor(
+    private readonly logger: { warn(obj: object, msg: string): void },
+    private readonly now: () => number,
+  ) {}
+
+  refused(reason: string, details: Record<string, unknown>): void {
+    const now = this.now();
+    const w = this.windows.get(reason);
+    if (w !== undefined && now - w.start < 1000) {
+      w.suppressed++;
+      return;
+    }
+    this.logger.warn({ reason, ...details, ...(w && w.suppressed > 0 ? { suppressedBefore: w.suppressed } : {}) }, 'request refused');
+    this.windows.set(reason, { start: now, suppressed: 0 });
+  }
+}

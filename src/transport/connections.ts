@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock.ts';
 import { ErrorCode } from '../core/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { WelcomeFrame, WireFormat } from '../protocol/frames.ts';
-import type { Admission } from './admission.ts';
+import type { Admission, RefusalLog } from './admission.ts';
 import type { FanOut } from './fan-out.ts';
 import { sendError } from './http.ts';
 import type { Replies } from './replies.ts';
@@ -33,12 +33,14 @@ export interface ConnectionDeps {
   logger: Logger;
   authenticator: Authenticator;
   admission: Admission;
+  /** Rate-limited log of refused upgrades (shared with the HTTP routes). */
+  refusals: Pick<RefusalLog, 'refused'>;
   subscriptions: Pick<SubscriptionManager, 'attach' | 'release'>;
   fanOut: Pick<FanOut, 'formatCount'>;
   replies: Pick<Replies, 'send'>;
   tokens: Pick<TokenLifecycle, 'scheduleExpiry' | 'clear'>;
   requests: Pick<RequestHandler, 'onClientMessage'>;
-  slow: Pick<SlowConsumerGuard, 'overHardLimit' | 'drained' | 'forget'>;
+  slow: Pick<SlowConsumerGuard, 'overHardLimit' | 'drained' | 'answered' | 'forget'>;
   clock: Clock;
   /** The welcome frame without its per-connection fields. */
   welcome: Omit<WelcomeFrame, 'format'>;
@@ -49,7 +51,7 @@ const CLOSE_GOING_AWAY = 1001;
 
 /**
  * The WebSocket lifecycle at /v1/stream: upgrade (admission, format, authentication), open
- * (welcome, expiry timers), messages (to the request handler), dropped/drain (to the slow
+ * (welcome, expiry timers), messages (to the request handler), dropped/drain/pong (to the slow
  * consumer guard) and close (releasing everything the connection held).
  */
 export class StreamConnections {
@@ -92,14 +94,20 @@ export class StreamConnections {
         const key = req.getHeader('sec-websocket-key');
         const protocols = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');
+        const version = req.getHeader('sec-websocket-version');
         const origin = req.getHeader('origin');
         const credentials = { authorization: req.getHeader('authorization'), protocols, query: req.getQuery('token') ?? '' };
         const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
-        const refuse = (status: number, code: ErrorCode, message: string, reason: string) => {
+        const refuse = (status: number, code: ErrorCode, message: string, reason: string, headers: Record<string, string> = {}) => {
           metrics.connectionsRefused.labels(reason).inc();
-          sendError(res, status, code, message, metrics);
+          deps.refusals.refused(reason, { surface: 'upgrade', ip, status, code, message });
+          sendError(res, status, code, message, metrics, headers);
         };
         if (deps.isShuttingDown()) return refuse(503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', 'shutting_down');
+        // RFC 6455 §4.4: only version 13 exists; uWS itself does not check the header.
+        if (version !== '13') {
+          return refuse(426, ErrorCode.BAD_UPGRADE, `Sec-WebSocket-Version must be 13, got "${version.slice(0, 16)}"`, 'bad_request', { 'Sec-WebSocket-Version': '13' });
+        }
         let format: WireFormat;
         if (formatParam === '' || formatParam === 'msgpack') format = 'msgpack';
         else if (formatParam === 'json') format = 'json';
@@ -156,6 +164,11 @@ export class StreamConnections {
 
       drain: (ws) => {
         deps.slow.drained(ws);
+      },
+
+      // A read probe answered (slow consumers): the client has read everything sent before it.
+      pong: (ws, message) => {
+        deps.slow.answered(ws, message);
       },
 
       close: (ws, code) => {

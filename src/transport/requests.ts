@@ -34,7 +34,7 @@ export interface RequestDeps {
 }
 
 /** Most ticks one subscribe may replay (about 1 MB of frames). */
-const MAX_REPLAY_TICKS_PER_REQUEST = 10_000;
+export const MAX_REPLAY_TICKS_PER_REQUEST = 10_000;
 
 /**
  * Client messages: rate and size limits, decoding, validation, and the requests themselves

@@ -7,16 +7,18 @@ import { systemClock, systemTimers, type Clock, type Timers } from '../core/cloc
 import { ErrorCode } from '../core/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { PROTOCOL_VERSION, type WelcomeFrame } from '../protocol/frames.ts';
-import { Admission } from './admission.ts';
+import { Admission, RefusalLog } from './admission.ts';
 import { ConflationTiers } from './conflation.ts';
 import { StreamConnections } from './connections.ts';
-import { DelayedTiers } from './delayed.ts';
+import { DelayedTiers, delayedValue } from './delayed.ts';
 import { FanOut } from './fan-out.ts';
 import { registerHttpRoutes, type HttpContext } from './http.ts';
 import { createApp, Listener, type TlsFiles } from './listener.ts';
 import { TopicLiveness } from './liveness.ts';
 import { Replies } from './replies.ts';
 import { RequestHandler } from './requests.ts';
+
+export { MAX_REPLAY_TICKS_PER_REQUEST } from './requests.ts';
 import type { Session, Socket } from './session.ts';
 import { SlowConsumerGuard, type SlowConsumerOptions } from './slow-consumers.ts';
 import { SubscriptionManager } from './subscriptions.ts';
@@ -93,6 +95,7 @@ export class Transport implements BusSink {
   private readonly conflation: ConflationTiers;
   private readonly delayed: DelayedTiers;
   private readonly admission: Admission;
+  private readonly refusals: RefusalLog;
   private admissionSweep: NodeJS.Timeout | null = null;
   readonly liveness: TopicLiveness;
   private readonly slow: SlowConsumerGuard;
@@ -112,8 +115,14 @@ export class Transport implements BusSink {
     const { metrics, bus, logger } = deps;
     const clock = (this.clock = deps.clock ?? systemClock);
     this.admission = new Admission(options.limits, options.allowedOrigins, clock);
+    this.refusals = new RefusalLog(logger, () => clock.now());
     // The tiers publish through fan-out, which is built below: it needs them in turn.
-    this.delayed = new DelayedTiers((topic, delayMs, frame) => this.fanOut.publishDelayed(topic, delayMs, frame), clock);
+    this.delayed = new DelayedTiers(
+      { maxBytes: options.limits.maxDelayedBytes },
+      (topic, delayMs, frame) => this.fanOut.publishDelayed(topic, delayMs, frame),
+      clock,
+      (topic, delayMs, quantumMs) => logger.warn({ topic, delayMs, quantumMs, maxDelayedBytes: options.limits.maxDelayedBytes }, 'delay line full: conflating held ticks'),
+    );
     this.conflation = new ConflationTiers(options.rateTiers, bus, (topic, rate, frame) => this.fanOut.publishConflated(topic, rate, frame));
     this.subscriptions = new SubscriptionManager(bus, options.maxSubscriptionsPerConnection, options.slowConsumer.downgradeRate, {
       changed: (delta) => metrics.subscriptions.inc(delta),
@@ -121,7 +130,7 @@ export class Transport implements BusSink {
       tier: (topic, rate, delta) => this.conflation.changed(topic, rate, delta),
       delayed: (topic, delayMs, delta) => this.delayed.changed(topic, delayMs, delta),
       limitReached: (session, topic) => this.onLimitReached(session, topic),
-    });
+    }, options.limits);
     this.liveness = new TopicLiveness(bus, options.staleAfterMs, (view, frame) => this.fanOut.publishStatus(view, frame), clock);
     this.fanOut = new FanOut({
       app: this.app,
@@ -186,6 +195,7 @@ export class Transport implements BusSink {
       logger,
       authenticator: deps.authenticator,
       admission: this.admission,
+      refusals: this.refusals,
       subscriptions: this.subscriptions,
       fanOut: this.fanOut,
       replies: this.replies,
@@ -207,6 +217,9 @@ export class Transport implements BusSink {
       isShuttingDown: () => this.shuttingDown,
       topicStatus: (topic) => this.liveness.statusOf(topic),
       log: deps.logger,
+      refused: (reason, details) => this.refusals.refused(reason, { surface: 'http', ...details }),
+      authenticator: deps.authenticator,
+      delayedValue: (topic, delayMs) => delayedValue(bus, this.delayed, topic, delayMs, clock.now()),
       metricsBearerToken: options.metricsEndpoint.bearerToken,
       ...(deps.renderMetrics ? { renderMetrics: deps.renderMetrics } : {}),
     };
@@ -244,6 +257,11 @@ export class Transport implements BusSink {
   /** Topics and patterns some connection currently holds. */
   interestedEntries(): string[] {
     return this.subscriptions.interestedEntries();
+  }
+
+  /** The delayed tier's delay lines and their estimated bytes (tests, operations). */
+  get delayedStats(): { lines: number; heldBytes: number } {
+    return { lines: this.delayed.lineCount, heldBytes: this.delayed.heldBytes };
   }
 
   get connectionCount(): number {

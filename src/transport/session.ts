@@ -30,6 +30,13 @@ export class Session {
   downgraded = false;
   /** When the send buffer first went over the soft limit (ms), 0 while under it. */
   slowSince = 0;
+  /**
+   * Read probes (slow consumers): the number of the last WebSocket ping sent behind the backlog,
+   * and of the last one the client answered. A pong proves the client read every frame sent
+   * before that ping; a shrinking send buffer only proves the kernel took the bytes.
+   */
+  readProbeSent = 0;
+  readProbeAnswered = 0;
   /** Set once the gateway has decided to close this connection (slow consumer, shutdown). */
   closing = false;
   closeReason: CloseReason = 'client';

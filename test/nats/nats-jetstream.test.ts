@@ -1,6 +1,6 @@
 import { expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
-import { connect } from '../../src/client/index.ts';
+import { connect } from '@tickgate/client';
 import { quote, TestClient, ticksOf } from '../helpers.ts';
 import { describeNats, flushIngest, natsUrl, startIngest, startNatsGateway, uniquePrefix, until } from './helpers.ts';
 
