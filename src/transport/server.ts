@@ -68,7 +68,7 @@ export interface TransportDeps {
   renderMetrics?: () => Promise<string>;
   /** Every time read (expiry, rate windows, delays, pong timestamps); the system clock by default. */
   clock?: Clock;
-  /** Token-expiry timers; Node's by default (a ManualClock in tests). */
+  /** Token-expiry and delay-line timers; Node's by default (a ManualClock in tests). */
   timers?: Timers;
 }
 
@@ -114,6 +114,7 @@ export class Transport implements BusSink {
     this.app = createApp(options.tls);
     const { metrics, bus, logger } = deps;
     const clock = (this.clock = deps.clock ?? systemClock);
+    const timers = deps.timers ?? systemTimers;
     this.admission = new Admission(options.limits, options.allowedOrigins, clock);
     this.refusals = new RefusalLog(logger, () => clock.now());
     // The tiers publish through fan-out, which is built below: it needs them in turn.
@@ -122,6 +123,7 @@ export class Transport implements BusSink {
       (topic, delayMs, frame) => this.fanOut.publishDelayed(topic, delayMs, frame),
       clock,
       (topic, delayMs, quantumMs) => logger.warn({ topic, delayMs, quantumMs, maxDelayedBytes: options.limits.maxDelayedBytes }, 'delay line full: conflating held ticks'),
+      timers,
     );
     this.conflation = new ConflationTiers(options.rateTiers, bus, (topic, rate, frame) => this.fanOut.publishConflated(topic, rate, frame));
     this.subscriptions = new SubscriptionManager(bus, options.maxSubscriptionsPerConnection, options.slowConsumer.downgradeRate, {
@@ -166,7 +168,7 @@ export class Transport implements BusSink {
       replies: this.replies,
       metrics,
       clock,
-      timers: deps.timers ?? systemTimers,
+      timers,
       expiryWarningSeconds: options.expiryWarningSeconds,
     });
     const requests = new RequestHandler(options, {
