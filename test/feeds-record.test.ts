@@ -7,22 +7,14 @@ import { readAllTicks } from '../src/record/reader.ts';
 import { Recorder } from '../src/record/recorder.ts';
 import { RecordingWriter } from '../src/record/writer.ts';
 import { killCliProcesses, runCli } from './cli-process.ts';
-import { startGateway, TestClient, ticksOf, type Started } from './helpers.ts';
+import { TestClient, ticksOf, useGateway } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tickgate-record-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const gateways: Started[] = [];
-afterEach(async () => {
-  killCliProcesses();
-  for (const g of gateways.splice(0)) await g.gw.stop();
-});
+afterEach(killCliProcesses);
 
-async function gateway(overrides: Parameters<typeof startGateway>[0] = {}): Promise<Started> {
-  const g = await startGateway(overrides);
-  gateways.push(g);
-  return g;
-}
+const gateway = useGateway;
 
 const BASE_TS = 1_767_364_200_000;
 function tickAt(i: number): FeedTick {

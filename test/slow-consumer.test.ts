@@ -1,19 +1,14 @@
 import { once } from 'node:events';
 import net, { type Socket } from 'node:net';
 import type { Transport } from '../src/transport/server.ts';
-import { afterEach, expect, it } from 'vitest';
-import { quote, startGateway, TestClient, ticksOf, type Started } from './helpers.ts';
+import { expect, it } from 'vitest';
+import { quote, TestClient, ticksOf, useGateway } from './helpers.ts';
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
-let s: Started | null = null;
-afterEach(async () => {
-  await s?.gw.stop();
-  s = null;
-});
 
 it('closes a client that stops reading with 1013 once its buffer overflows, and the others get every tick', async () => {
   // The soft-limit sweep is slowed down so this test sees the hard limit alone.
-  s = await startGateway({
+  const s = await useGateway({
     transport: { maxBackpressureBytes: 16_384 },
     slowConsumer: { softLimitBytes: 8192, recoverBelowBytes: 1024, checkIntervalMs: 10_000 },
   });
@@ -71,7 +66,7 @@ it('closes clients that read nothing within maxSlowMs of their first downgrade (
   const maxSlowMs = 1000;
   const checkIntervalMs = 50;
   const closeGraceMs = 500;
-  s = await startGateway({
+  const s = await useGateway({
     transport: { maxBackpressureBytes: 64 * 1024 * 1024, closeGraceMs },
     slowConsumer: { softLimitBytes: 65_536, recoverBelowBytes: 16_384, maxSlowMs, checkIntervalMs, downgradeRate: 1 },
   });

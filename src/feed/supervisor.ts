@@ -68,7 +68,7 @@ export class FeedSupervisor {
 
   private launch(): void {
     this.restartTimer = null;
-    const run: Run = { controller: new AbortController(), active: true, startedAt: Date.now() };
+    const run: Run = { controller: new AbortController(), active: true, startedAt: this.clock.now() };
     this.run = run;
     this.state = 'starting';
     const { feedId, hooks } = this;
@@ -131,7 +131,7 @@ export class FeedSupervisor {
     this.lastError = error instanceof Error ? error.message : String(error);
     this.hooks.failed(this.feedId);
     this.hooks.up(this.feedId, false);
-    if (Date.now() - run.startedAt >= this.backoff.resetAfterMs) this.attempt = 0;
+    if (this.clock.now() - run.startedAt >= this.backoff.resetAfterMs) this.attempt = 0;
     const delay = backoffDelay(this.attempt, { initialDelayMs: this.backoff.initialMs, maxDelayMs: this.backoff.maxMs, jitter: 'equal' });
     this.attempt++;
     this.state = 'backoff';

@@ -1,4 +1,5 @@
 import type { LimitsConfig } from '../config/security-schema.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { ErrorCode } from '../core/errors.ts';
 
 export interface Refusal {
@@ -27,6 +28,7 @@ export class Admission {
   constructor(
     private readonly limits: LimitsConfig,
     allowedOrigins: readonly string[],
+    private readonly clock: Clock = systemClock,
   ) {
     this.origins = new Set(allowedOrigins);
   }
@@ -65,7 +67,7 @@ export class Admission {
     const state = this.ips.get(ip);
     if (!state) return;
     state.open--;
-    if (state.open <= 0 && Date.now() - state.windowStart >= 1000) this.ips.delete(ip);
+    if (state.open <= 0 && this.clock.now() - state.windowStart >= 1000) this.ips.delete(ip);
   }
 
   private state(ip: string): IpState {
@@ -76,7 +78,6 @@ export class Admission {
     }
     return s;
   }
-
 
   /** Drops idle per-IP entries; called periodically so a scan of many IPs cannot grow the map forever. */
   sweep(now: number): void {

@@ -1,5 +1,5 @@
 import type { TopicBus } from '../bus/bus.ts';
-import { systemClock, type Clock } from '../core/clock.ts';
+import { systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../core/clock.ts';
 import type { WireTick } from '../core/tick.ts';
 import type { TicksFrame } from '../protocol/frames.ts';
 
@@ -32,7 +32,7 @@ interface DelayLine {
   bytes: number;
   /** 0: every frame kept; otherwise frames in one bucket of this many ms are merged into one. */
   quantumMs: number;
-  timer: NodeJS.Timeout | null;
+  timer: TimerHandle | null;
   /** The newest tick released to subscribers (for HTTP snapshots of delayed identities). */
   released: WireTick | undefined;
 }
@@ -70,6 +70,8 @@ export class DelayedTiers {
     private readonly publish: (topic: string, delayMs: number, frame: TicksFrame) => void,
     private readonly clock: Clock = systemClock,
     private readonly onConflating: (topic: string, delayMs: number, quantumMs: number) => void = () => {},
+    /** Release timers; Node's by default (a ManualClock in tests, so a delay needs no real wait). */
+    private readonly timers: Timers = systemTimers,
   ) {}
 
   changed(topic: string, delayMs: number, delta: number): void {
@@ -182,7 +184,7 @@ export class DelayedTiers {
     const next = line.items[line.head];
     if (!next) return;
     const wait = Math.min(MAX_TIMER_MS, Math.max(0, next.releaseAt - this.clock.now()));
-    line.timer = setTimeout(() => this.release(line), wait);
+    line.timer = this.timers.setTimeout(() => this.release(line), wait);
   }
 
   private release(line: DelayLine): void {
@@ -215,7 +217,7 @@ export class DelayedTiers {
   }
 
   private drop(key: string, line: DelayLine): void {
-    if (line.timer) clearTimeout(line.timer);
+    if (line.timer) this.timers.clearTimeout(line.timer);
     line.timer = null;
     this.bytes -= line.bytes;
     line.bytes = 0;

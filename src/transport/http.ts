@@ -3,8 +3,8 @@ import type uWS from 'uWebSockets.js';
 import { AuthError, credentialOf, type Authenticator } from '../auth/authenticator.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { TopicBus } from '../bus/bus.ts';
+import type { Clock } from '../core/clock.ts';
 import type { WireTick } from '../core/tick.ts';
-import { systemClock } from '../core/clock.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { parseTopic, topicError, TopicPattern } from '../core/topic.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -40,6 +40,8 @@ export function sendError(res: Res, status: number, code: ErrorCode, message: st
 export interface HttpContext {
   bus: TopicBus;
   metrics: Metrics;
+  /** The gateway's clock (the one the bus stamps lastUpdate with). */
+  clock: Clock;
   startedAt: number;
   version: string;
   /** Health of each feed, for /healthz. */
@@ -143,7 +145,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
       status: shuttingDown ? 'shutting_down' : 'ok',
       version: ctx.version,
       epoch: bus.epoch,
-      uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000),
+      uptimeSeconds: Math.round((ctx.clock.now() - ctx.startedAt) / 1000),
       topics: bus.topicCount,
       feeds: ctx.feedStates(),
     });
@@ -159,7 +161,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
         if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
         pattern = new TopicPattern(patternText);
       }
-      const now = systemClock.now(); // the clock lastUpdate comes from
+      const now = ctx.clock.now(); // the clock lastUpdate comes from
       const topics = [];
       for (const view of bus.topics()) {
         if (pattern && !pattern.matches(view.parsed)) continue;

@@ -1,6 +1,7 @@
 import type uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { TopicBus } from '../bus/bus.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ServerFrame } from '../protocol/frames.ts';
 import type { Session } from './session.ts';
@@ -54,10 +55,11 @@ export class SlowConsumerGuard {
     private readonly hardLimitBytes: number,
     private readonly closeGraceMs: number,
     private readonly deps: GuardDeps,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => this.sweep(Date.now()), this.options.checkIntervalMs);
+    this.timer = setInterval(() => this.sweep(this.clock.now()), this.options.checkIntervalMs);
     this.timer.unref();
   }
 
