@@ -11,6 +11,8 @@ export interface Refusal {
 }
 
 interface IpState {
+  /** The address, one string shared by every session from it. */
+  ip: string;
   open: number;
   windowStart: number;
   newInWindow: number;
@@ -57,9 +59,15 @@ export class Admission {
     return null;
   }
 
-  opened(ip: string): void {
+  /**
+   * Counts an open connection; returns the table's own copy of the address string, which the
+   * session keeps instead of its per-connection copy.
+   */
+  opened(ip: string): string {
     this.open++;
-    this.state(ip).open++;
+    const state = this.state(ip);
+    state.open++;
+    return state.ip;
   }
 
   closed(ip: string): void {
@@ -73,7 +81,7 @@ export class Admission {
   private state(ip: string): IpState {
     let s = this.ips.get(ip);
     if (!s) {
-      s = { open: 0, windowStart: 0, newInWindow: 0 };
+      s = { ip, open: 0, windowStart: 0, newInWindow: 0 };
       this.ips.set(ip, s);
     }
     return s;

@@ -12,7 +12,7 @@ import type { FanOut } from './fan-out.ts';
 import { sendError } from './http.ts';
 import type { Replies } from './replies.ts';
 import type { RequestHandler } from './requests.ts';
-import { Session, type Socket } from './session.ts';
+import { Session, slowState, type Socket } from './session.ts';
 import type { SlowConsumerGuard } from './slow-consumers.ts';
 import type { SubscriptionManager } from './subscriptions.ts';
 import type { TokenLifecycle } from './tokens.ts';
@@ -37,7 +37,7 @@ export interface ConnectionDeps {
   refusals: Pick<RefusalLog, 'refused'>;
   subscriptions: Pick<SubscriptionManager, 'attach' | 'release'>;
   fanOut: Pick<FanOut, 'formatCount'>;
-  replies: Pick<Replies, 'send'>;
+  replies: Pick<Replies, 'sendWelcome'>;
   tokens: Pick<TokenLifecycle, 'scheduleExpiry' | 'clear'>;
   requests: Pick<RequestHandler, 'onClientMessage'>;
   slow: Pick<SlowConsumerGuard, 'overHardLimit' | 'drained' | 'answered' | 'forget'>;
@@ -56,8 +56,6 @@ const CLOSE_GOING_AWAY = 1001;
  */
 export class StreamConnections {
   private readonly sockets: Set<Socket>;
-  /** Session → its socket, for replies that start from a session (a pattern hit the limit). */
-  private readonly bySession = new Map<Session, Socket>();
   private nextSessionId = 0;
   /** Resolves the pending close() once the last socket has closed. */
   private onAllClosed: (() => void) | null = null;
@@ -73,8 +71,9 @@ export class StreamConnections {
     return this.sockets.size;
   }
 
+  /** The session's socket while it is open, for replies that start from a session (a pattern hit the limit). */
   socketOf(session: Session): Socket | undefined {
-    return this.bySession.get(session);
+    return session.closed ? undefined : (session.socket ?? undefined);
   }
 
   register(app: uWS.TemplatedApp): void {
@@ -140,13 +139,13 @@ export class StreamConnections {
       open: (ws) => {
         const session = ws.getUserData();
         this.sockets.add(ws);
-        this.bySession.set(session, ws);
-        deps.admission.opened(session.remoteAddress);
+        // One copy of the address string per address, not per connection.
+        session.remoteAddress = deps.admission.opened(session.remoteAddress);
         deps.subscriptions.attach(session, ws);
         deps.fanOut.formatCount(session.format, 1);
         metrics.connections.inc();
         metrics.connectionsOpened.inc();
-        deps.replies.send(ws, session, { ...deps.welcome, epoch: deps.bus.epoch, format: session.format }); // a relaying bus learns its epoch from upstream
+        deps.replies.sendWelcome(ws, session, deps.welcome, deps.bus.epoch); // a relaying bus learns its epoch from upstream
         deps.tokens.scheduleExpiry(ws, session);
       },
 
@@ -157,7 +156,7 @@ export class StreamConnections {
       dropped: (ws) => {
         // Called from inside uWS's send/publish drain: record now, act on the next turn.
         const session = ws.getUserData();
-        session.droppedFrames++;
+        slowState(session).droppedFrames++;
         metrics.hot.framesDropped++;
         deps.slow.overHardLimit(ws);
       },
@@ -174,18 +173,18 @@ export class StreamConnections {
       close: (ws, code) => {
         const session = ws.getUserData();
         session.closed = true;
-        if (session.closeTimer) clearTimeout(session.closeTimer);
+        if (session.slow?.closeTimer) clearTimeout(session.slow.closeTimer);
         deps.tokens.clear(session);
         deps.admission.closed(session.remoteAddress);
         this.sockets.delete(ws);
-        this.bySession.delete(session);
         deps.slow.forget(ws);
         if (this.sockets.size === 0) this.onAllClosed?.();
         deps.subscriptions.release(session);
         deps.fanOut.formatCount(session.format, -1);
         metrics.connections.dec();
         metrics.connectionsClosed.labels(session.closeReason).inc();
-        logger.debug({ session: session.id, code, reason: session.closeReason, dropped: session.droppedFrames }, 'connection closed');
+        session.socket = null;
+        logger.debug({ session: session.id, code, reason: session.closeReason, dropped: session.slow?.droppedFrames ?? 0 }, 'connection closed');
       },
     });
   }

@@ -25,7 +25,7 @@ function setup(options: { maxMessagesPerSecond?: number; maxMessageBytes?: numbe
     },
   );
   const s = FakeSocket.open('json');
-  subscriptions.attach(s.session, s);
+  subscriptions.attach(s.session, s.ws);
   const send = (obj: unknown) => handler.onClientMessage(s.ws, new TextEncoder().encode(JSON.stringify(obj)).buffer as ArrayBuffer, false);
   return { clock, bus, publish, metrics, handler, s, send, refreshed, subscriptions };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Identity } from '../auth/identity.ts';
+import { deliveredCount } from './session-topics.ts';
 import { SubscriptionManager } from './subscriptions.ts';
 import { FakeSocket, testBus } from './testing.ts';
 
@@ -23,7 +24,7 @@ function setup(maxPerSession = 10) {
   };
   const open = (id = 1, format: 'msgpack' | 'json' = 'msgpack', identity = Identity.anonymous()) => {
     const s = FakeSocket.open(format, identity, id);
-    manager.attach(s.session, s);
+    manager.attach(s.session, s.ws);
     return s;
   };
   return { bus, publish, manager, events, open, count: () => subscriptions };
@@ -84,7 +85,7 @@ describe('SubscriptionManager', () => {
     const s = open(4);
     manager.subscribe(s.session, ['equity.*.quote'], 0);
     expect(() => manager.subscribe(s.session, ['fx.A.quote', 'fx.B.quote', 'fx.C.quote'], 0)).toThrow(/limit per connection is 2/);
-    expect(s.session.topics.size).toBe(0);
+    expect(deliveredCount(s.session)).toBe(0);
     publish('equity.A.quote', 1);
     publish('equity.B.quote', 1);
     publish('equity.C.quote', 1);

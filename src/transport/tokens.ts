@@ -34,7 +34,7 @@ export class TokenLifecycle {
     const { clock, timers } = this.deps;
     const now = clock.now();
     const warnAt = expiresAt - this.deps.expiryWarningSeconds * 1000;
-    session.expiryTimers.push(
+    session.expiryTimers = [
       timers.setTimeout(() => {
         if (!session.closed) {
           this.deps.replies.send(ws, session, { t: 'auth', state: 'expiring', expiresAt, message: `token expires in ${Math.max(0, Math.round((expiresAt - clock.now()) / 1000))} s; send {"op":"refresh","id":..,"token":..}` });
@@ -46,13 +46,14 @@ export class TokenLifecycle {
         this.deps.metrics.errors.labels(ErrorCode.UNAUTHORIZED).inc();
         ws.end(1008, 'token expired');
       }, Math.max(0, expiresAt - now)),
-    );
+    ];
   }
 
   /** Cancels the session's expiry timers (on close, or before rescheduling). */
   clear(session: Session): void {
+    if (session.expiryTimers === null) return;
     for (const t of session.expiryTimers) this.deps.timers.clearTimeout(t);
-    session.expiryTimers = [];
+    session.expiryTimers = null;
   }
 
   refresh(ws: Socket, session: Session, id: RequestId, token: string): void {
