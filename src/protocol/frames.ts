@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../core/errors.ts';
-import type { WireTick } from '../core/tick.ts';
+import type { WireEntry, WireTick } from '../core/tick.ts';
 
 /**
  * Protocol v1 frames. docs/protocol.md is the specification; this file is its source of truth
@@ -134,6 +134,55 @@ export interface SnapshotFrame {
   topic: string;
   epoch: number;
   ticks: [WireTick];
+  /** The instrument's day statistics (docs/protocol.md §17), when the gateway has seen a price for it. */
+  stats?: DayStats;
+}
+
+/**
+ * Day statistics of one instrument (`<assetClass>.<SYMBOL>`), from trades, or from quote mids
+ * for instruments without trades (FX). Prices are null before the first price of the day.
+ */
+export interface DayStats {
+  /** The trading day (UTC date, `YYYY-MM-DD`) these statistics are for. */
+  day: string;
+  /** `trade` or `mid`: what the prices below are made of. */
+  source: 'trade' | 'mid';
+  open: number | null;
+  high: number | null;
+  low: number | null;
+  /** The latest price of the day. */
+  last: number | null;
+  /** The last price of the previous day this gateway saw, or null. */
+  prevClose: number | null;
+  /** Traded size today (0 for `mid`). */
+  volume: number;
+  /** Volume-weighted average price today (`mid`: the mean of the mids), or null. */
+  vwap: number | null;
+  /** last − prevClose, and that as a percentage of prevClose; null when either is unknown. */
+  change: number | null;
+  changePct: number | null;
+}
+
+/**
+ * Ticks and snapshots of book and bar topics (docs/protocol.md §17). Same frames (`t`: `ticks` or
+ * `snapshot`) as for quotes and trades, whose entries are WireBook or WireBar; a bar snapshot
+ * carries up to the last K bars, a book snapshot one entry holding the whole top N.
+ * Kept apart from TicksFrame/SnapshotFrame so clients typed for quote and trade topics only
+ * keep compiling; `GatewayFrame` is everything the gateway sends.
+ */
+export interface EntriesFrame {
+  t: 'ticks';
+  topic: string;
+  epoch: number;
+  ticks: WireEntry[];
+  conflated?: number;
+}
+export interface EntriesSnapshotFrame {
+  t: 'snapshot';
+  topic: string;
+  epoch: number;
+  ticks: WireEntry[];
+  stats?: DayStats;
 }
 
 export interface ErrorFrame {
@@ -169,3 +218,5 @@ export interface RevokedFrame {
 }
 
 export type ServerFrame = WelcomeFrame | AckFrame | TicksFrame | SnapshotFrame | ErrorFrame | PongFrame | StatusFrame | SlowFrame | AuthFrame | RevokedFrame;
+/** Every frame the gateway sends, book and bar entries included. */
+export type GatewayFrame = ServerFrame | EntriesFrame | EntriesSnapshotFrame;

@@ -1,9 +1,9 @@
-import type { WireTick } from '../core/tick.ts';
-import type { TicksFrame } from '../protocol/frames.ts';
+import type { WireEntry } from '../core/tick.ts';
+import type { EntriesFrame } from '../protocol/frames.ts';
 
 interface Held {
   releaseAt: number;
-  frame: TicksFrame;
+  frame: EntriesFrame;
 }
 
 interface DelayQueue {
@@ -24,7 +24,7 @@ interface DelayQueue {
 export class DelayedTiers {
   private readonly queues = new Map<number, DelayQueue>();
 
-  constructor(private readonly publish: (topic: string, delayMs: number, frame: TicksFrame) => void) {}
+  constructor(private readonly publish: (topic: string, delayMs: number, frame: EntriesFrame) => void) {}
 
   changed(topic: string, delayMs: number, delta: number): void {
     let q = this.queues.get(delayMs);
@@ -43,7 +43,7 @@ export class DelayedTiers {
   }
 
   /** Called per published frame while any delayed tier exists. */
-  hold(topic: string, epoch: number, ticks: readonly WireTick[], now: number): void {
+  hold(topic: string, epoch: number, ticks: readonly WireEntry[], now: number): void {
     for (const q of this.queues.values()) {
       if (!q.topics.has(topic)) continue;
       q.items.push({ releaseAt: now + q.delayMs, frame: { t: 'ticks', topic, epoch, ticks: ticks.slice() } });

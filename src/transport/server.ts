@@ -13,15 +13,17 @@ import { jsonFrame, packFrame, parseTextMessage, unpackMessage } from '../protoc
 import {
   PROTOCOL_VERSION,
   type RequestId,
-  type ServerFrame,
+  type EntriesFrame,
+  type EntriesSnapshotFrame,
+  type GatewayFrame,
   type StatusFrame,
   type SubscribeRequest,
-  type TicksFrame,
   type TopicResult,
   type WelcomeFrame,
   type WireFormat,
 } from '../protocol/frames.ts';
 import { parseRequest, salvageId } from '../protocol/requests.ts';
+import type { MarketView } from '../market/market-view.ts';
 import { Admission } from './admission.ts';
 import { ConflationTiers, pickTier } from './conflation.ts';
 import { DelayedTiers } from './delayed.ts';
@@ -73,6 +75,8 @@ export interface TransportDeps {
   authenticator: Authenticator;
   /** Renders /metrics (worker mode: the aggregate over all threads). */
   renderMetrics?: () => Promise<string>;
+  /** Book, bar and day-statistics state for snapshots and /v1/bars (src/market). */
+  market?: MarketView;
 }
 
 export type Socket = uWS.WebSocket<Session>;
@@ -121,7 +125,12 @@ export class Transport implements BusSink {
     this.delayed = new DelayedTiers((topic, delayMs, frame) => {
       for (const format of FORMATS) this.publishEncoded(wireTopic(topic, format, 0, delayMs), format, frame, frame.ticks.length);
     });
-    this.conflation = new ConflationTiers(options.rateTiers, bus, (topic, rate, frame) => this.publishConflated(topic, rate, frame));
+    this.conflation = new ConflationTiers(
+      options.rateTiers,
+      bus,
+      (topic, rate, frame) => this.publishConflated(topic, rate, frame),
+      (topic) => this.snapshotFrame(topic),
+    );
     this.subscriptions = new SubscriptionManager(bus, options.maxSubscriptionsPerConnection, options.slowConsumer.downgradeRate, {
       changed: (delta) => metrics.subscriptions.inc(delta),
       interest: deps.interest,
@@ -162,6 +171,7 @@ export class Transport implements BusSink {
       log: deps.logger,
       metricsBearerToken: options.metricsEndpoint.bearerToken,
       ...(deps.renderMetrics ? { renderMetrics: deps.renderMetrics } : {}),
+      ...(deps.market ? { market: deps.market } : {}),
     };
     const separateMetrics = options.metricsEndpoint.port !== undefined;
     registerHttpRoutes(this.app, httpContext, { metrics: !separateMetrics });
@@ -254,7 +264,7 @@ export class Transport implements BusSink {
   }
 
   /** Encodes a frame for one uWS topic only if it has subscribers; returns whether it was sent. */
-  private publishEncoded(uwsTopic: string, format: WireFormat, frame: ServerFrame, ticks: number): boolean {
+  private publishEncoded(uwsTopic: string, format: WireFormat, frame: GatewayFrame, ticks: number): boolean {
     const subscribers = this.wireSubscribers.get(uwsTopic) ?? 0;
     if (subscribers === 0) return false;
     const hot = this.deps.metrics.hot;
@@ -272,9 +282,9 @@ export class Transport implements BusSink {
     return true;
   }
 
-  private publishConflated(topic: string, rate: number, frame: TicksFrame): void {
+  private publishConflated(topic: string, rate: number, frame: EntriesFrame | EntriesSnapshotFrame): void {
     let sent = false;
-    for (const format of FORMATS) sent = this.publishEncoded(wireTopic(topic, format, rate), format, frame, 1) || sent;
+    for (const format of FORMATS) sent = this.publishEncoded(wireTopic(topic, format, rate), format, frame, frame.ticks.length) || sent;
     if (sent) this.deps.metrics.conflatedFrames.inc();
   }
 
@@ -631,9 +641,16 @@ export class Transport implements BusSink {
   }
 
   private sendSnapshot(ws: Socket, topic: string): void {
-    const last = this.deps.bus.topic(topic)?.last;
-    if (last === undefined) return;
-    this.send(ws, ws.getUserData(), { t: 'snapshot', topic, epoch: this.deps.bus.epoch, ticks: [last] });
+    const frame = this.snapshotFrame(topic);
+    if (frame !== undefined) this.send(ws, ws.getUserData(), frame);
+  }
+
+  /** A topic's snapshot: from the market layer (whole book, last bars, day stats) when wired, else the last value. */
+  private snapshotFrame(topic: string): EntriesSnapshotFrame | undefined {
+    const { bus, market } = this.deps;
+    const last = bus.topic(topic)?.last;
+    if (last === undefined) return undefined;
+    return market?.snapshotFrame(topic, bus.epoch) ?? { t: 'snapshot', topic, epoch: bus.epoch, ticks: [last] };
   }
 
   private replyWithError(ws: Socket, session: Session, id: RequestId | null, err: unknown): void {
@@ -651,7 +668,7 @@ export class Transport implements BusSink {
   }
 
   /** Frames for one socket (welcome, ack, snapshot, replay, status, error, pong), in its format. */
-  private send(ws: Socket, session: Session, frame: ServerFrame): void {
+  private send(ws: Socket, session: Session, frame: GatewayFrame): void {
     const hot = this.deps.metrics.hot;
     if (session.format === 'json') {
       const text = jsonFrame(frame);
