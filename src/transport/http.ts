@@ -4,6 +4,8 @@ import type { TopicBus } from '../bus/bus.ts';
 import { systemClock } from '../core/clock.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { topicError, TopicPattern } from '../core/topic.ts';
+import { handleBarsRequest, snapshotFields } from '../market/market-http.ts';
+import type { MarketView } from '../market/market-view.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { DASHBOARD_DIST_DIR, NOT_BUILT_HTML, StaticFiles } from './static.ts';
 
@@ -47,6 +49,8 @@ export interface HttpContext {
   metricsBearerToken?: string | undefined;
   /** Renders /metrics; defaults to this registry (worker threads render the aggregate of all threads). */
   renderMetrics?: () => Promise<string>;
+  /** Books, bars and day statistics, for /v1/snapshot and /v1/bars. */
+  market?: MarketView;
 }
 
 export interface RouteOptions {
@@ -96,7 +100,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
     });
     return;
   }
-  const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/', '/v1', '/assets/*'].filter((r) => options.metrics || r !== '/metrics');
+  const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/v1/bars/:topic', '/', '/v1', '/assets/*'].filter((r) => options.metrics || r !== '/metrics');
 
   app.get('/healthz', (res) => {
     const shuttingDown = ctx.isShuttingDown();
@@ -150,8 +154,10 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
     if (view?.last === undefined) {
       return sendError(res, 404, ErrorCode.UNKNOWN_TOPIC, `no tick has been seen for topic "${topic}"`, metrics);
     }
-    sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, ...view.last });
+    sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, ...snapshotFields(ctx, topic, view.last) });
   });
+
+  app.get('/v1/bars/:topic', (res, req) => handleBarsRequest(ctx, res, req));
 
   // The trading dashboard (dashboards/trading, built into dist/, read into memory once here) at /
   // with its assets under /assets/; the JSON index at /v1, and at / for clients that ask for JSON.
