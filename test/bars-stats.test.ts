@@ -1,0 +1,121 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../src/core/clock.ts';
+import { createGateway, type Gateway } from '../src/gateway.ts';
+import { TestClient, type Frame } from './helpers.ts';
+
+let gw: Gateway | null = null;
+const clients: TestClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await gw?.stop();
+  gw = null;
+});
+
+/** 2026-01-02 23:59:58 UTC: two seconds before the day rolls. */
+const T0 = Date.UTC(2026, 0, 2, 23, 59, 58);
+
+async function start(clock: ManualClock) {
+  gw = createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [], market: { barIntervals: ['1s', '1m'], barSnapshot: 5 } }, { clock });
+  const { port } = await gw.start();
+  const http = `http://127.0.0.1:${port}`;
+  const connect = async () => {
+    const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`);
+    clients.push(c);
+    return c;
+  };
+  const get = async (path: string) => {
+    const res = await fetch(`${http}${path}`);
+    return { status: res.status, body: (await res.json()) as Frame };
+  };
+  const trade = (price: number, size: number) => {
+    expect(gw!.bus.publish({ topic: 'equity.AAA.trade', ts: clock.now(), kind: 'trade', price, size }, 'test').ok).toBe(true);
+  };
+  const fxQuote = (bid: number, ask: number) => {
+    expect(gw!.bus.publish({ topic: 'fx.EURUSD.quote', ts: clock.now(), kind: 'quote', bid, ask, bidSize: 1e6, askSize: 1e6 }, 'test').ok).toBe(true);
+  };
+  return { connect, get, trade, fxQuote, bus: gw.bus };
+}
+
+describe('bars (OHLCV) built in the gateway on a manual clock', () => {
+  it('a known trade sequence gives hand-computed OHLCV; updates while open, a final at the boundary; snapshot history and GET /v1/bars', async () => {
+    const clock = new ManualClock(T0);
+    const g = await start(clock);
+    g.trade(10, 100);
+    clock.advance(100);
+    g.trade(12, 200);
+    clock.advance(100);
+    g.trade(9, 100);
+    clock.advance(500);
+    g.trade(11, 100);
+    g.bus.flush();
+
+    const c = await g.connect();
+    const ack = await c.request({ id: 1, op: 'subscribe', topics: ['equity.AAA.bar_1s'] });
+    expect(ack.results).toEqual([{ topic: 'equity.AAA.bar_1s', status: 'snapshot' }]);
+    const snap = await c.waitFor((f) => f.t === 'snapshot');
+    // vwap = (10·100 + 12·200 + 9·100 + 11·100) / 500 = 10.8
+    const open = { start: T0, end: T0 + 1000, open: 10, high: 12, low: 9, close: 11, volume: 500, count: 4, vwap: 10.8, final: false };
+    expect(snap.ticks).toEqual([{ seq: 4, ts: T0 + 700, gts: T0 + 700, ...open }]);
+    expect(snap.stats).toMatchObject({ day: '2026-01-02', open: 10, high: 12, low: 9, last: 11, volume: 500, vwap: 10.8 });
+
+    // The boundary passes on the manual clock: the gateway sends the final bar on its own.
+    clock.advance(300);
+    const final = await c.waitFor((f) => f.t === 'ticks' && f.ticks.some((b: Frame) => b.final));
+    expect(final.ticks.at(-1)).toEqual({ seq: 5, ts: T0 + 1000, gts: T0 + 1000, ...open, final: true });
+
+    clock.advance(500);
+    g.trade(13, 50);
+    const next = await c.waitFor((f) => f.t === 'ticks' && f.ticks.at(-1).seq === 6);
+    expect(next.ticks.at(-1)).toMatchObject({ start: T0 + 1000, open: 13, close: 13, volume: 50, count: 1, final: false });
+
+    const all = await g.get('/v1/bars/equity.AAA.bar_1s');
+    expect(all.status).toBe(200);
+    expect(all.body).toMatchObject({ topic: 'equity.AAA.bar_1s', intervalMs: 1000, count: 2 });
+    expect(all.body.bars.map((b: Frame) => [b.start, b.final])).toEqual([[T0, true], [T0 + 1000, false]]);
+    expect((await g.get(`/v1/bars/equity.AAA.bar_1s?limit=1`)).body.bars.map((b: Frame) => b.start)).toEqual([T0 + 1000]);
+    expect((await g.get(`/v1/bars/equity.AAA.bar_1s?from=${T0}&to=${T0 + 1000}`)).body.bars.map((b: Frame) => b.start)).toEqual([T0]);
+    const oneMinute = await g.get('/v1/bars/equity.AAA.bar_1m');
+    expect(oneMinute.body.bars).toEqual([expect.objectContaining({ start: Date.UTC(2026, 0, 2, 23, 59), open: 10, high: 13, low: 9, close: 13, volume: 550, count: 5, final: false })]);
+
+    expect((await g.get('/v1/bars/equity.AAA.bar_1s?limit=0')).status).toBe(400);
+    expect((await g.get('/v1/bars/equity.AAA.bar_1s?from=yesterday')).body.error.code).toBe('TG_ERR_INVALID_REQUEST');
+    expect((await g.get('/v1/bars/equity.AAA.trade')).body.error.code).toBe('TG_ERR_INVALID_TOPIC');
+    expect((await g.get('/v1/bars/equity.ZZZ.bar_1s')).status).toBe(404);
+  });
+});
+
+describe('day statistics on a manual clock', () => {
+  it('equity from trades, FX from mids; the day roll at 00:00 UTC makes the last price prevClose; change and change %', async () => {
+    const clock = new ManualClock(T0);
+    const g = await start(clock);
+    g.trade(10, 100);
+    g.trade(13, 100);
+    g.fxQuote(1.0999, 1.1001);
+    g.bus.flush();
+    const day1 = await g.get('/v1/snapshot/equity.AAA.trade');
+    expect(day1.body.stats).toEqual({ day: '2026-01-02', source: 'trade', open: 10, high: 13, low: 10, last: 13, prevClose: null, volume: 200, vwap: 11.5, change: null, changePct: null });
+
+    clock.advance(2500); // 2026-01-03 00:00:00.500
+    const rolled = await g.get('/v1/snapshot/equity.AAA.trade');
+    expect(rolled.body.stats).toMatchObject({ day: '2026-01-03', open: null, last: null, prevClose: 13, volume: 0, change: null });
+    g.trade(14.3, 100);
+    g.fxQuote(1.1199, 1.1201);
+    g.bus.flush();
+    const day2 = (await g.get('/v1/snapshot/equity.AAA.trade')).body.stats as Frame;
+    expect(day2).toMatchObject({ day: '2026-01-03', open: 14.3, high: 14.3, low: 14.3, prevClose: 13, volume: 100, vwap: 14.3 });
+    expect(day2.change).toBeCloseTo(1.3, 10);
+    expect(day2.changePct).toBeCloseTo(10, 10);
+
+    const fx = (await g.get('/v1/snapshot/fx.EURUSD.quote')).body.stats as Frame;
+    expect(fx).toMatchObject({ source: 'mid', open: 1.12, prevClose: 1.1, volume: 0 });
+    expect(fx.changePct).toBeCloseTo(((1.12 - 1.1) / 1.1) * 100, 10);
+
+    // The same statistics ride on the WebSocket snapshot of the quote topic.
+    const c = await g.connect();
+    await c.request({ id: 1, op: 'subscribe', topics: ['fx.EURUSD.quote'] });
+    const snap = await c.waitFor((f) => f.t === 'snapshot');
+    expect(snap.stats).toEqual(fx);
+    const fxBar = await g.get('/v1/bars/fx.EURUSD.bar_1m');
+    expect(fxBar.body.bars.at(-1)).toMatchObject({ open: 1.12, volume: 0, count: 1 });
+  });
+});
