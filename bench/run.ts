@@ -15,6 +15,7 @@ import { runS2 } from './scenarios/s2-latency.ts';
 import { runS3 } from './scenarios/s3-connections.ts';
 import { runS4 } from './scenarios/s4-slow-consumer.ts';
 import { runS5 } from './scenarios/s5-http.ts';
+import { runS7 } from './scenarios/s7-books.ts';
 
 const RUNNERS: Record<ScenarioId, (ctx: Ctx) => Promise<ScenarioReport>> = {
   S1: runS1,
@@ -22,6 +23,7 @@ const RUNNERS: Record<ScenarioId, (ctx: Ctx) => Promise<ScenarioReport>> = {
   S3: runS3,
   S4: runS4,
   S5: runS5,
+  S7: runS7,
 };
 
 export async function main(argv: string[]): Promise<number> {

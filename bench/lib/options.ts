@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './ipc.ts';
 import { SERVER_NAMES, type ServerName } from './workload-run.ts';
 
-export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5'] as const;
+export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S7'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -52,9 +52,10 @@ Scenarios (--scenario, default all):
   S3  idle connections: RSS per connection and time to open them
   S4  slow consumer: S2 plus one client that stops reading; the others' p99 must not move
   S5  HTTP: autocannon against /metrics, /healthz, /v1/snapshot/<topic> (tickgate only)
+  S7  order-book fan-out to 1,000 subscribers, every update vs maxRate (tickgate only)
 
 Options (defaults in brackets; --quick changes the ones marked *):
-  -s, --scenario LIST       S1,S2,S3,S4,S5
+  -s, --scenario LIST       S1,S2,S3,S4,S5,S7
       --servers LIST        tickgate,uws,ws,socketio (each scenario keeps only those it supports)
   -q, --quick               short runs, one repeat: finishes in under 2 minutes
       --clients N           connections in S1, S2, S4 [1000]
