@@ -71,6 +71,7 @@ async function runOne(subscribers: number, maxRate: number, sourceRate: number, 
   gw.bus.flush();
   const clients = await startClients(`ws://127.0.0.1:${port}/v1/stream`, subscribers, maxRate);
   let sourceUpdates = 0;
+  const lastSeq = new Map<string, number>();
   let owed = 0;
   let last = performance.now();
   const timer = setInterval(() => {
@@ -81,10 +82,12 @@ async function runOne(subscribers: number, maxRate: number, sourceRate: number, 
       gw.bus.publish(model.next(++ts), 'bench');
       const b = model.followUp();
       if (b === null) continue;
-      const before = gw.bus.topic(b.topic)?.last?.seq ?? 0;
       const result = gw.bus.publish(b, 'bench');
-      // Count only changes that became an update (a change below the top 10 produces none).
-      if (result.ok && result.seq > before) sourceUpdates++;
+      // Count only changes that became an update (a change below the top 10 gets no new seq).
+      if (result.ok && result.seq > (lastSeq.get(b.topic) ?? 0)) {
+        lastSeq.set(b.topic, result.seq);
+        sourceUpdates++;
+      }
     }
   }, 5);
   await new Promise((r) => setTimeout(r, 1000)); // settle
