@@ -170,6 +170,46 @@ describe('order books (independent checker: own msgpack decode, own CRC-32, own 
     expect(book.top()).toEqual(feed.gatewayBooks.get(last));
   });
 
+  it('maxRate past the history: the tier sends a fresh snapshot instead of a net update, and the book still verifies', async () => {
+    s = await startGateway({ market: { bookDepth: DEPTH }, bus: { historyMaxTicks: 10 } });
+    const feed = feeder(s.gw);
+    await feed.run(20);
+    const c = await connect();
+    await c.request({ id: 1, op: 'subscribe', topics: [TOPIC], maxRate: 2 });
+    await c.waitFor((f) => f.t === 'snapshot');
+    await feed.run(100); // far more than the 10 updates held, before the 2/s tier fires
+    const last = s.gw.bus.topic(TOPIC)!.last!.seq;
+    await c.waitFor((f) => f.t === 'snapshot' && f.ticks[0].seq === last, { from: 1 + c.frames.findIndex((f) => f.t === 'snapshot') });
+    await feed.run(3);
+    const newest = s.gw.bus.topic(TOPIC)!.last!.seq;
+    await c.waitFor((f) => f.t === 'ticks' && f.ticks.at(-1).seq === newest);
+    const book = new CheckedBook(DEPTH);
+    verify(book, bookFrames(c), false, feed.gatewayBooks);
+    expect(book.snapshots).toBe(2);
+    expect(book.top()).toEqual(feed.gatewayBooks.get(newest));
+  });
+
+  it('with worker threads, a client on a worker gets the same verified book', async () => {
+    s = await startGateway({ workers: 2, market: { bookDepth: DEPTH } });
+    const feed = feeder(s.gw);
+    await feed.run(30);
+    let c: TestClient | null = null;
+    for (let i = 0; i < 30 && c === null; i++) {
+      const candidate = await connect();
+      const welcome = await candidate.waitFor((f) => f.t === 'welcome');
+      if (welcome.worker === 1) c = candidate;
+    }
+    expect(c, 'no connection landed on worker 1').not.toBeNull();
+    await c!.request({ id: 1, op: 'subscribe', topics: [TOPIC] });
+    await c!.waitFor((f) => f.t === 'snapshot');
+    await feed.run(40);
+    const last = s.gw.bus.topic(TOPIC)!.last!.seq;
+    await c!.waitFor((f) => f.t === 'ticks' && f.ticks.at(-1).seq === last);
+    const book = new CheckedBook(DEPTH);
+    verify(book, bookFrames(c!), true, feed.gatewayBooks);
+    expect(book.top()).toEqual(feed.gatewayBooks.get(last));
+  });
+
   it('refuses malformed book ticks with a reason and no seq', async () => {
     s = await startGateway({ market: { bookDepth: DEPTH } });
     const ts = Date.now();
