@@ -78,7 +78,9 @@ export class Gateway {
       },
     });
     this.bus = this.busWiring.bus;
-    this.market = new MarketData(this.bus, clock, { ...config.market, barCheckIntervalMs: 50 });
+    // Bars are built where ticks enter the bus; a gateway served from NATS only relays (and keeps) what arrives.
+    const barIntervals = this.busWiring.runsFeeds ? config.market.barIntervals : [];
+    this.market = new MarketData(this.bus, clock, { ...config.market, barIntervals, barCheckIntervalMs: 50 });
     if (this.busWiring.runsFeeds) this.supervisors = this.buildFeeds(deps.feedDefinitions ?? (builtinFeeds as readonly FeedDefinition<never>[]), clock, deps.moduleBaseDir);
     this.transport = new Transport(
       { ...transportOptions(config), ...(config.workers > 1 ? { workerId: 0 } : {}) },
