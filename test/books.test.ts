@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEquityModel } from '../feeds/sim-equity/model.ts';
 import { CheckedBook, crc32 } from './book-checker.ts';
@@ -207,6 +208,49 @@ describe('order books (independent checker: own msgpack decode, own CRC-32, own 
     await c!.waitFor((f) => f.t === 'ticks' && f.ticks.at(-1).seq === last);
     const book = new CheckedBook(DEPTH);
     verify(book, bookFrames(c!), true, feed.gatewayBooks);
+    expect(book.top()).toEqual(feed.gatewayBooks.get(last));
+  });
+
+  it('a slow consumer downgraded on a book topic gets net updates, then a snapshot on recovery; its book verifies throughout', async () => {
+    s = await startGateway({
+      market: { bookDepth: DEPTH },
+      bus: { historyMaxTicks: 100_000, historyMaxAgeMs: 600_000 },
+      transport: { maxBackpressureBytes: 8 * 1024 * 1024 },
+      slowConsumer: { softLimitBytes: 32 * 1024, recoverBelowBytes: 8 * 1024, maxSlowMs: 60_000, checkIntervalMs: 25, downgradeRate: 2 },
+    });
+    const feed = feeder(s.gw);
+    await feed.run(20);
+    const c = await connect();
+    await c.request({ id: 1, op: 'subscribe', topics: [TOPIC] });
+    await c.waitFor((f) => f.t === 'snapshot');
+    const socket = (c.ws as unknown as { _socket: Socket })._socket;
+    socket.pause();
+    const actions = async (action: string) => {
+      const text = await (await fetch(`${s!.http}/metrics`)).text();
+      return Number(new RegExp(`tickgate_slow_consumer_actions_total\\{action="${action}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    };
+    for (let round = 0; round < 500 && (await actions('downgrade')) === 0; round++) await feed.run(100, 20);
+    expect(await actions('downgrade')).toBe(1);
+    // Downgraded: updates keep coming and reach the client as net updates at 2/s.
+    for (let i = 0; i < 6; i++) {
+      await feed.run(50, 10);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    socket.resume();
+    const recovered = await c.waitFor((f) => f.t === 'slow' && f.state === 'recovered', { timeoutMs: 10_000 });
+    const at = c.frames.indexOf(recovered);
+    expect(c.frames[at + 1]).toMatchObject({ t: 'snapshot', topic: TOPIC });
+    await feed.run(30);
+    const last = s.gw.bus.topic(TOPIC)!.last!.seq;
+    await c.waitFor((f) => f.t === 'ticks' && f.ticks.at(-1).seq === last);
+    const downgradedAt = c.frames.findIndex((f) => f.t === 'slow' && f.state === 'downgraded');
+    const net = c.frames.slice(downgradedAt, at).filter((f) => f.t === 'ticks' && f.topic === TOPIC);
+    expect(net.length).toBeGreaterThan(0);
+    expect(net.every((f) => f.ticks.length === 1)).toBe(true);
+    expect(net.some((f) => f.conflated > 1)).toBe(true);
+    const book = new CheckedBook(DEPTH);
+    verify(book, bookFrames(c), false, feed.gatewayBooks);
+    expect(book.seq).toBe(last);
     expect(book.top()).toEqual(feed.gatewayBooks.get(last));
   });
 
