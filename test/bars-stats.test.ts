@@ -84,6 +84,34 @@ describe('bars (OHLCV) built in the gateway on a manual clock', () => {
   });
 });
 
+describe('bars at maxRate', () => {
+  it('a conflated frame keeps every bar that closed since the previous one, then the newest update', async () => {
+    const clock = new ManualClock(T0);
+    const g = await start(clock);
+    g.trade(10, 1);
+    g.bus.flush();
+    const c = await g.connect();
+    await c.request({ id: 1, op: 'subscribe', topics: ['equity.AAA.bar_1s'], maxRate: 1 });
+    await c.waitFor((f) => f.t === 'snapshot');
+    // Three bars close and a fourth opens, all before the 1/s tier fires.
+    for (const price of [11, 12, 13, 14]) {
+      clock.advance(1000);
+      g.trade(price, 1);
+      g.trade(price + 0.5, 1);
+    }
+    g.bus.flush();
+    const frame = await c.waitFor((f) => f.t === 'ticks', { timeoutMs: 3000 });
+    expect(frame.ticks.map((b: Frame) => [b.start, b.final, b.close])).toEqual([
+      [T0, true, 10],
+      [T0 + 1000, true, 11.5],
+      [T0 + 2000, true, 12.5],
+      [T0 + 3000, true, 13.5],
+      [T0 + 4000, false, 14.5],
+    ]);
+    expect(frame.conflated).toBe(frame.ticks.at(-1).seq - 1);
+  });
+});
+
 describe('day statistics on a manual clock', () => {
   it('equity from trades, FX from mids; the day roll at 00:00 UTC makes the last price prevClose; change and change %', async () => {
     const clock = new ManualClock(T0);
