@@ -84,6 +84,27 @@ describe('bars (OHLCV) built in the gateway on a manual clock', () => {
   });
 });
 
+describe('a trade stamped before the boundary, delivered after the clock closed the bar', () => {
+  it('counts in the next bar; the closed bar does not change and nothing is refused', async () => {
+    const clock = new ManualClock(T0);
+    const g = await start(clock);
+    g.trade(10, 1);
+    g.bus.flush();
+    clock.advance(900);
+    g.trade(20, 1); // stamped at T0 + 900, not yet flushed
+    clock.advance(100);
+    gw!.market.closeDueBars(); // the clock sweep runs before the bus delivers the trade
+    g.bus.flush();
+    const bars = (await g.get('/v1/bars/equity.AAA.bar_1s')).body.bars as Frame[];
+    expect(bars.map((b) => [b.start, b.final, b.open, b.close, b.count])).toEqual([
+      [T0, true, 10, 10, 1],
+      [T0 + 1000, false, 20, 20, 1],
+    ]);
+    const metrics = await (await fetch(gw!.urls().metrics)).text();
+    expect(metrics).not.toMatch(/tickgate_ticks_rejected_total\{[^}]*\} [1-9]/);
+  });
+});
+
 describe('bars at maxRate', () => {
   it('a conflated frame keeps every bar that closed since the previous one, then the newest update', async () => {
     const clock = new ManualClock(T0);

@@ -25,6 +25,12 @@ export interface MarketOptions {
 class Instrument {
   readonly stats: DayStatsState;
   readonly bars: { readonly topic: string; readonly builder: BarBuilder }[];
+  /**
+   * Latest time bars were updated or closed at. A trade stamped just before a boundary can reach
+   * this layer after the clock sweep closed that bar; it then counts at this time (in the next
+   * bar), so bar topics' times never go backwards and no closed bar changes after its final.
+   */
+  lastTime = 0;
   constructor(assetClass: string, symbol: string, mid: boolean, intervals: readonly string[]) {
     this.stats = new DayStatsState(mid ? 'mid' : 'trade');
     this.bars = intervals.map((name) => ({ topic: makeTopic(assetClass, symbol, barChannel(name)), builder: new BarBuilder(BAR_INTERVALS[name]!, mid) }));
@@ -161,8 +167,10 @@ export class MarketData implements BusSink, MarketView {
     return inst;
   }
 
-  private addPrice(inst: Instrument, feedId: string, price: number, size: number, now: number): void {
-    inst.stats.add(price, size, now);
+  private addPrice(inst: Instrument, feedId: string, price: number, size: number, gts: number): void {
+    inst.stats.add(price, size, gts);
+    const now = gts > inst.lastTime ? gts : inst.lastTime;
+    inst.lastTime = now;
     for (const { topic, builder } of inst.bars) {
       const { closed, current } = builder.add(price, size, now);
       if (closed !== null) this.bus.publish({ topic, ts: now, kind: 'bar', ...closed }, feedId);
@@ -177,6 +185,7 @@ export class MarketData implements BusSink, MarketView {
       for (const { topic, builder } of inst.bars) {
         const closed = builder.closeIfDue(now);
         if (closed === null) continue;
+        inst.lastTime = now;
         this.bus.publish({ topic, ts: now, kind: 'bar', ...closed }, this.bus.topic(topic)?.feedId ?? 'market');
       }
     }
