@@ -69,6 +69,13 @@ class PublishedBook {
 type Handler = (view: TopicView, ticks: readonly WireEntry[]) => void;
 
 /**
+ * The feed id bar updates are published under: they are the gateway's own output, so they are
+ * counted apart from the feeds' ticks (tickgate_ticks_in_total{feed="market"}) and listed with
+ * this feed in /v1/topics.
+ */
+export const MARKET_FEED_ID = 'market';
+
+/**
  * The market-data layer: a BusSink in front of the transport that, for what the bus has flushed,
  * keeps each book topic's book (for snapshots), builds bars from trades (or FX mids) and
  * publishes them back into the bus on `<class>.<SYM>.bar_<interval>`, and keeps day statistics.
@@ -144,14 +151,14 @@ export class MarketData implements BusSink, MarketView {
     }
     if (channel === 'trade' && !mid) {
       const inst = this.instrument(assetClass, symbol, false);
-      return (v, ticks) => {
-        for (const t of ticks as readonly WireTrade[]) this.addPrice(inst, v.feedId, t.price, t.size, t.gts);
+      return (_v, ticks) => {
+        for (const t of ticks as readonly WireTrade[]) this.addPrice(inst, t.price, t.size, t.gts);
       };
     }
     if (channel === 'quote' && mid) {
       const inst = this.instrument(assetClass, symbol, true);
-      return (v, ticks) => {
-        for (const t of ticks as readonly WireQuote[]) this.addPrice(inst, v.feedId, (t.bid + t.ask) / 2, 0, t.gts);
+      return (_v, ticks) => {
+        for (const t of ticks as readonly WireQuote[]) this.addPrice(inst, (t.bid + t.ask) / 2, 0, t.gts);
       };
     }
     return null;
@@ -167,14 +174,14 @@ export class MarketData implements BusSink, MarketView {
     return inst;
   }
 
-  private addPrice(inst: Instrument, feedId: string, price: number, size: number, gts: number): void {
+  private addPrice(inst: Instrument, price: number, size: number, gts: number): void {
     inst.stats.add(price, size, gts);
     const now = gts > inst.lastTime ? gts : inst.lastTime;
     inst.lastTime = now;
     for (const { topic, builder } of inst.bars) {
       const { closed, current } = builder.add(price, size, now);
-      if (closed !== null) this.bus.publish({ topic, ts: now, kind: 'bar', ...closed }, feedId);
-      this.bus.publish({ topic, ts: now, kind: 'bar', ...current }, feedId);
+      if (closed !== null) this.bus.publish({ topic, ts: now, kind: 'bar', ...closed }, MARKET_FEED_ID);
+      this.bus.publish({ topic, ts: now, kind: 'bar', ...current }, MARKET_FEED_ID);
     }
   }
 
@@ -186,7 +193,7 @@ export class MarketData implements BusSink, MarketView {
         const closed = builder.closeIfDue(now);
         if (closed === null) continue;
         inst.lastTime = now;
-        this.bus.publish({ topic, ts: now, kind: 'bar', ...closed }, this.bus.topic(topic)?.feedId ?? 'market');
+        this.bus.publish({ topic, ts: now, kind: 'bar', ...closed }, MARKET_FEED_ID);
       }
     }
   }
