@@ -92,6 +92,7 @@ export class Gateway {
         feedStates: () => Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])),
         authenticator: this.authenticator,
         market: this.market,
+        clock,
         interest: (entry, interested) => {
           if (this.pool) this.pool.mainInterestChanged(entry, interested);
           else this.feedInterest(entry, interested);

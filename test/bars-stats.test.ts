@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.ts';
+import type { ConfigInput } from '../src/config/schema.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import { TestClient, type Frame } from './helpers.ts';
 
@@ -14,8 +15,8 @@ afterEach(async () => {
 /** 2026-01-02 23:59:58 UTC: two seconds before the day rolls. */
 const T0 = Date.UTC(2026, 0, 2, 23, 59, 58);
 
-async function start(clock: ManualClock) {
-  gw = createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [], market: { barIntervals: ['1s', '1m'], barSnapshot: 5 } }, { clock });
+async function start(clock: ManualClock, extra: Partial<ConfigInput> = {}) {
+  gw = createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [], market: { barIntervals: ['1s', '1m'], barSnapshot: 5 }, ...extra }, { clock });
   const { port } = await gw.start();
   const http = `http://127.0.0.1:${port}`;
   const connect = async () => {
@@ -23,8 +24,8 @@ async function start(clock: ManualClock) {
     clients.push(c);
     return c;
   };
-  const get = async (path: string) => {
-    const res = await fetch(`${http}${path}`);
+  const get = async (path: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${http}${path}`, { headers });
     return { status: res.status, body: (await res.json()) as Frame };
   };
   const trade = (price: number, size: number) => {
@@ -166,5 +167,72 @@ describe('day statistics on a manual clock', () => {
     expect(snap.stats).toEqual(fx);
     const fxBar = await g.get('/v1/bars/fx.EURUSD.bar_1m');
     expect(fxBar.body.bars.at(-1)).toMatchObject({ open: 1.12, volume: 0, count: 1 });
+  });
+});
+
+describe('GET /v1/bars: the same authorisation as /v1/snapshot', () => {
+  const FULL = 'key-equity-desk-0001';
+  const FX_ONLY = 'key-fx-desk-00000001';
+  const DELAYED = 'key-retail-web-00001';
+  const auth = {
+    auth: {
+      enabled: true,
+      apiKeys: [
+        { key: FULL, name: 'equity-desk', topics: ['equity.*.*'] },
+        { key: FX_ONLY, name: 'fx-desk', topics: ['fx.*.quote'] },
+        { key: DELAYED, name: 'retail', topics: ['equity.*.*'], delayMs: 2000 },
+      ],
+    },
+  } satisfies Partial<ConfigInput>;
+  const key = (k: string) => ({ authorization: `ApiKey ${k}` });
+
+  it('401 without a credential, 403 outside the entitlements, and a delayed identity gets only bars that ended its delay ago', async () => {
+    const clock = new ManualClock(T0);
+    const g = await start(clock, auth);
+    // Flushed at once, so each bar update is stamped (gts) when it happened.
+    g.trade(10, 1); // bar T0
+    g.bus.flush();
+    clock.advance(1000);
+    g.trade(11, 1); // bar T0+1000 (closes bar T0)
+    g.bus.flush();
+    clock.advance(1000);
+    g.trade(12, 1); // bar T0+2000, open
+    g.bus.flush();
+    clock.advance(500); // now T0+2500
+    const bars = '/v1/bars/equity.AAA.bar_1s';
+    const snapshot = '/v1/snapshot/equity.AAA.bar_1s';
+
+    for (const path of [bars, snapshot, '/v1/bars/not-a-topic']) {
+      const none = await g.get(path);
+      expect(none.status, path).toBe(401);
+      expect(none.body.error.code).toBe('TG_ERR_UNAUTHORIZED');
+      expect((await g.get(path, key('wrong-key-0000000000'))).status, path).toBe(401);
+    }
+    for (const path of [bars, snapshot]) {
+      const denied = await g.get(path, key(FX_ONLY));
+      expect(denied.status, path).toBe(403);
+      expect(denied.body.error.code).toBe('TG_ERR_NOT_ENTITLED');
+    }
+
+    const live = await g.get(bars, key(FULL));
+    expect(live.status).toBe(200);
+    expect(live.body.bars.map((b: Frame) => [b.start, b.final])).toEqual([[T0, true], [T0 + 1000, true], [T0 + 2000, false]]);
+    expect(live.body.delayMs).toBeUndefined();
+
+    // Delay 2000 ms at T0+2500: the cutoff is T0+500; no bar had ended by then.
+    const early = await g.get(bars, key(DELAYED));
+    expect(early.status).toBe(200);
+    expect(early.body).toMatchObject({ delayMs: 2000, count: 0, bars: [] });
+    // At T0+3100 the cutoff is T0+1100: only the first bar (end T0+1000); never the open one.
+    clock.advance(600);
+    const later = await g.get(`${bars}?limit=10`, key(DELAYED));
+    expect(later.body.bars.map((b: Frame) => [b.start, b.end, b.final])).toEqual([[T0, T0 + 1000, true]]);
+    // `to` cannot widen the window past the delay.
+    expect((await g.get(`${bars}?to=${T0 + 10_000}`, key(DELAYED))).body.count).toBe(1);
+    // The snapshot route agrees: the delayed value is no fresher than the cutoff.
+    const snap = await g.get(snapshot, key(DELAYED));
+    expect(snap.status).toBe(200);
+    expect(snap.body.delayMs).toBe(2000);
+    expect(snap.body.gts).toBeLessThanOrEqual(clock.now() - 2000);
   });
 });

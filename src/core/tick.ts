@@ -39,44 +39,26 @@
  * value between check and send) and the checks always see one object shape per kind.
  */
 
-export interface QuoteFields {
-  readonly bid: number;
-  readonly ask: number;
-  readonly bidSize: number;
-  readonly askSize: number;
-}
+import type { BarFields, BookLevel, QuoteFields, TradeFields, WireBar, WireEntry, WireQuote, WireTrade } from '@tickgate/client/protocol';
 
-export interface TradeFields {
-  readonly price: number;
-  readonly size: number;
-}
-
-/** One order-book level: price and the new absolute size there (0: the level is removed). */
-export type BookLevel = readonly [price: number, size: number];
+// The wire shapes are protocol: defined once in the client package.
+export type {
+  BarFields,
+  BookLevel,
+  QuoteFields,
+  TradeFields,
+  WireBar,
+  WireBook,
+  WireEntry,
+  WireQuote,
+  WireTick,
+  WireTrade,
+} from '@tickgate/client/protocol';
 
 /** Book changes from a feed: each listed level gets its new size (0 removes it); unlisted levels stay. */
 export interface BookFields {
   readonly bids: readonly BookLevel[];
   readonly asks: readonly BookLevel[];
-}
-
-/** One OHLCV bar (built by the gateway from trades, or from quote mids for FX; src/market/bars.ts). */
-export interface BarFields {
-  /** Bar start and end (exclusive), gateway time, epoch ms. */
-  readonly start: number;
-  readonly end: number;
-  readonly open: number;
-  readonly high: number;
-  readonly low: number;
-  readonly close: number;
-  /** Traded size in the bar (0 for bars built from quote mids). */
-  readonly volume: number;
-  /** Trades (or, for mid bars, quotes) folded into the bar. */
-  readonly count: number;
-  /** Volume-weighted average price (mid bars: the mean of the mids). */
-  readonly vwap: number;
-  /** false: the open bar, updated; true: the bar closed, this is its last value. */
-  readonly final: boolean;
 }
 
 export type TickKind = 'quote' | 'trade' | 'book' | 'bar';
@@ -93,41 +75,6 @@ export type BarTick = { readonly topic: string; readonly ts: number; readonly ki
  * trades (recording, replay, the dashboard) keeps its exhaustive two-way narrowing.
  */
 export type BusTick = FeedTick | BookTick | BarTick;
-
-/**
- * One tick as it appears on the wire, after the bus stamped it.
- * Field order is fixed (seq, ts, gts, then the payload) so every entry has the same shape.
- */
-export interface WireQuote extends QuoteFields {
-  seq: number;
-  ts: number;
-  gts: number;
-}
-export interface WireTrade extends TradeFields {
-  seq: number;
-  ts: number;
-  gts: number;
-}
-/**
- * A book update as sent: the changed levels of the top N per side (size 0: removed) and the
- * CRC-32 of the resulting top N (docs/protocol.md §17). In a snapshot: the whole top N.
- */
-export interface WireBook {
-  seq: number;
-  ts: number;
-  gts: number;
-  bids: BookLevel[];
-  asks: BookLevel[];
-  checksum: number;
-}
-export interface WireBar extends BarFields {
-  seq: number;
-  ts: number;
-  gts: number;
-}
-export type WireTick = WireQuote | WireTrade;
-/** One entry of a topic's stream, whatever its channel: what the bus stamps, stores and sends. */
-export type WireEntry = WireTick | WireBook | WireBar;
 
 /** Every reason a tick is refused by the bus; each is a `reason` label on tickgate_ticks_rejected_total. */
 export const TICK_REJECT_REASONS = [
