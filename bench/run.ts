@@ -17,6 +17,7 @@ import { runS3 } from './scenarios/s3-connections.ts';
 import { runS4 } from './scenarios/s4-slow-consumer.ts';
 import { runS5 } from './scenarios/s5-http.ts';
 import { runS6 } from './scenarios/s6-watchlists.ts';
+import { runS7 } from './scenarios/s7-books.ts';
 
 const RUNNERS: Record<ScenarioId, (ctx: Ctx) => Promise<ScenarioReport>> = {
   S1: runS1,
@@ -25,6 +26,7 @@ const RUNNERS: Record<ScenarioId, (ctx: Ctx) => Promise<ScenarioReport>> = {
   S4: runS4,
   S5: runS5,
   S6: runS6,
+  S7: runS7,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -11,6 +11,7 @@ import { FeedSupervisor } from './feed/supervisor.ts';
 import { ConfigError, validateConfig } from './config/load.ts';
 import type { Config, ConfigInput, FeedEntry } from './config/schema.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { MarketData } from './market/market-data.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { transportOptions } from './transport/options.ts';
 import { Transport } from './transport/server.ts';
@@ -47,6 +48,8 @@ export class Gateway {
   private readonly transport: Transport;
   private readonly supervisors: FeedSupervisor[] = [];
   readonly authenticator: Authenticator;
+  /** Books, bars and day statistics (src/market), between the bus and the transport. */
+  readonly market: MarketData;
   private port = 0;
   private metricsPort: number | null = null;
   private stopped: Promise<void> | null = null;
@@ -75,6 +78,9 @@ export class Gateway {
       },
     });
     this.bus = this.busWiring.bus;
+    // Bars are built where ticks enter the bus; a gateway served from NATS only relays (and keeps) what arrives.
+    const barIntervals = this.busWiring.runsFeeds ? config.market.barIntervals : [];
+    this.market = new MarketData(this.bus, clock, { ...config.market, barIntervals, barCheckIntervalMs: 50 });
     if (this.busWiring.runsFeeds) this.supervisors = this.buildFeeds(deps.feedDefinitions ?? (builtinFeeds as readonly FeedDefinition<never>[]), clock, deps.moduleBaseDir);
     this.transport = new Transport(
       { ...transportOptions(config), ...(config.workers > 1 ? { workerId: 0 } : {}) },
@@ -85,6 +91,7 @@ export class Gateway {
         version: VERSION,
         feedStates: () => Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])),
         authenticator: this.authenticator,
+        market: this.market,
         clock,
         interest: (entry, interested) => {
           if (this.pool) this.pool.mainInterestChanged(entry, interested);
@@ -95,9 +102,9 @@ export class Gateway {
     );
     if (config.workers > 1) {
       this.pool = new WorkerPool(config, this.transport, this.metrics, this.logger, (entry, interested) => this.feedInterest(entry, interested));
-      this.bus.setSink(this.pool);
+      this.bus.setSink(this.market.wrap(this.pool));
     } else {
-      this.bus.setSink(this.transport);
+      this.bus.setSink(this.market.wrap(this.transport));
     }
   }
 
@@ -218,6 +225,7 @@ export class Gateway {
     });
     await this.loadModuleFeeds();
     this.busWiring.start();
+    this.market.start();
     // uWS shares a port between threads only when it is bound by number, not as port 0.
     if (this.pool && this.config.port === 0) this.transport.setPort(await freePort(this.config.host));
     this.port = await this.transport.listen();
@@ -262,6 +270,7 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.transport.liveness.stop(); // feeds stopping for shutdown are not news for clients
+      this.market.stop();
       await Promise.all(this.supervisors.map((s) => s.stop()));
       await this.bus.close();
       await Promise.resolve(); // the pool posts the last flush to the workers in a microtask

@@ -58,6 +58,7 @@ export class Ingest {
       clock,
       maxTicksPerFrame: config.bus.maxTicksPerFrame,
       historyMaxTicks: 1, // history and last values are kept by the gateways; resume is their job
+      bookDepth: config.market.bookDepth,
       historyMaxAgeMs: config.bus.historyMaxAgeMs,
       observer: {
         accepted: (feedId) => {

@@ -55,7 +55,7 @@ describe('DelayedTiers', () => {
     vi.useFakeTimers({ now: 1_000_000 });
     const clock = { now: () => Date.now() };
     const frames: TicksFrame[] = [];
-    const tiers = new DelayedTiers({ maxBytes: 64 * 1024 }, (_t, _d, f) => frames.push(f), clock);
+    const tiers = new DelayedTiers({ maxBytes: 64 * 1024 }, (_t, _d, f) => frames.push(f as TicksFrame), clock);
     const topic = 'fx.EURUSD.quote';
     tiers.changed(topic, 60_000, 1);
     const sentAt = new Map<number, number>();
@@ -78,7 +78,7 @@ describe('DelayedTiers', () => {
   it('waits out a delay longer than 2^31-1 ms instead of firing at once', () => {
     vi.useFakeTimers({ now: 0 });
     const frames: TicksFrame[] = [];
-    const tiers = new DelayedTiers({ maxBytes: MiB }, (_t, _d, f) => frames.push(f), { now: () => Date.now() });
+    const tiers = new DelayedTiers({ maxBytes: MiB }, (_t, _d, f) => frames.push(f as TicksFrame), { now: () => Date.now() });
     const delay = MAX_TIMER_MS + 1_000_000;
     tiers.changed('fx.EURUSD.quote', delay, 1);
     tiers.hold('fx.EURUSD.quote', 1, [tick(1, 0)]);

@@ -95,7 +95,7 @@ describe('a feed that emits garbage', () => {
               const bad: unknown[] = [
                 null, // invalid_tick
                 q({ topic: 'equity.bad symbol.quote' }), // invalid_topic
-                q({ kind: 'book' }), // invalid_kind
+                q({ kind: 'candle' }), // invalid_kind ('book' is a kind now)
                 { topic: GOOD, kind: 'trade', ts: now, price: 50, size: 100 }, // channel_mismatch
                 q({ ts: now / 1000 }), // invalid_timestamp: seconds, not ms
                 q({ ts: now - 60_000 }), // timestamp_backwards

@@ -56,10 +56,17 @@ describe.skipIf(!TMUX)('in a terminal (tmux)', { timeout: 60_000 }, () => {
       const lines = screen.split('\n');
       expect(lines[0]).toBe(`connected to ${g.stream}`);
       expect(lines[2]).toMatch(/^TOPIC\s+BID\s+ASK\s+PRICE\s+SIZE\s+SEQ\s+UPDATES\s+LAT ms$/);
-      expect(lines[3]).toMatch(/^equity\.AAPL\.quote /);
+      // Sorted by topic: AAPL's bar and book topics (issue 17) come before its quote and trade.
+      expect(lines[3]).toMatch(/^equity\.AAPL\./);
+      expect(lines.slice(3, 14).some((l) => /^equity\.AAPL\.quote /.test(l))).toBe(true);
       expect(lines[14]).toMatch(/^… \d+ more topics not shown/);
-      // Sizes are whole lots: the old formatter printed 1300 as "13" and 600 as "6".
-      const sizes = lines.slice(3, 14).map((l) => l.trim().split(/\s+/).at(-4)!);
+      // Sizes are whole lots: the old formatter printed 1300 as "13" and 600 as "6". Only quote and
+      // trade rows have a size column (bar and book entries have no bid/ask/price/size fields).
+      const sizes = lines
+        .slice(3, 14)
+        .filter((l) => /^equity\.\w+\.(quote|trade) /.test(l))
+        .map((l) => l.trim().split(/\s+/).at(-4)!);
+      expect(sizes.length).toBeGreaterThan(0);
       expect(sizes.every((s) => /^\d+$/.test(s))).toBe(true);
       expect(sizes.some((s) => Number(s) >= 100)).toBe(true);
       t.keys('C-c');

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './ipc.ts';
 import { SERVER_NAMES, type ServerName } from './workload-run.ts';
 
-export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'] as const;
+export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -63,9 +63,10 @@ Scenarios (--scenario, default all):
   S5  HTTP: autocannon against /metrics, /healthz, /v1/snapshot/<topic> (tickgate only)
   S6  watchlists: 2,000 clients × 100 of 1,000 topics (some by pattern): memory per subscription,
       time to subscribe, delivered ticks/s (tickgate, raw uWS, centrifuge)
+  S7  order-book fan-out to 1,000 subscribers, every update vs maxRate (tickgate only)
 
 Options (defaults in brackets; --quick changes the ones marked *):
-  -s, --scenario LIST       S1,S2,S3,S4,S5,S6
+  -s, --scenario LIST       S1,S2,S3,S4,S5,S6,S7
       --servers LIST        tickgate,uws,ws,socketio,centrifuge (each scenario keeps only those it
                             supports; centrifuge, S1-S3 and S6, runs only when named: it needs Go)
   -q, --quick               short runs, one repeat: finishes in under 2 minutes

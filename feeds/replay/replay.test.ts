@@ -49,7 +49,7 @@ function context(clock: Clock = systemClock, onEmit?: (ctx: Ctx) => void): Ctx {
     emittedAt,
     infos,
     emit(tick) {
-      base.ticks.push(tick);
+      if (tick.kind === 'quote' || tick.kind === 'trade') base.ticks.push(tick);
       emittedAt.push(clock.now());
       onEmit?.(ctx);
       wake();

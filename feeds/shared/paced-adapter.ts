@@ -1,4 +1,4 @@
-import type { FeedTick } from '../../src/core/tick.ts';
+import type { BookTick, FeedTick } from '../../src/core/tick.ts';
 import type { FeedAdapter, FeedContext } from '../../src/feed/adapter.ts';
 
 /**
@@ -10,6 +10,11 @@ export interface TickModel {
   /** Every topic the model can emit, in a stable order. */
   readonly topics: readonly string[];
   next(ts: number): FeedTick;
+  /**
+   * Optional: a book update the last `next` caused (a quote moved the book), emitted right after
+   * it; null when there is none. Book updates do not count towards the paced rate.
+   */
+  followUp?(): BookTick | null;
 }
 
 export interface PacingOptions {
@@ -74,7 +79,11 @@ export class PacedAdapter implements FeedAdapter {
         let due = Math.floor(owed);
         owed -= due;
         // Re-checked per tick: an emit may synchronously lead to stop() or an abort.
-        while (due-- > 0 && this.timer === timer) ctx.emit(model.next(now));
+        while (due-- > 0 && this.timer === timer) {
+          ctx.emit(model.next(now));
+          const extra = model.followUp?.() ?? null;
+          if (extra !== null && this.timer === timer) ctx.emit(extra);
+        }
       } catch (err) {
         this.clear(timer);
         ctx.fail(err);

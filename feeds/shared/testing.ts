@@ -1,10 +1,12 @@
 import type { Clock } from '../../src/core/clock.ts';
-import type { FeedTick } from '../../src/core/tick.ts';
+import type { BusTick, FeedTick } from '../../src/core/tick.ts';
 import type { FeedContext, FeedLogger } from '../../src/feed/adapter.ts';
 
 /** A FeedContext for adapter tests: collects emitted ticks, failures and warnings. Test-only. */
 export interface CollectingContext extends FeedContext {
   readonly ticks: FeedTick[];
+  /** Book (and any other non-quote/trade) ticks, apart so `ticks` stays quotes and trades. */
+  readonly others: BusTick[];
   readonly failures: unknown[];
   readonly warnings: object[];
   readonly controller: AbortController;
@@ -12,6 +14,7 @@ export interface CollectingContext extends FeedContext {
 
 export function collectingContext(clock: Clock): CollectingContext {
   const ticks: FeedTick[] = [];
+  const others: BusTick[] = [];
   const failures: unknown[] = [];
   const warnings: object[] = [];
   const controller = new AbortController();
@@ -24,10 +27,12 @@ export function collectingContext(clock: Clock): CollectingContext {
     logger,
     controller,
     ticks,
+    others,
     failures,
     warnings,
     emit: (tick) => {
-      ticks.push(tick);
+      if (tick.kind === 'quote' || tick.kind === 'trade') ticks.push(tick);
+      else others.push(tick);
       return true;
     },
     fail: (err) => void failures.push(err),

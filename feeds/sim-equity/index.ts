@@ -19,6 +19,8 @@ export const simEquityOptionsSchema = z
     ticksPerSecond: z.number().min(1, { error: 'must be at least 1' }).max(1_000_000, { error: 'must be at most 1000000' }).default(1000),
     /** Probability that a tick is a trade print rather than a quote. */
     tradeProbability: z.number().min(0, { error: 'must be at least 0' }).max(0.9, { error: 'must be at most 0.9' }).default(0.15),
+    /** Levels per side of each symbol's simulated order book (equity.<SYM>.book), one cent apart; 0: no books. Book updates come on top of ticksPerSecond. */
+    bookDepth: z.int().min(0).max(100, { error: 'must be at most 100' }).default(20),
     /** Symbols, or {symbol, price, vol} overrides; defaults to ~50 US large caps. */
     universe: z
       .array(
@@ -47,7 +49,7 @@ export type SimEquityOptions = z.output<typeof simEquityOptionsSchema>;
 
 export const simEquityFeed = defineFeed<SimEquityOptions>({
   name: 'sim-equity',
-  description: 'Simulated US equities: GBM mids on a cent grid, round-lot quotes and trade prints (equity.<SYM>.quote|trade)',
+  description: 'Simulated US equities: GBM mids on a cent grid, round-lot quotes and trade prints and order books (equity.<SYM>.quote|trade|book)',
   optionsSchema: simEquityOptionsSchema,
   create: createSimEquityAdapter,
 });

@@ -1,5 +1,6 @@
 import { Random } from '../../src/core/random.ts';
-import type { FeedTick } from '../../src/core/tick.ts';
+import type { BookTick, FeedTick } from '../../src/core/tick.ts';
+import { SimBook } from '../shared/sim-book.ts';
 import { isValidTopic, makeTopic } from '../../src/core/topic.ts';
 import type { TickModel } from '../shared/paced-adapter.ts';
 
@@ -49,6 +50,12 @@ export interface EquityModelOptions {
   readonly tradeProbability: number;
   /** Defaults to DEFAULT_EQUITIES. */
   readonly universe?: readonly EquityInstrumentInput[];
+  /**
+   * Levels per side of each symbol's order book (`equity.<SYM>.book`), updated after every quote;
+   * 0 (the default here; the feed's options default to 20) emits no books. Books draw on their own
+   * random stream, so quotes and trades are the same with or without them.
+   */
+  readonly bookDepth?: number;
 }
 
 /** Per-symbol state; every field set up front so all entries share one shape. */
@@ -60,6 +67,8 @@ class SymbolState {
     readonly symbol: string,
     readonly quoteTopic: string,
     readonly tradeTopic: string,
+    readonly bookTopic: string,
+    readonly book: SimBook | null,
     /** Continuous mid in USD; quotes are derived from it and rounded to the cent grid. */
     public mid: number,
     /** Per-step log drift −σ²dt/2 (so the expected mid stays constant) and log sd σ√dt. */
@@ -86,6 +95,8 @@ export class EquityModel implements TickModel {
   private readonly bySymbol: ReadonlyMap<string, SymbolState>;
   private readonly rng: Random;
   private readonly tradeProbability: number;
+  /** The book update of the quote `next` just returned, until `followUp` hands it out. */
+  private pendingBook: BookTick | null = null;
 
   constructor(options: EquityModelOptions) {
     const universe = resolveUniverse(options.universe ?? DEFAULT_EQUITIES);
@@ -95,12 +106,16 @@ export class EquityModel implements TickModel {
     const dtYears = universe.length / (ticksPerSecond * (1 - tradeProbability)) / SECONDS_PER_TRADING_YEAR;
     this.rng = new Random(options.seed);
     this.tradeProbability = tradeProbability;
+    const bookDepth = options.bookDepth ?? 0;
+    const bookRng = new Random(options.seed + 0x5eed);
     this.states = universe.map(
       (u) =>
         new SymbolState(
           u.symbol,
           makeTopic('equity', u.symbol, 'quote'),
           makeTopic('equity', u.symbol, 'trade'),
+          makeTopic('equity', u.symbol, 'book'),
+          bookDepth > 0 ? new SimBook({ depth: bookDepth, scale: 100, step: 1, lot: 100, meanLots: MEAN_QUOTE_LOTS }, bookRng) : null,
           u.price,
           -0.5 * u.vol * u.vol * dtYears,
           u.vol * Math.sqrt(dtYears),
@@ -108,7 +123,7 @@ export class EquityModel implements TickModel {
     );
     for (const s of this.states) this.requote(s);
     this.bySymbol = new Map(this.states.map((s) => [s.symbol, s]));
-    this.topics = this.states.flatMap((s) => [s.quoteTopic, s.tradeTopic]);
+    this.topics = this.states.flatMap((s) => (s.book === null ? [s.quoteTopic, s.tradeTopic] : [s.quoteTopic, s.tradeTopic, s.bookTopic]));
   }
 
   get symbols(): readonly string[] {
@@ -135,15 +150,17 @@ export class EquityModel implements TickModel {
     }
     s.mid *= Math.exp(s.drift + s.diffusion * rng.normal());
     this.requote(s);
-    return {
-      topic: s.quoteTopic,
-      ts,
-      kind: 'quote',
-      bid: s.bidCents / 100,
-      ask: s.askCents / 100,
-      bidSize: 100 * lots(rng, MEAN_QUOTE_LOTS),
-      askSize: 100 * lots(rng, MEAN_QUOTE_LOTS),
-    };
+    const bidSize = 100 * lots(rng, MEAN_QUOTE_LOTS);
+    const askSize = 100 * lots(rng, MEAN_QUOTE_LOTS);
+    if (s.book !== null) this.pendingBook = s.book.update(s.bookTopic, ts, s.bidCents, s.askCents, bidSize, askSize);
+    return { topic: s.quoteTopic, ts, kind: 'quote', bid: s.bidCents / 100, ask: s.askCents / 100, bidSize, askSize };
+  }
+
+  /** The book update of the quote just returned by `next` (once), or null. */
+  followUp(): BookTick | null {
+    const book = this.pendingBook;
+    this.pendingBook = null;
+    return book;
   }
 
   /** Places bid/ask around the mid on the cent grid; a quarter of quotes are a cent wider. */

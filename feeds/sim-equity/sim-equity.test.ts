@@ -20,7 +20,7 @@ describe('sim-equity model', () => {
       expect(e.vol).toBeLessThan(1.5);
     }
     const model = createEquityModel(defaults);
-    expect(model.topics).toHaveLength(2 * symbols.length);
+    expect(model.topics).toHaveLength(3 * symbols.length); // quote, trade, book
     for (const topic of model.topics) expect(isValidTopic(topic), topic).toBe(true);
   });
 
@@ -76,7 +76,7 @@ describe('sim-equity model', () => {
     expect(oddLots / trades).toBeLessThan(0.15);
     expect(tradesInside).toBeGreaterThan(0);
     // Every symbol gets quoted and traded.
-    expect(new Set(ticks.map((t) => t.topic)).size).toBe(model.topics.length);
+    expect(new Set(ticks.map((t) => t.topic)).size).toBe(model.topics.filter((t) => !t.endsWith('.book')).length);
   });
 
   it('moves the mid with the configured annualized volatility over a fixed per-event dt', () => {
@@ -119,7 +119,7 @@ describe('sim-equity model', () => {
 
 describe('sim-equity options', () => {
   it('defaults to seed 42, 1000 ticks/s, 15 % trades', () => {
-    expect(defaults).toEqual({ seed: 42, ticksPerSecond: 1000, tradeProbability: 0.15 });
+    expect(defaults).toEqual({ seed: 42, ticksPerSecond: 1000, tradeProbability: 0.15, bookDepth: 20 });
   });
 
   it.each([
@@ -179,5 +179,43 @@ describe('sim-equity adapter', () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(ctx.ticks.length).toBe(count);
     await adapter.stop();
+  });
+});
+
+describe('sim-equity order books', () => {
+  it('best bid/ask and sizes equal each quote; levels on the cent grid in round lots; deterministic; quotes unchanged by books', async () => {
+    const { createEquityModel } = await import('./model.ts');
+    const { Book } = await import('../../src/market/book.ts');
+    const withBooks = createEquityModel({ seed: 3, ticksPerSecond: 1000, tradeProbability: 0.15, universe: ['AAPL', 'MSFT'], bookDepth: 20 });
+    const again = createEquityModel({ seed: 3, ticksPerSecond: 1000, tradeProbability: 0.15, universe: ['AAPL', 'MSFT'], bookDepth: 20 });
+    const plain = createEquityModel({ seed: 3, ticksPerSecond: 1000, tradeProbability: 0.15, universe: ['AAPL', 'MSFT'] });
+    expect(withBooks.topics).toContain('equity.AAPL.book');
+    const books = new Map<string, InstanceType<typeof Book>>();
+    let quotes = 0;
+    for (let i = 0; i < 3000; i++) {
+      const t = withBooks.next(1_767_364_200_000 + i);
+      expect(again.next(1_767_364_200_000 + i)).toEqual(t);
+      expect(plain.next(1_767_364_200_000 + i)).toEqual(t);
+      const b = withBooks.followUp();
+      expect(again.followUp()).toEqual(b);
+      if (t.kind !== 'quote') {
+        expect(b).toBeNull();
+        continue;
+      }
+      quotes++;
+      expect(b).not.toBeNull();
+      const book = books.get(b!.topic) ?? new Book();
+      books.set(b!.topic, book);
+      book.apply(b!.bids, b!.asks);
+      expect(book.bids.top(1)).toEqual([[t.bid, t.bidSize]]);
+      expect(book.asks.top(1)).toEqual([[t.ask, t.askSize]]);
+      expect(book.bids.length).toBeLessThanOrEqual(20);
+      for (const [p, s] of [...book.bids.top(20), ...book.asks.top(20)]) {
+        expect(Math.abs(p * 100 - Math.round(p * 100))).toBeLessThan(1e-6);
+        expect(s % 100).toBe(0);
+      }
+    }
+    expect(quotes).toBeGreaterThan(2000);
+    expect(books.get('equity.AAPL.book')!.bids.length).toBeGreaterThan(12);
   });
 });

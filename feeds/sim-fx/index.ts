@@ -23,13 +23,15 @@ export const simFxOptionsSchema = z.strictObject({
     .min(1, { error: 'must list at least one pair' })
     .refine((p) => new Set(p).size === p.length, { error: 'must not repeat a pair' })
     .optional(),
+  /** Levels per side of each pair's simulated order book (fx.<PAIR>.book), one pip apart; 0: no books. Book updates come on top of ticksPerSecond. */
+  bookDepth: z.int().min(0).max(100, { error: 'must be at most 100' }).default(20),
 });
 
 export type SimFxOptions = z.output<typeof simFxOptionsSchema>;
 
 export const simFxFeed = defineFeed<SimFxOptions>({
   name: 'sim-fx',
-  description: 'Simulated spot FX: correlated currency factor model, pipette-precision quotes in millions (fx.<PAIR>.quote)',
+  description: 'Simulated spot FX: correlated currency factor model, pipette-precision quotes in millions and order books (fx.<PAIR>.quote|book)',
   optionsSchema: simFxOptionsSchema,
   create: createSimFxAdapter,
 });

@@ -1,5 +1,6 @@
 import { Random } from '../../src/core/random.ts';
-import type { FeedTick } from '../../src/core/tick.ts';
+import type { BookTick, FeedTick } from '../../src/core/tick.ts';
+import { SimBook } from '../shared/sim-book.ts';
 import { makeTopic } from '../../src/core/topic.ts';
 import type { TickModel } from '../shared/paced-adapter.ts';
 
@@ -51,6 +52,12 @@ export interface FxModelOptions {
   readonly ticksPerSecond: number;
   /** Six-letter codes from FX_CURRENCIES, base then quote (`EURUSD`); defaults to DEFAULT_FX_PAIRS. */
   readonly pairs?: readonly string[];
+  /**
+   * Levels per side of each pair's order book (`fx.<PAIR>.book`): the quote at the top, deeper
+   * levels one pip apart, sizes in millions; 0 (the default here; the feed's options default to
+   * 20) emits no books. Books draw on their own random stream, so quotes are the same either way.
+   */
+  readonly bookDepth?: number;
 }
 
 /** Returns null when `pair` is six letters naming two different known currencies. */
@@ -74,6 +81,8 @@ class PairState {
     readonly scale: number,
     /** Spread in price increments (pipettes), at least 1. */
     readonly spread: number,
+    readonly bookTopic: string,
+    readonly book: SimBook | null,
   ) {}
 }
 
@@ -100,6 +109,8 @@ export class FxModel implements TickModel {
   private readonly risk: Float64Array;
   private readonly own: Float64Array;
   private readonly rng: Random;
+  /** The book update of the quote `next` just returned, until `followUp` hands it out. */
+  private pendingBook: BookTick | null = null;
 
   constructor(options: FxModelOptions) {
     const pairs = options.pairs ?? DEFAULT_FX_PAIRS;
@@ -114,6 +125,8 @@ export class FxModel implements TickModel {
     this.risk = Float64Array.from(specs, (s) => s.risk * sqrtDt);
     this.own = Float64Array.from(specs, (s) => s.own * sqrtDt);
     this.rng = new Random(options.seed);
+    const bookDepth = options.bookDepth ?? 0;
+    const bookRng = new Random(options.seed + 0x5eed);
     this.states = pairs.map((pair) => {
       const err = fxPairError(pair);
       if (err) throw new Error(err);
@@ -121,10 +134,12 @@ export class FxModel implements TickModel {
       const scale = quote === 'JPY' ? 1e3 : 1e5;
       // A pip is the 4th decimal (2nd for JPY); prices carry one more digit, so 1 pip = 10 increments.
       const spread = Math.max(1, Math.round((SPREAD_PIPS[pair] ?? DEFAULT_SPREAD_PIPS) * 10));
-      return new PairState(pair, makeTopic('fx', pair, 'quote'), FX_CURRENCIES.indexOf(pair.slice(0, 3) as Currency), FX_CURRENCIES.indexOf(quote), scale, spread);
+      const book = bookDepth > 0 ? new SimBook({ depth: bookDepth, scale, step: 10, lot: 1_000_000, meanLots: MEAN_EXTRA_MILLIONS }, bookRng) : null;
+      const base = FX_CURRENCIES.indexOf(pair.slice(0, 3) as Currency);
+      return new PairState(pair, makeTopic('fx', pair, 'quote'), base, FX_CURRENCIES.indexOf(quote), scale, spread, makeTopic('fx', pair, 'book'), book);
     });
     this.pairs = this.states.map((s) => s.symbol);
-    this.topics = this.states.map((s) => s.topic);
+    this.topics = this.states.flatMap((s) => (s.book === null ? [s.topic] : [s.topic, s.bookTopic]));
     this.bySymbol = new Map(this.states.map((s) => [s.symbol, s]));
   }
 
@@ -146,15 +161,17 @@ export class FxModel implements TickModel {
     // Spread widens by up to its own width about a third of the time.
     const spread = s.spread + (rng.next() < 0.3 ? 1 + rng.int(s.spread) : 0);
     const bid = Math.max(1, Math.round(this.midOf(s) * s.scale - spread / 2));
-    return {
-      topic: s.topic,
-      ts,
-      kind: 'quote',
-      bid: bid / s.scale,
-      ask: (bid + spread) / s.scale,
-      bidSize: 1_000_000 * (1 + Math.floor(-Math.log(1 - rng.next()) * MEAN_EXTRA_MILLIONS)),
-      askSize: 1_000_000 * (1 + Math.floor(-Math.log(1 - rng.next()) * MEAN_EXTRA_MILLIONS)),
-    };
+    const bidSize = 1_000_000 * (1 + Math.floor(-Math.log(1 - rng.next()) * MEAN_EXTRA_MILLIONS));
+    const askSize = 1_000_000 * (1 + Math.floor(-Math.log(1 - rng.next()) * MEAN_EXTRA_MILLIONS));
+    if (s.book !== null) this.pendingBook = s.book.update(s.bookTopic, ts, bid, bid + spread, bidSize, askSize);
+    return { topic: s.topic, ts, kind: 'quote', bid: bid / s.scale, ask: (bid + spread) / s.scale, bidSize, askSize };
+  }
+
+  /** The book update of the quote just returned by `next` (once), or null. */
+  followUp(): BookTick | null {
+    const book = this.pendingBook;
+    this.pendingBook = null;
+    return book;
   }
 
   private midOf(s: PairState): number {

@@ -29,7 +29,7 @@ describe('sim-fx model', () => {
       expect.arrayContaining(['EURUSD', 'GBPUSD', 'USDJPY', 'USDCHF', 'AUDUSD', 'USDCAD', 'NZDUSD', 'EURGBP', 'EURJPY', 'GBPJPY', 'EURCHF', 'AUDJPY', 'EURAUD', 'CHFJPY', 'EURCAD', 'GBPCHF', 'AUDNZD', 'CADJPY', 'NZDJPY', 'GBPAUD']),
     );
     const model = createFxModel(defaults);
-    expect(model.topics).toEqual(DEFAULT_FX_PAIRS.map((p) => `fx.${p}.quote`));
+    expect(model.topics).toEqual(DEFAULT_FX_PAIRS.flatMap((p) => [`fx.${p}.quote`, `fx.${p}.book`]));
     for (const topic of model.topics) expect(isValidTopic(topic), topic).toBe(true);
   });
 
@@ -120,9 +120,9 @@ describe('sim-fx model', () => {
 
   it('takes a custom pair list and refuses unknown currencies', () => {
     const model = createFxModel({ ...defaults, pairs: ['USDEUR', 'CADCHF'] });
-    expect(model.topics).toEqual(['fx.USDEUR.quote', 'fx.CADCHF.quote']);
+    expect(model.topics).toEqual(['fx.USDEUR.quote', 'fx.USDEUR.book', 'fx.CADCHF.quote', 'fx.CADCHF.book']);
     expect(model.mid('USDEUR')).toBeCloseTo(1 / 1.085, 9);
-    expect(new Set(take(model, 200).map((t) => t.topic))).toEqual(new Set(model.topics));
+    expect(new Set(take(model, 200).map((t) => t.topic))).toEqual(new Set(model.topics.filter((t) => t.endsWith('.quote'))));
     expect(() => createFxModel({ ...defaults, pairs: ['EURXXX'] })).toThrow(/must be two of USD, EUR/);
     expect(() => createFxModel({ ...defaults, pairs: ['EUREUR'] })).toThrow(/against itself/);
   });
@@ -130,7 +130,7 @@ describe('sim-fx model', () => {
 
 describe('sim-fx options', () => {
   it('defaults to seed 7, 400 ticks/s', () => {
-    expect(defaults).toEqual({ seed: 7, ticksPerSecond: 400 });
+    expect(defaults).toEqual({ seed: 7, ticksPerSecond: 400, bookDepth: 20 });
   });
 
   it.each([
@@ -171,5 +171,33 @@ describe('sim-fx adapter', () => {
     expect(ctx.failures).toEqual([]);
     await new Promise((r) => setTimeout(r, 60));
     expect(ctx.ticks.length).toBe(count);
+  });
+});
+
+describe('sim-fx order books', () => {
+  it('best bid/ask equal the quote; deeper levels whole pips behind, sizes in millions; quotes unchanged by books', async () => {
+    const { createFxModel } = await import('./model.ts');
+    const { Book } = await import('../../src/market/book.ts');
+    const model = createFxModel({ seed: 5, ticksPerSecond: 400, pairs: ['EURUSD', 'USDJPY'], bookDepth: 10 });
+    const plain = createFxModel({ seed: 5, ticksPerSecond: 400, pairs: ['EURUSD', 'USDJPY'] });
+    expect(model.topics).toEqual(['fx.EURUSD.quote', 'fx.EURUSD.book', 'fx.USDJPY.quote', 'fx.USDJPY.book']);
+    const books = new Map<string, InstanceType<typeof Book>>();
+    for (let i = 0; i < 1000; i++) {
+      const q = model.next(1_767_364_200_000 + i);
+      expect(plain.next(1_767_364_200_000 + i)).toEqual(q);
+      if (q.kind !== 'quote') throw new Error('fx emits quotes only');
+      const b = model.followUp(); // null: the quote left the book as it was
+      const topic = q.topic.replace('.quote', '.book');
+      const book = books.get(topic) ?? new Book();
+      books.set(topic, book);
+      if (b !== null) book.apply(b.bids, b.asks);
+      expect(book.bids.top(1)).toEqual([[q.bid, q.bidSize]]);
+      expect(book.asks.top(1)).toEqual([[q.ask, q.askSize]]);
+      const pip = q.bid > 20 ? 0.01 : 0.0001;
+      for (const [p, s] of book.bids.top(10).slice(1)) {
+        expect(Math.abs(p / pip - Math.round(p / pip))).toBeLessThan(1e-6);
+        expect(s % 1_000_000).toBe(0);
+      }
+    }
   });
 });

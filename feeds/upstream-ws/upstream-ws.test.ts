@@ -135,7 +135,7 @@ function context(clock: Clock): Ctx {
       },
     },
     emit(tick) {
-      base.ticks.push(tick);
+      if (tick.kind === 'quote' || tick.kind === 'trade') base.ticks.push(tick);
       wake();
       return true;
     },

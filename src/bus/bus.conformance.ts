@@ -165,7 +165,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
         [q({ topic: 'equity.A A.quote' }), 'invalid_topic'],
         [q({ topic: `equity.${'A'.repeat(25)}.quote` }), 'invalid_topic'],
         [q({ topic: 'equity.*.quote' }), 'invalid_topic'],
-        [q({ kind: 'book' }), 'invalid_kind'],
+        [q({ kind: 'candle' }), 'invalid_kind'],
         [q({ kind: undefined }), 'invalid_kind'],
         [q({ ts: 'now' }), 'invalid_timestamp'],
         [q({ ts: Number.NaN }), 'invalid_timestamp'],

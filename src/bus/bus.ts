@@ -1,11 +1,11 @@
-import type { FeedTick, TickRejectReason, WireTick } from '../core/tick.ts';
+import type { BusTick, TickRejectReason, WireEntry } from '../core/tick.ts';
 import type { ParsedTopic } from '../core/topic.ts';
 
 /** Per-topic state the bus exposes read-only to the transport and HTTP API. */
 export interface TopicView {
   readonly parsed: ParsedTopic;
   /** Last tick published to subscribers (not one still waiting in a batch); undefined before the first flush. */
-  readonly last: WireTick | undefined;
+  readonly last: WireEntry | undefined;
   /** Gateway time (epoch ms) of `last`, 0 before the first flush. */
   readonly lastUpdate: number;
   /** The feed that last published on this topic. */
@@ -21,7 +21,7 @@ export interface EncodedBatch {
   readonly topic: TopicView;
   readonly epoch: number;
   /** The ticks, oldest first, seqs consecutive. Valid only during the call. */
-  readonly ticks: readonly WireTick[];
+  readonly ticks: readonly WireEntry[];
   /** The MessagePack `ticks` frame: `{t, topic, epoch, ticks}`. */
   readonly packed: Uint8Array;
 }
@@ -68,7 +68,7 @@ export interface BusObserver {
 export interface TopicBus {
   readonly epoch: number;
   setSink(sink: BusSink): void;
-  publish(tick: FeedTick, feedId: string): PublishResult;
+  publish(tick: BusTick, feedId: string): PublishResult;
   /** Delivers every pending batch now. */
   flush(): void;
   topic(topic: string): TopicView | undefined;
@@ -79,7 +79,7 @@ export interface TopicBus {
    * first ([] when the caller is up to date), or null when some of them are no longer held
    * (history is bounded by count and age) or afterSeq is not a seq this bus issued.
    */
-  replayAfter(topic: string, afterSeq: number): WireTick[] | null;
+  replayAfter(topic: string, afterSeq: number): WireEntry[] | null;
   /** Flushes pending ticks and stops accepting new ones. */
   close(): Promise<void>;
 }

@@ -66,6 +66,7 @@ export function createBus(config: Config, deps: BusDeps): BusWiring {
     maxTicksPerFrame: config.bus.maxTicksPerFrame,
     historyMaxTicks: config.bus.historyMaxTicks,
     historyMaxAgeMs: config.bus.historyMaxAgeMs,
+    bookDepth: config.market.bookDepth,
     observer: deps.observer,
   });
   return { bus, runsFeeds: true, interest: () => {}, start: () => {} };

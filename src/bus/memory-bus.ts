@@ -1,8 +1,9 @@
 import type { Clock } from '../core/clock.ts';
-import { tickRules, toWireTick, type FeedTick, type TickRejectReason, type TickRules, type WireTick } from '../core/tick.ts';
+import { tickRules, toBookChanges, toWireTick, type BusTick, type TickRejectReason, type TickRules, type WireEntry } from '../core/tick.ts';
 import { parseTopic, topicError, type ParsedTopic } from '../core/topic.ts';
 import { packFrame } from '../protocol/codec.ts';
-import type { TicksFrame } from '../protocol/frames.ts';
+import type { EntriesFrame } from '../protocol/frames.ts';
+import { BookWindow, DEFAULT_BOOK_DEPTH } from '../market/book.ts';
 import { TickRing } from './tick-ring.ts';
 import type { BusObserver, BusSink, EncodedBatch, PublishResult, TopicBus, TopicView } from './bus.ts';
 
@@ -24,6 +25,8 @@ export interface MemoryBusOptions {
    * `topic_limit`, while its existing topics and other feeds are unaffected.
    */
   maxTopicsPerFeed?: number;
+  /** Levels per side of every book topic (`*.*.book`) the bus keeps and sends; default DEFAULT_BOOK_DEPTH. */
+  bookDepth?: number;
 }
 
 /** Far above a real universe (all US equities with quote and trade channels is ~25 000 topics). */
@@ -33,22 +36,25 @@ export const DEFAULT_MAX_TOPICS_PER_FEED = 50_000;
 class TopicState implements TopicView {
   readonly parsed: ParsedTopic;
   readonly rules: TickRules;
-  last: WireTick | undefined = undefined;
+  last: WireEntry | undefined = undefined;
   /** `ts` of the newest accepted tick: per topic, timestamps must not go backwards. */
   lastTs = 0;
   lastUpdate = 0;
   feedId: string;
   seq = 0;
   /** Ticks stamped but not yet flushed. Reused across flushes (length reset) to avoid reallocation. */
-  readonly pending: WireTick[] = [];
+  readonly pending: WireEntry[] = [];
   /** Reused frame object: only `ticks` changes between encodes. */
-  readonly frame: TicksFrame;
+  readonly frame: EntriesFrame;
   queued = false;
   readonly history: TickRing;
+  /** Book topics only: the feed's book, cut to the visible depth, as of the newest stamped update. */
+  readonly book: BookWindow | null;
 
-  constructor(parsed: ParsedTopic, rules: TickRules, feedId: string, epoch: number, history: TickRing) {
+  constructor(parsed: ParsedTopic, rules: TickRules, feedId: string, epoch: number, history: TickRing, book: BookWindow | null) {
     this.parsed = parsed;
     this.rules = rules;
+    this.book = book;
     this.feedId = feedId;
     this.frame = { t: 'ticks', topic: parsed.topic, epoch, ticks: this.pending };
     this.history = history;
@@ -91,7 +97,10 @@ export class MemoryBus implements TopicBus {
   /** Topics created per feed id, for maxTopicsPerFeed (cold path: only on a topic's first tick). */
   private readonly topicsCreated = new Map<string, number>();
 
+  private readonly bookDepth: number;
+
   constructor(options: MemoryBusOptions) {
+    this.bookDepth = Math.max(1, Math.floor(options.bookDepth ?? DEFAULT_BOOK_DEPTH));
     this.clock = options.clock;
     this.maxTicksPerFrame = Math.max(1, Math.floor(options.maxTicksPerFrame));
     this.observer = options.observer ?? noopObserver;
@@ -117,12 +126,13 @@ export class MemoryBus implements TopicBus {
     return this.byTopic.values();
   }
 
-  publish(tick: FeedTick, feedId: string): PublishResult {
+  publish(tick: BusTick, feedId: string): PublishResult {
     if (this.closed) return this.reject(feedId, 'bus_closed');
     if (typeof tick !== 'object' || tick === null) return this.reject(feedId, 'invalid_tick');
     const topic = tick.topic;
     const state = this.byTopic.get(topic);
     if (state === undefined) return this.publishNewTopic(tick, topic, feedId);
+    if (state.book !== null) return this.publishBook(state, tick, feedId);
     const seq = state.seq + 1;
     const wire = toWireTick(tick, state.rules, seq, this.clock.now());
     if (typeof wire === 'string') return this.reject(feedId, wire);
@@ -132,23 +142,46 @@ export class MemoryBus implements TopicBus {
   }
 
   /** A topic's first tick (cold path): the topic is created only if the tick is valid. */
-  private publishNewTopic(tick: FeedTick, topic: string, feedId: string): PublishResult {
+  private publishNewTopic(tick: BusTick, topic: string, feedId: string): PublishResult {
     if (topicError(topic) !== null) return this.reject(feedId, 'invalid_topic');
     const parsed = parseTopic(topic);
     const rules = tickRules(parsed.assetClass, parsed.channel);
-    const wire = toWireTick(tick, rules, 1, this.clock.now());
+    const isBook = rules.kind === 'book';
+    const wire = isBook ? toBookChanges(tick, rules) : toWireTick(tick, rules, 1, this.clock.now());
     if (typeof wire === 'string') return this.reject(feedId, wire);
     const created = this.topicsCreated.get(feedId) ?? 0;
     if (created >= this.maxTopicsPerFeed) return this.reject(feedId, 'topic_limit');
     this.topicsCreated.set(feedId, created + 1);
-    const state = new TopicState(parsed, rules, feedId, this.epoch, new TickRing(this.historyMaxTicks, this.historyMaxAgeMs));
+    const history = new TickRing(this.historyMaxTicks, this.historyMaxAgeMs);
+    const state = new TopicState(parsed, rules, feedId, this.epoch, history, isBook ? new BookWindow(this.bookDepth) : null);
     this.byTopic.set(parsed.topic, state);
     this.sink.onTopic(state);
-    this.accept(state, wire, feedId);
+    if (isBook) return this.publishBook(state, tick, feedId);
+    this.accept(state, wire as WireEntry, feedId);
     return { ok: true, seq: 1 };
   }
 
-  private accept(state: TopicState, wire: WireTick, feedId: string): void {
+  /**
+   * Book topics: the feed's level changes go through the topic's BookWindow, and what changed in
+   * the visible top levels is stamped and sent with the checksum of the result. A change that
+   * leaves the visible levels as they were is accepted but produces no update (and no seq).
+   */
+  private publishBook(state: TopicState, tick: BusTick, feedId: string): PublishResult {
+    const changes = toBookChanges(tick, state.rules);
+    if (typeof changes === 'string') return this.reject(feedId, changes);
+    if (tick.ts < state.lastTs) return this.reject(feedId, 'timestamp_backwards');
+    const delta = state.book!.update(changes.bids, changes.asks);
+    if (delta === null) {
+      state.lastTs = tick.ts;
+      this.observer.accepted(feedId);
+      return { ok: true, seq: state.seq };
+    }
+    const seq = state.seq + 1;
+    this.accept(state, { seq, ts: tick.ts, gts: this.clock.now(), bids: delta.bids, asks: delta.asks, checksum: delta.checksum }, feedId);
+    return { ok: true, seq };
+  }
+
+  private accept(state: TopicState, wire: WireEntry, feedId: string): void {
     state.feedId = feedId;
     state.seq = wire.seq;
     state.lastTs = wire.ts;
@@ -197,13 +230,13 @@ export class MemoryBus implements TopicBus {
     pending.length = 0;
   }
 
-  replayAfter(topic: string, afterSeq: number): WireTick[] | null {
+  replayAfter(topic: string, afterSeq: number): WireEntry[] | null {
     const state = this.byTopic.get(topic);
     if (state === undefined) return afterSeq === 0 ? [] : null;
     return state.history.after(afterSeq, this.clock.now());
   }
 
-  private emitFrame(state: TopicState, frame: TicksFrame): void {
+  private emitFrame(state: TopicState, frame: EntriesFrame): void {
     const batch: EncodedBatch = { topic: state, epoch: this.epoch, ticks: frame.ticks, packed: packFrame(frame) };
     this.sink.onBatch(batch);
   }

@@ -1,12 +1,12 @@
 import type { Clock } from '../core/clock.ts';
-import type { FeedTick, WireTick } from '../core/tick.ts';
+import type { FeedTick, WireEntry } from '../core/tick.ts';
 import { parseTopic, topicError, type ParsedTopic } from '../core/topic.ts';
 import { unpackFrame } from '../protocol/codec.ts';
 import type { BusSink, EncodedBatch, PublishResult, TopicBus, TopicView } from './bus.ts';
 import { TickRing } from './tick-ring.ts';
 
 class RelayTopic implements TopicView {
-  last: WireTick | undefined = undefined;
+  last: WireEntry | undefined = undefined;
   lastUpdate = 0;
   readonly history: TickRing;
   constructor(
@@ -58,7 +58,7 @@ export class RelayBus implements TopicBus {
   relay(packed: Uint8Array, feedId = 'relay'): void {
     const frame = unpackFrame(packed) as { t?: unknown; topic?: unknown; epoch?: unknown; ticks?: unknown };
     if (frame.t !== 'ticks' || typeof frame.topic !== 'string' || typeof frame.epoch !== 'number' || !Array.isArray(frame.ticks)) return;
-    const ticks = frame.ticks as WireTick[];
+    const ticks = frame.ticks as WireEntry[];
     if (frame.epoch !== this.epoch) {
       // The ingest side restarted: seqs start over, old history means nothing.
       this.epoch = frame.epoch;
@@ -102,7 +102,7 @@ export class RelayBus implements TopicBus {
     return this.byTopic.size;
   }
 
-  replayAfter(topic: string, afterSeq: number): WireTick[] | null {
+  replayAfter(topic: string, afterSeq: number): WireEntry[] | null {
     const state = this.byTopic.get(topic);
     if (state === undefined) return afterSeq === 0 ? [] : null;
     return state.history.after(afterSeq, this.options.clock.now());

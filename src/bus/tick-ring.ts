@@ -1,4 +1,4 @@
-import type { WireTick } from '../core/tick.ts';
+import type { WireEntry } from '../core/tick.ts';
 
 /**
  * The recent ticks of one topic, bounded by count and age, for resume.
@@ -6,7 +6,7 @@ import type { WireTick } from '../core/tick.ts';
  * index arithmetic. Fixed-size array, no shifting.
  */
 export class TickRing {
-  private readonly slots: (WireTick | undefined)[];
+  private readonly slots: (WireEntry | undefined)[];
   private head = 0; // index of the next write
   private size = 0;
   /** Gateway time after which the oldest held tick is past maxAgeMs (a lower bound; -∞ when empty). */
@@ -16,7 +16,7 @@ export class TickRing {
     readonly capacity: number,
     private readonly maxAgeMs: number,
   ) {
-    this.slots = new Array<WireTick | undefined>(capacity).fill(undefined);
+    this.slots = new Array<WireEntry | undefined>(capacity).fill(undefined);
   }
 
   /**
@@ -27,7 +27,7 @@ export class TickRing {
    * Hot path: one comparison per push; the oldest tick is only looked at once `evictAfter` (the
    * time at which the oldest held tick ages out) has passed.
    */
-  push(tick: WireTick): void {
+  push(tick: WireEntry): void {
     this.slots[this.head] = tick;
     this.head = (this.head + 1) % this.capacity;
     if (this.size < this.capacity) this.size++;
@@ -48,7 +48,7 @@ export class TickRing {
     }
   }
 
-  private at(i: number): WireTick {
+  private at(i: number): WireEntry {
     // i = 0 is the oldest held tick
     return this.slots[(this.head - this.size + i + this.capacity * 2) % this.capacity]!;
   }
@@ -57,7 +57,7 @@ export class TickRing {
    * The held ticks with seq > afterSeq, oldest first, or null when tick afterSeq+1 is no longer
    * held (evicted by count or older than maxAgeMs at `now`) or afterSeq is beyond the newest seq.
    */
-  after(afterSeq: number, now: number): WireTick[] | null {
+  after(afterSeq: number, now: number): WireEntry[] | null {
     if (this.size === 0) return afterSeq === 0 ? [] : null;
     const newest = this.at(this.size - 1).seq;
     if (afterSeq > newest) return null;
@@ -66,7 +66,7 @@ export class TickRing {
     if (afterSeq + 1 < oldest) return null;
     const start = afterSeq + 1 - oldest;
     if (now - this.at(start).gts > this.maxAgeMs) return null;
-    const out: WireTick[] = [];
+    const out: WireEntry[] = [];
     for (let i = start; i < this.size; i++) out.push(this.at(i));
     return out;
   }

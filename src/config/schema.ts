@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BAR_INTERVALS } from '../market/bars.ts';
 import { authSchema, limitsSchema, metricsEndpointSchema, securitySchema, tlsSchema } from './security-schema.ts';
 
 /**
@@ -110,6 +111,21 @@ export const configSchema = z
           .max(16)
           .default([1, 2, 4, 10, 20, 50])
           .transform((t) => [...new Set(t)].sort((a, b) => a - b)),
+      })
+      .strict()
+      .prefault({}),
+    market: z
+      .object({
+        /** Levels per side of every book topic (`*.*.book`): the snapshot, the updates and the checksum cover these. */
+        bookDepth: z.number().int().min(1).max(100).default(10),
+        /** Bar intervals built from trades (FX: mids) for every instrument: topics `<class>.<SYM>.bar_<interval>`. */
+        barIntervals: z.array(z.enum(Object.keys(BAR_INTERVALS) as [string, ...string[]])).max(6).default(['1s', '1m']),
+        /** Closed bars kept per bar topic, for snapshots and GET /v1/bars. */
+        barHistory: z.number().int().min(1).max(10_000).default(500),
+        /** Closed bars sent in a bar topic's snapshot (the open bar follows them). */
+        barSnapshot: z.number().int().min(0).max(10_000).default(60),
+        /** Asset classes whose bars and day statistics are built from quote mids (no trades). */
+        midAssetClasses: z.array(z.string().min(1)).default(['fx']),
       })
       .strict()
       .prefault({}),

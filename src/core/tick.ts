@@ -11,13 +11,14 @@
  * |---|---|
  * | the tick is an object | `invalid_tick` |
  * | `topic` is a valid topic name (src/core/topic.ts) | `invalid_topic` |
- * | `kind` is `quote` or `trade` | `invalid_kind` |
- * | `kind` matches the topic's channel (quotes on `*.*.quote`, trades on `*.*.trade`) | `channel_mismatch` |
+ * | `kind` is `quote`, `trade`, `book` or `bar` | `invalid_kind` |
+ * | `kind` matches the topic's channel (quotes on `*.*.quote`, trades on `*.*.trade`, books on `*.*.book`, bars on `*.*.bar_<interval>`) | `channel_mismatch` |
+ * | a book's `bids`/`asks` are arrays of at most MAX_BOOK_CHANGES `[price, size]` pairs | `invalid_levels` |
  * | `ts` is a number in [MIN_TS_MS, MAX_TS_MS): 2000-01-01 … 2200-01-01 | `invalid_timestamp` |
  * | `ts` is not older than the topic's last accepted `ts` (equal is fine) | `timestamp_backwards` |
  * | prices are finite and > 0 | `invalid_price` |
  * | prices are at most MAX_PRICE (1e9) | `absurd_price` |
- * | sizes are finite and ≥ 0 (quotes) or > 0 (trades) | `invalid_size` |
+ * | sizes are finite and ≥ 0 (quotes, book levels: 0 removes a level) or > 0 (trades) | `invalid_size` |
  * | sizes are at most MAX_SIZE (1e12) | `absurd_size` |
  * | equity sizes are whole shares | `fractional_size` |
  * | a quote's bid ≤ ask (locked is fine, crossed is not) | `crossed_quote` |
@@ -38,18 +39,42 @@
  * value between check and send) and the checks always see one object shape per kind.
  */
 
-import type { QuoteFields, TradeFields, WireQuote, WireTick, WireTrade } from '@tickgate/client/protocol';
+import type { BarFields, BookLevel, QuoteFields, TradeFields, WireBar, WireEntry, WireQuote, WireTrade } from '@tickgate/client/protocol';
 
 // The wire shapes are protocol: defined once in the client package.
-export type { QuoteFields, TradeFields, WireQuote, WireTick, WireTrade } from '@tickgate/client/protocol';
+export type {
+  BarFields,
+  BookLevel,
+  QuoteFields,
+  TradeFields,
+  WireBar,
+  WireBook,
+  WireEntry,
+  WireQuote,
+  WireTick,
+  WireTrade,
+} from '@tickgate/client/protocol';
 
-export type TickKind = 'quote' | 'trade';
+/** Book changes from a feed: each listed level gets its new size (0 removes it); unlisted levels stay. */
+export interface BookFields {
+  readonly bids: readonly BookLevel[];
+  readonly asks: readonly BookLevel[];
+}
 
-/** What an adapter emits: a plain object, owned by the bus once emitted. */
+export type TickKind = 'quote' | 'trade' | 'book' | 'bar';
+
+/** A quote or trade as an adapter emits it: a plain object, owned by the bus once emitted. */
 export type FeedTick =
   | ({ readonly topic: string; readonly ts: number; readonly kind: 'quote' } & QuoteFields)
   | ({ readonly topic: string; readonly ts: number; readonly kind: 'trade' } & TradeFields);
-
+export type BookTick = { readonly topic: string; readonly ts: number; readonly kind: 'book' } & BookFields;
+export type BarTick = { readonly topic: string; readonly ts: number; readonly kind: 'bar' } & BarFields;
+/**
+ * Everything the bus accepts: ticks, book changes (from adapters that keep a book) and bars (from
+ * the gateway's bar builder). Kept apart from FeedTick so code that handles only quotes and
+ * trades (recording, replay, the dashboard) keeps its exhaustive two-way narrowing.
+ */
+export type BusTick = FeedTick | BookTick | BarTick;
 
 /** Every reason a tick is refused by the bus; each is a `reason` label on tickgate_ticks_rejected_total. */
 export const TICK_REJECT_REASONS = [
@@ -65,6 +90,7 @@ export const TICK_REJECT_REASONS = [
   'absurd_size',
   'fractional_size',
   'crossed_quote',
+  'invalid_levels',
   'topic_limit',
   'bus_closed',
 ] as const;
@@ -79,6 +105,9 @@ export const MAX_PRICE = 1e9;
 /** Highest accepted size (units); well below 2^53, so sizes stay exact integers when they are. */
 export const MAX_SIZE = 1e12;
 
+/** Most level changes in one book tick, per side. */
+export const MAX_BOOK_CHANGES = 1000;
+
 /** Asset classes whose sizes are whole units (shares). */
 const WHOLE_SIZE_ASSET_CLASSES: ReadonlySet<string> = new Set(['equity']);
 
@@ -92,7 +121,7 @@ export interface TickRules {
 
 export function tickRules(assetClass: string, channel: string): TickRules {
   return {
-    kind: channel === 'quote' ? 'quote' : channel === 'trade' ? 'trade' : null,
+    kind: channel === 'quote' ? 'quote' : channel === 'trade' ? 'trade' : channel === 'book' ? 'book' : channel.startsWith('bar_') ? 'bar' : null,
     wholeSizes: WHOLE_SIZE_ASSET_CLASSES.has(assetClass),
   };
 }
@@ -137,15 +166,63 @@ export function tradeReason(t: TradeFields & { readonly ts: number }, wholeSizes
  * and validates the entry. Returns the entry, or why the tick is refused. The per-topic
  * `timestamp_backwards` rule needs the topic's state and is the caller's (the bus's).
  */
-export function toWireTick(tick: FeedTick, rules: TickRules, seq: number, gts: number): WireTick | TickRejectReason {
+export function toWireTick(tick: BusTick, rules: TickRules, seq: number, gts: number): WireEntry | TickRejectReason {
   const kind = tick.kind;
-  if (kind !== rules.kind) return kind === 'quote' || kind === 'trade' ? 'channel_mismatch' : 'invalid_kind';
+  if (kind !== rules.kind) return kind === 'quote' || kind === 'trade' || kind === 'book' || kind === 'bar' ? 'channel_mismatch' : 'invalid_kind';
   if (kind === 'quote') {
     const q: WireQuote = { seq, ts: tick.ts, gts, bid: tick.bid, ask: tick.ask, bidSize: tick.bidSize, askSize: tick.askSize };
     return quoteReason(q, rules.wholeSizes) ?? q;
   }
-  const t: WireTrade = { seq, ts: tick.ts, gts, price: tick.price, size: tick.size };
-  return tradeReason(t, rules.wholeSizes) ?? t;
+  if (kind === 'trade') {
+    const t: WireTrade = { seq, ts: tick.ts, gts, price: tick.price, size: tick.size };
+    return tradeReason(t, rules.wholeSizes) ?? t;
+  }
+  if (kind === 'bar') return toWireBar(tick, seq, gts);
+  // A book update's wire form depends on the topic's book (what is visible, its checksum):
+  // buses that keep one read the changes with `toBookChanges` instead.
+  return 'invalid_kind';
+}
+
+function toWireBar(b: BarFields & { readonly ts: number }, seq: number, gts: number): WireBar | TickRejectReason {
+  const w: WireBar = {
+    seq, ts: b.ts, gts, start: b.start, end: b.end, open: b.open, high: b.high, low: b.low, close: b.close,
+    volume: b.volume, count: b.count, vwap: b.vwap, final: b.final === true,
+  };
+  return (
+    tsReason(w.ts) ?? tsReason(w.start) ?? (w.end > w.start ? null : 'invalid_timestamp') ??
+    priceReason(w.open) ?? priceReason(w.high) ?? priceReason(w.low) ?? priceReason(w.close) ?? priceReason(w.vwap) ??
+    sizeReason(w.volume, true, false) ?? sizeReason(w.count, false, true) ?? w
+  );
+}
+
+/**
+ * Reads a book tick's level changes once into fresh arrays and validates them (`ts` too).
+ * Returns the copies, or why the tick is refused.
+ */
+export function toBookChanges(tick: BusTick, rules: TickRules): { bids: BookLevel[]; asks: BookLevel[] } | TickRejectReason {
+  if (tick.kind !== 'book') return tick.kind === 'quote' || tick.kind === 'trade' || tick.kind === 'bar' ? 'channel_mismatch' : 'invalid_kind';
+  const reason = tsReason(tick.ts);
+  if (reason !== null) return reason;
+  const bids = readLevels(tick.bids, rules.wholeSizes);
+  if (typeof bids === 'string') return bids;
+  const asks = readLevels(tick.asks, rules.wholeSizes);
+  if (typeof asks === 'string') return asks;
+  return { bids, asks };
+}
+
+function readLevels(levels: unknown, wholeSizes: boolean): BookLevel[] | TickRejectReason {
+  if (!Array.isArray(levels) || levels.length > MAX_BOOK_CHANGES) return 'invalid_levels';
+  const out: BookLevel[] = new Array<BookLevel>(levels.length);
+  for (let i = 0; i < levels.length; i++) {
+    const level: unknown = levels[i];
+    if (!Array.isArray(level) || level.length !== 2) return 'invalid_levels';
+    const price = level[0] as number;
+    const size = level[1] as number;
+    const reason = priceReason(price) ?? sizeReason(size, true, wholeSizes);
+    if (reason !== null) return reason;
+    out[i] = [price, size];
+  }
+  return out;
 }
 
 /**

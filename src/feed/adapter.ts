@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Clock } from '../core/clock.ts';
-import type { FeedTick } from '../core/tick.ts';
+import type { BusTick } from '../core/tick.ts';
 
 /** The logging surface an adapter gets (a pino child logger bound to the feed's id). */
 export interface FeedLogger {
@@ -20,7 +20,7 @@ export interface FeedLogger {
 export interface FeedContext {
   /** The feed instance id from config (the `feed` metric label). */
   readonly feedId: string;
-  emit(tick: FeedTick): boolean;
+  emit(tick: BusTick): boolean;
   /** Aborted when the supervisor stops this run of the adapter (shutdown or restart). */
   readonly signal: AbortSignal;
   readonly logger: FeedLogger;

@@ -1,7 +1,7 @@
 import { backoffDelay } from '@tickgate/client/backoff';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
-import type { FeedTick } from '../core/tick.ts';
+import type { BusTick } from '../core/tick.ts';
 import { isInterestAware, type FeedAdapter, type FeedContext } from './adapter.ts';
 
 export type FeedState = 'starting' | 'running' | 'backoff' | 'stopped';
@@ -24,7 +24,7 @@ export interface BackoffOptions {
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 30_000, resetAfterMs: 30_000, startTimeoutMs: 10_000, stopTimeoutMs: 5_000 };
 
 export interface SupervisorHooks {
-  publish(tick: FeedTick, feedId: string): boolean;
+  publish(tick: BusTick, feedId: string): boolean;
   up(feedId: string, isUp: boolean): void;
   failed(feedId: string): void;
   restarted(feedId: string): void;

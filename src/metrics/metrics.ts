@@ -11,7 +11,12 @@ export const LATENCY_BUCKETS_SECONDS = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 ];
 
-export type CloseReason = 'client' | 'shutdown' | 'slow_consumer' | 'error';
+export const CLOSE_REASONS = ['client', 'shutdown', 'slow_consumer', 'error'] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
+/** Every `reason` of tickgate_connections_refused_total (README "Metrics" lists the same). */
+export const REFUSAL_REASONS = ['unauthorized', 'origin', 'limit_total', 'limit_ip', 'rate_ip', 'bad_request', 'shutting_down'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+export const SLOW_CONSUMER_ACTIONS = ['downgrade', 'recover', 'close_timeout', 'close_hard'] as const;
 
 /**
  * Every metric tickgate exports, defined in one place, on its own registry.
@@ -235,11 +240,9 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
 
   // Zero-initialise labelled series so dashboards and rate() see them before the first event.
   for (const code of ALL_ERROR_CODES) m.errors.labels(code).inc(0);
-  for (const reason of ['client', 'shutdown', 'slow_consumer', 'error'] satisfies CloseReason[]) {
-    m.connectionsClosed.labels(reason).inc(0);
-  }
-  for (const reason of ['unauthorized', 'origin', 'limit_total', 'limit_ip', 'rate_ip']) m.connectionsRefused.labels(reason).inc(0);
-  for (const action of ['downgrade', 'recover', 'close_timeout', 'close_hard']) m.slowConsumerActions.labels(action).inc(0);
+  for (const reason of CLOSE_REASONS) m.connectionsClosed.labels(reason).inc(0);
+  for (const reason of REFUSAL_REASONS) m.connectionsRefused.labels(reason).inc(0);
+  for (const action of SLOW_CONSUMER_ACTIONS) m.slowConsumerActions.labels(action).inc(0);
   m.busReconnects.inc(0);
   return m;
 }

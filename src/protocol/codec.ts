@@ -1,5 +1,5 @@
 import { Packr, Unpackr } from 'msgpackr';
-import type { ServerFrame } from './frames.ts';
+import type { GatewayFrame } from './frames.ts';
 
 /**
  * Standard MessagePack only: plain maps (no msgpackr records), undefined as nil (msgpackr's
@@ -14,11 +14,11 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes:
  * Encodes a frame. The result is a view into a reused buffer, valid until the next call:
  * send it (uWS copies) before encoding again, or copy it with `Uint8Array.prototype.slice`.
  */
-export function packFrame(frame: ServerFrame): Uint8Array {
+export function packFrame(frame: GatewayFrame): Uint8Array {
   return packr.pack(frame);
 }
 
-export function jsonFrame(frame: ServerFrame): string {
+export function jsonFrame(frame: GatewayFrame): string {
   return JSON.stringify(frame);
 }
 

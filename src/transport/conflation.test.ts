@@ -22,7 +22,7 @@ describe('ConflationTiers', () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const { bus, publish } = testBus();
     const sent: { topic: string; rate: number; frame: TicksFrame }[] = [];
-    const tiers = new ConflationTiers([2, 10], bus, (topic, rate, frame) => void sent.push({ topic, rate, frame }));
+    const tiers = new ConflationTiers([2, 10], bus, (topic, rate, frame) => void sent.push({ topic, rate, frame: frame as TicksFrame }));
     return { bus, publish, tiers, sent };
   }
 

@@ -1,5 +1,6 @@
 import type { TopicBus } from '../bus/bus.ts';
-import type { TicksFrame } from '../protocol/frames.ts';
+import { conflateBars, mergeBookUpdates } from '../market/book-merge.ts';
+import type { EntriesFrame, EntriesSnapshotFrame } from '../protocol/frames.ts';
 
 /** Picks the tier for a requested rate: the fastest tier not above it, or the slowest tier. 0 stays 0. */
 export function pickTier(tiers: readonly number[], requested: number): number {
@@ -34,7 +35,9 @@ export class ConflationTiers {
   constructor(
     readonly rates: readonly number[],
     private readonly bus: TopicBus,
-    private readonly publish: (topic: string, rate: number, frame: TicksFrame) => void,
+    private readonly publish: (topic: string, rate: number, frame: EntriesFrame | EntriesSnapshotFrame) => void,
+    /** A fresh snapshot of a book topic, for when its history no longer covers a tier's gap. */
+    private readonly snapshot: (topic: string) => EntriesSnapshotFrame | undefined = () => undefined,
   ) {
     for (const rate of rates) this.tiers.set(rate, { rate, topics: new Map(), timer: null });
   }
@@ -62,12 +65,33 @@ export class ConflationTiers {
   private emit(tier: Tier): void {
     const epoch = this.bus.epoch;
     for (const [topic, entry] of tier.topics) {
-      const last = this.bus.topic(topic)?.last;
+      const view = this.bus.topic(topic);
+      const last = view?.last;
       if (last === undefined || last.seq <= entry.sentSeq) continue;
       const conflated = last.seq - entry.sentSeq;
+      const from = entry.sentSeq;
       entry.sentSeq = last.seq;
+      // Book and bar topics cannot be sampled (a skipped level change corrupts a client's book, a
+      // skipped final loses a bar): they get the net of what happened since the tier's last frame.
+      const channel = view!.parsed.channel;
+      if (conflated > 1 && (channel === 'book' || channel.startsWith('bar_'))) {
+        this.emitNet(topic, tier.rate, from, conflated, channel === 'book');
+        continue;
+      }
       this.publish(topic, tier.rate, { t: 'ticks', topic, epoch, ticks: [last], conflated });
     }
+  }
+
+  private emitNet(topic: string, rate: number, from: number, conflated: number, book: boolean): void {
+    const updates = this.bus.replayAfter(topic, from);
+    if (updates === null || updates.length === 0) {
+      // The history no longer holds them all: start the tier's subscribers over from a snapshot.
+      const snapshot = this.snapshot(topic);
+      if (snapshot !== undefined) this.publish(topic, rate, snapshot);
+      return;
+    }
+    const ticks = book ? [mergeBookUpdates(updates)] : conflateBars(updates);
+    this.publish(topic, rate, { t: 'ticks', topic, epoch: this.bus.epoch, ticks, conflated });
   }
 
   /** Topics with subscribers per tier, for tests and /v1/topics. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/clock.ts';
-import type { WireTick } from '../core/tick.ts';
+import type { WireBook, WireTick } from '../core/tick.ts';
 import type { TicksFrame } from '../protocol/frames.ts';
 import { DelayedTiers, HELD_FRAME_BYTES, HELD_TICK_BYTES } from './delayed.ts';
 
@@ -14,7 +14,7 @@ function tiers(maxBytes = 1_000_000) {
   const conflating: number[] = [];
   const d = new DelayedTiers(
     { maxBytes },
-    (_topic, delayMs, frame) => released.push({ at: clock.now(), delayMs, frame }),
+    (_topic, delayMs, frame) => released.push({ at: clock.now(), delayMs, frame: frame as TicksFrame }),
     clock,
     (_topic, _delayMs, quantumMs) => conflating.push(quantumMs),
     clock,
@@ -74,5 +74,32 @@ describe('DelayedTiers on a ManualClock', () => {
     for (const r of released) expect(r.at - r.frame.ticks.at(-1)!.gts).toBeGreaterThanOrEqual(10_000);
     expect(released[0]!.at).toBeGreaterThanOrEqual(t0 + 10_000);
     expect(d.heldBytes).toBe(0);
+  });
+
+  it('conflates a book line to the net of its updates (every changed level, newest size), not to its newest diff', () => {
+    const BOOK = 'equity.AAPL.book';
+    const maxBytes = 4 * (HELD_FRAME_BYTES + HELD_TICK_BYTES);
+    const { clock, d, released } = tiers(maxBytes);
+    d.changed(BOOK, 10_000, 1);
+    // Each update changes one different bid level; a line that kept only the newest diff would lose the others.
+    for (let seq = 1; seq <= 20; seq++) {
+      const update: WireBook = { seq, ts: clock.now(), gts: clock.now(), bids: [[100 - seq, seq]], asks: seq === 1 ? [[101, 5]] : [], checksum: seq };
+      d.hold(BOOK, 1, [update]);
+      expect(d.heldBytes).toBeLessThanOrEqual(maxBytes);
+      clock.advance(10);
+    }
+    expect(d.conflatedTicks).toBeGreaterThan(0);
+    clock.advance(20_000);
+    const entries = released.flatMap((r) => r.frame.ticks as unknown as WireBook[]);
+    expect(entries.length).toBeLessThan(20);
+    // Together the released entries still carry every level change, and the newest checksum last.
+    const levels = new Map<number, number>();
+    for (const e of entries) for (const [price, size] of e.bids) levels.set(price, size);
+    expect(levels.size).toBe(20);
+    for (let seq = 1; seq <= 20; seq++) expect(levels.get(100 - seq)).toBe(seq);
+    expect(entries.some((e) => e.asks.some(([p]) => p === 101))).toBe(true);
+    expect(entries.at(-1)!.checksum).toBe(20);
+    const represented = released.reduce((n, r) => n + (r.frame.conflated ?? r.frame.ticks.length), 0);
+    expect(represented).toBe(20);
   });
 });

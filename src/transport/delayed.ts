@@ -1,7 +1,9 @@
 import type { TopicBus } from '../bus/bus.ts';
 import { systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../core/clock.ts';
-import type { WireTick } from '../core/tick.ts';
-import type { TicksFrame } from '../protocol/frames.ts';
+import type { WireEntry } from '../core/tick.ts';
+import { parseTopic } from '../core/topic.ts';
+import { conflateBars, mergeBookUpdates } from '../market/book-merge.ts';
+import type { EntriesFrame } from '../protocol/frames.ts';
 
 /**
  * Estimated heap cost of one held tick (the WireTick object with its boxed doubles, and its
@@ -17,7 +19,7 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 interface Held {
   releaseAt: number;
   epoch: number;
-  ticks: WireTick[];
+  ticks: WireEntry[];
   /** Ticks this entry stands for (> ticks.length once conflated). */
   represents: number;
 }
@@ -34,7 +36,13 @@ interface DelayLine {
   quantumMs: number;
   timer: TimerHandle | null;
   /** The newest tick released to subscribers (for HTTP snapshots of delayed identities). */
-  released: WireTick | undefined;
+  released: WireEntry | undefined;
+  /**
+   * How merged entries collapse: quotes and trades keep the newest tick; a book keeps the net of
+   * its updates (a dropped level change would corrupt a client's book); bars keep every closed
+   * bar plus the newest (docs/protocol.md §17).
+   */
+  readonly net: (entries: readonly WireEntry[]) => WireEntry[];
 }
 
 export interface DelayedOptions {
@@ -67,7 +75,7 @@ export class DelayedTiers {
 
   constructor(
     private readonly options: DelayedOptions,
-    private readonly publish: (topic: string, delayMs: number, frame: TicksFrame) => void,
+    private readonly publish: (topic: string, delayMs: number, frame: EntriesFrame) => void,
     private readonly clock: Clock = systemClock,
     private readonly onConflating: (topic: string, delayMs: number, quantumMs: number) => void = () => {},
     /** Release timers; Node's by default (a ManualClock in tests, so a delay needs no real wait). */
@@ -79,7 +87,7 @@ export class DelayedTiers {
     let line = this.lines.get(key);
     if (!line) {
       if (delta <= 0) return;
-      line = { topic, delayMs, subscribers: 0, items: [], head: 0, bytes: 0, quantumMs: 0, timer: null, released: undefined };
+      line = { topic, delayMs, subscribers: 0, items: [], head: 0, bytes: 0, quantumMs: 0, timer: null, released: undefined, net: netFor(topic) };
       this.lines.set(key, line);
       const same = this.byTopic.get(topic);
       if (same) same.push(line);
@@ -112,7 +120,7 @@ export class DelayedTiers {
   }
 
   /** Called per published frame while any delay line exists. */
-  hold(topic: string, epoch: number, ticks: readonly WireTick[], now = this.clock.now()): void {
+  hold(topic: string, epoch: number, ticks: readonly WireEntry[], now = this.clock.now()): void {
     const lines = this.byTopic.get(topic);
     if (lines === undefined) return;
     for (const line of lines) {
@@ -121,7 +129,7 @@ export class DelayedTiers {
   }
 
   /** The newest tick a delayed identity of `delayMs` may see on `topic` from a live line, if any. */
-  released(topic: string, delayMs: number): WireTick | undefined {
+  released(topic: string, delayMs: number): WireEntry | undefined {
     return this.lines.get(lineKey(topic, delayMs))?.released;
   }
 
@@ -137,15 +145,15 @@ export class DelayedTiers {
     if (line.timer === null) this.arm(line);
   }
 
-  /** Folds `newer` into `into`: the newest tick and the later release time survive. */
+  /** Folds `newer` into `into`: the net of both (line.net) and the later release time survive. */
   private merge(line: DelayLine, into: Held, newer: Held): void {
     const before = into.ticks.length;
-    into.ticks = [newer.ticks[newer.ticks.length - 1]!];
+    into.ticks = line.net(into.ticks.concat(newer.ticks));
     into.represents += newer.represents;
     into.releaseAt = newer.releaseAt;
     into.epoch = newer.epoch;
-    this.conflatedTicks += before + newer.ticks.length - 1;
-    this.account(line, (1 - before) * HELD_TICK_BYTES);
+    this.conflatedTicks += before + newer.ticks.length - into.ticks.length;
+    this.account(line, (into.ticks.length - before) * HELD_TICK_BYTES);
   }
 
   /** Conflates the line into wider buckets until it fits its share of maxBytes. */
@@ -165,9 +173,10 @@ export class DelayedTiers {
           this.account(line, -(HELD_FRAME_BYTES + item.ticks.length * HELD_TICK_BYTES));
         } else {
           if (item.ticks.length > 1) {
-            // A multi-tick frame alone in its bucket still shrinks to its newest tick.
-            const extra = item.ticks.length - 1;
-            item.ticks = [item.ticks[extra]!];
+            // A multi-tick frame alone in its bucket still shrinks to its net (a quote: its newest tick).
+            const before = item.ticks.length;
+            item.ticks = line.net(item.ticks);
+            const extra = before - item.ticks.length;
             this.conflatedTicks += extra;
             this.account(line, -extra * HELD_TICK_BYTES);
           }
@@ -195,7 +204,7 @@ export class DelayedTiers {
       line.items[line.head++] = undefined as unknown as Held; // let it be collected now
       this.account(line, -(HELD_FRAME_BYTES + item.ticks.length * HELD_TICK_BYTES));
       line.released = item.ticks[item.ticks.length - 1];
-      const frame: TicksFrame = { t: 'ticks', topic: line.topic, epoch: item.epoch, ticks: item.ticks };
+      const frame: EntriesFrame = { t: 'ticks', topic: line.topic, epoch: item.epoch, ticks: item.ticks };
       if (item.represents > item.ticks.length) frame.conflated = item.represents;
       this.publish(line.topic, line.delayMs, frame);
     }
@@ -242,14 +251,14 @@ const bucket = (item: Held, quantumMs: number) => Math.floor(item.releaseAt / qu
  * old, from the live delay line or the bus history; undefined when none old enough is held
  * (never a fresher one).
  */
-export function delayedValue(bus: TopicBus, tiers: DelayedTiers, topic: string, delayMs: number, now: number): WireTick | undefined {
+export function delayedValue(bus: TopicBus, tiers: DelayedTiers, topic: string, delayMs: number, now: number): WireEntry | undefined {
   const view = bus.topic(topic);
   const last = view?.last;
   if (view === undefined || last === undefined) return undefined;
   const cutoff = now - delayMs;
   if (view.lastUpdate <= cutoff) return last;
   const fromLine = tiers.released(topic, delayMs);
-  let best: WireTick | undefined = fromLine !== undefined && fromLine.gts <= cutoff ? fromLine : undefined;
+  let best: WireEntry | undefined = fromLine !== undefined && fromLine.gts <= cutoff ? fromLine : undefined;
   // The oldest afterSeq the history can still replay from: binary search (replayAfter is all-or-nothing).
   let lo = 0;
   let hi = last.seq;
@@ -261,4 +270,15 @@ export function delayedValue(bus: TopicBus, tiers: DelayedTiers, topic: string, 
   const held = bus.replayAfter(topic, lo) ?? [];
   for (const t of held) if (t.gts <= cutoff && (best === undefined || t.seq > best.seq)) best = t;
   return best;
+}
+
+const newestOnly = (entries: readonly WireEntry[]): WireEntry[] => [entries[entries.length - 1]!];
+const bookNet = (entries: readonly WireEntry[]): WireEntry[] => [mergeBookUpdates(entries)];
+
+/** How a delay line of `topic` conflates (see DelayLine.net). */
+function netFor(topic: string): (entries: readonly WireEntry[]) => WireEntry[] {
+  const channel = parseTopic(topic).channel;
+  if (channel === 'book') return bookNet;
+  if (channel.startsWith('bar_')) return conflateBars;
+  return newestOnly;
 }

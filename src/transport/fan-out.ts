@@ -3,7 +3,7 @@ import type { EncodedBatch, TopicBus, TopicView } from '../bus/bus.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { jsonFrame, packFrame } from '../protocol/codec.ts';
-import type { ServerFrame, StatusFrame, TicksFrame, WireFormat } from '../protocol/frames.ts';
+import type { EntriesFrame, EntriesSnapshotFrame, GatewayFrame, StatusFrame, WireFormat } from '../protocol/frames.ts';
 import type { DelayedTiers } from './delayed.ts';
 import { wireTopic } from './wire-topics.ts';
 
@@ -76,7 +76,7 @@ export class FanOut {
   }
 
   /** Encodes a frame for one uWS topic only if it has subscribers; returns whether it was sent. */
-  publishEncoded(uwsTopic: string, format: WireFormat, frame: ServerFrame, ticks: number): boolean {
+  publishEncoded(uwsTopic: string, format: WireFormat, frame: GatewayFrame, ticks: number): boolean {
     const subscribers = this.wireSubscribers.get(uwsTopic) ?? 0;
     if (subscribers === 0) return false;
     const hot = this.deps.metrics.hot;
@@ -95,13 +95,14 @@ export class FanOut {
   }
 
   /** A delayed tier released a frame: once per format, to that tier's uWS topics. */
-  publishDelayed(topic: string, delayMs: number, frame: TicksFrame): void {
+  publishDelayed(topic: string, delayMs: number, frame: EntriesFrame): void {
     for (const format of FORMATS) this.publishEncoded(wireTopic(topic, format, 0, delayMs), format, frame, frame.ticks.length);
   }
 
-  publishConflated(topic: string, rate: number, frame: TicksFrame): void {
+  /** A rate tier's frame: one sampled tick, a book's net update or bars (several entries), or a fresh snapshot. */
+  publishConflated(topic: string, rate: number, frame: EntriesFrame | EntriesSnapshotFrame): void {
     let sent = false;
-    for (const format of FORMATS) sent = this.publishEncoded(wireTopic(topic, format, rate), format, frame, 1) || sent;
+    for (const format of FORMATS) sent = this.publishEncoded(wireTopic(topic, format, rate), format, frame, frame.ticks.length) || sent;
     if (sent) this.deps.metrics.conflatedFrames.inc();
   }
 

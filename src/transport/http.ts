@@ -2,11 +2,13 @@ import { timingSafeEqual } from 'node:crypto';
 import type uWS from 'uWebSockets.js';
 import { AuthError, credentialOf, type Authenticator } from '../auth/authenticator.ts';
 import type { Identity } from '../auth/identity.ts';
-import type { TopicBus } from '../bus/bus.ts';
+import type { TopicBus, TopicView } from '../bus/bus.ts';
 import type { Clock } from '../core/clock.ts';
-import type { WireTick } from '../core/tick.ts';
+import type { WireEntry } from '../core/tick.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { parseTopic, topicError, TopicPattern } from '../core/topic.ts';
+import { handleBarsRequest, snapshotFields, type BarsQuery } from '../market/market-http.ts';
+import type { MarketView } from '../market/market-view.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { DASHBOARD_DIST_DIR, NOT_BUILT_HTML, StaticFiles } from './static.ts';
 
@@ -54,11 +56,13 @@ export interface HttpContext {
   /** The same authenticator, entitlements and delayed tier as the WebSocket upgrade. */
   authenticator: Authenticator;
   /** The newest value a delayed identity may see (never a fresher one); undefined if none is held. */
-  delayedValue(topic: string, delayMs: number): WireTick | undefined;
+  delayedValue(topic: string, delayMs: number): WireEntry | undefined;
   /** When set, /metrics requires `Authorization: Bearer <token>`. */
   metricsBearerToken?: string | undefined;
   /** Renders /metrics; defaults to this registry (worker threads render the aggregate of all threads). */
   renderMetrics?: () => Promise<string>;
+  /** Books, bars and day statistics, for /v1/snapshot and /v1/bars. */
+  market?: MarketView | undefined;
 }
 
 export interface RouteOptions {
@@ -127,7 +131,32 @@ function withIdentity(res: Res, req: uWS.HttpRequest, ctx: HttpContext, route: (
   );
 }
 
-/** Registers the HTTP API: /metrics, /healthz, /v1/topics, /v1/snapshot/:topic, /v1 (index), the dashboard (/, /assets/*), and 404/405 fallbacks. */
+/**
+ * The one path of every per-topic data route (/v1/snapshot, /v1/bars): authenticate (401), decode
+ * and validate the topic (400), check the identity's entitlements (403), then `route`.
+ */
+function withEntitledTopic(res: Res, req: uWS.HttpRequest, ctx: HttpContext, route: (identity: Identity, topic: string, view: TopicView | undefined) => void): void {
+  const raw = req.getParameter(0) ?? '';
+  const { bus, metrics } = ctx;
+  withIdentity(res, req, ctx, (identity) => {
+    let topic: string;
+    try {
+      topic = decodeURIComponent(raw);
+    } catch {
+      return sendError(res, 400, ErrorCode.INVALID_TOPIC, 'the topic in the path is not valid percent-encoding', metrics);
+    }
+    const err = topicError(topic);
+    if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
+    const view = bus.topic(topic);
+    if (!identity.entitled(view?.parsed ?? parseTopic(topic))) {
+      ctx.refused('not_entitled', { subject: identity.subject, topic, status: 403 });
+      return sendError(res, 403, ErrorCode.NOT_ENTITLED, `not entitled to ${topic}; this credential may read ${identity.topics.join(', ') || 'nothing'}`, metrics);
+    }
+    route(identity, topic, view);
+  });
+}
+
+/** Registers the HTTP API: /metrics, /healthz, /v1/topics, /v1/snapshot/:topic, /v1/bars/:topic, /v1 (index), the dashboard (/, /assets/*), and 404/405 fallbacks. */
 export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, options: RouteOptions = { metrics: true }): void {
   const { bus, metrics } = ctx;
   if (options.metrics) registerMetricsRoute(app, ctx);
@@ -137,7 +166,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
     });
     return;
   }
-  const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/', '/v1', '/assets/*'].filter((r) => options.metrics || r !== '/metrics');
+  const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/v1/bars/:topic', '/', '/v1', '/assets/*'].filter((r) => options.metrics || r !== '/metrics');
 
   app.get('/healthz', (res) => {
     const shuttingDown = ctx.isShuttingDown();
@@ -187,31 +216,27 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
   });
 
   app.get('/v1/snapshot/:topic', (res, req) => {
-    const raw = req.getParameter(0) ?? '';
-    withIdentity(res, req, ctx, (identity) => {
-      let topic: string;
-      try {
-        topic = decodeURIComponent(raw);
-      } catch {
-        return sendError(res, 400, ErrorCode.INVALID_TOPIC, 'the topic in the path is not valid percent-encoding', metrics);
-      }
-      const err = topicError(topic);
-      if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
-      const view = bus.topic(topic);
-      if (!identity.entitled(view?.parsed ?? parseTopic(topic))) {
-        ctx.refused('not_entitled', { subject: identity.subject, topic, status: 403 });
-        return sendError(res, 403, ErrorCode.NOT_ENTITLED, `not entitled to ${topic}; this credential may read ${identity.topics.join(', ') || 'nothing'}`, metrics);
-      }
+    withEntitledTopic(res, req, ctx, (identity, topic, view) => {
       if (view?.last === undefined) {
         return sendError(res, 404, ErrorCode.UNKNOWN_TOPIC, `no tick has been seen for topic "${topic}"`, metrics);
       }
-      if (identity.delayMs === 0) return sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, ...view.last });
+      if (identity.delayMs === 0) return sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, ...snapshotFields(ctx, topic, view.last) });
+      // One held book update is a diff, not a book: a delayed identity gets no book snapshot (§17.3).
+      if (view.parsed.channel === 'book') {
+        return sendError(res, 404, ErrorCode.UNKNOWN_TOPIC, `no delayed snapshot of book topic "${topic}": a delayed identity gets no book snapshot (docs/protocol.md §17.3)`, metrics);
+      }
       const delayed = ctx.delayedValue(topic, identity.delayMs);
       if (delayed === undefined) {
         return sendError(res, 404, ErrorCode.UNKNOWN_TOPIC, `no value of "${topic}" at least ${identity.delayMs} ms old (your delay) is held yet`, metrics);
       }
       sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, delayMs: identity.delayMs, ...delayed });
     });
+  });
+
+  app.get('/v1/bars/:topic', (res, req) => {
+    // uWS request data is gone once this handler returns: read the query before authenticating.
+    const query: BarsQuery = { from: req.getQuery('from'), to: req.getQuery('to'), limit: req.getQuery('limit') };
+    withEntitledTopic(res, req, ctx, (identity, topic) => handleBarsRequest(ctx, res, topic, query, identity.delayMs));
   });
 
   // The trading dashboard (dashboards/trading, built into dist/, read into memory once here) at /

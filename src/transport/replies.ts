@@ -3,13 +3,16 @@ import type { TopicBus } from '../bus/bus.ts';
 import { ErrorCode, TickgateError } from '../core/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { jsonFrame, packFrame } from '../protocol/codec.ts';
-import type { RequestId, ServerFrame, WelcomeFrame, WireFormat } from '../protocol/frames.ts';
+import type { MarketView } from '../market/market-view.ts';
+import type { EntriesSnapshotFrame, GatewayFrame, RequestId, WelcomeFrame, WireFormat } from '../protocol/frames.ts';
 import type { Session, Socket } from './session.ts';
 
 export interface RepliesDeps {
   bus: Pick<TopicBus, 'topic' | 'epoch'>;
   metrics: Pick<Metrics, 'hot' | 'errors'>;
   logger: Pick<Logger, 'error'>;
+  /** Book, bar and day-statistics state (src/market): whole books, last bars and stats in snapshots. */
+  market?: MarketView | undefined;
 }
 
 /**
@@ -47,9 +50,16 @@ export class Replies {
   }
 
   sendSnapshot(ws: Socket, topic: string): void {
-    const last = this.deps.bus.topic(topic)?.last;
-    if (last === undefined) return;
-    this.send(ws, ws.getUserData(), { t: 'snapshot', topic, epoch: this.deps.bus.epoch, ticks: [last] });
+    const frame = this.snapshotFrame(topic);
+    if (frame !== undefined) this.send(ws, ws.getUserData(), frame);
+  }
+
+  /** A topic's snapshot: from the market layer (whole book, last bars, day stats) when wired, else the last value. */
+  snapshotFrame(topic: string): EntriesSnapshotFrame | undefined {
+    const { bus, market } = this.deps;
+    const last = bus.topic(topic)?.last;
+    if (last === undefined) return undefined;
+    return market?.snapshotFrame(topic, bus.epoch) ?? { t: 'snapshot', topic, epoch: bus.epoch, ticks: [last] };
   }
 
   replyWithError(ws: Socket, session: Session, id: RequestId | null, err: unknown): void {
@@ -66,7 +76,7 @@ export class Replies {
     this.send(ws, session, { t: 'error', id, code, message });
   }
 
-  send(ws: Socket, session: Session, frame: ServerFrame): void {
+  send(ws: Socket, session: Session, frame: GatewayFrame): void {
     const hot = this.deps.metrics.hot;
     if (session.format === 'json') {
       const text = jsonFrame(frame);

@@ -1,11 +1,11 @@
 import type { TopicBus } from '../bus/bus.ts';
-import type { WireTick } from '../core/tick.ts';
+import type { WireEntry } from '../core/tick.ts';
 import type { ResumePosition, TopicResult } from '../protocol/frames.ts';
 
 export interface ResumePlan {
   result: TopicResult;
   /** Ticks to send as ticks frames (resume), or null. */
-  replay: WireTick[] | null;
+  replay: WireEntry[] | null;
   /** Send the last value as a snapshot frame. */
   snapshot: boolean;
 }

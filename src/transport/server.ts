@@ -5,6 +5,7 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import type { LimitsConfig } from '../config/security-schema.ts';
 import { systemClock, systemTimers, type Clock, type Timers } from '../core/clock.ts';
 import { ErrorCode } from '../core/errors.ts';
+import type { MarketView } from '../market/market-view.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { PROTOCOL_VERSION, type WelcomeFrame } from '../protocol/frames.ts';
 import { Admission, RefusalLog } from './admission.ts';
@@ -70,6 +71,8 @@ export interface TransportDeps {
   clock?: Clock;
   /** Token-expiry and delay-line timers; Node's by default (a ManualClock in tests). */
   timers?: Timers;
+  /** Book, bar and day-statistics state for snapshots and /v1/bars (src/market). */
+  market?: MarketView;
 }
 
 const CLOSE_GOING_AWAY = 1001;
@@ -125,7 +128,13 @@ export class Transport implements BusSink {
       (topic, delayMs, quantumMs) => logger.warn({ topic, delayMs, quantumMs, maxDelayedBytes: options.limits.maxDelayedBytes }, 'delay line full: conflating held ticks'),
       timers,
     );
-    this.conflation = new ConflationTiers(options.rateTiers, bus, (topic, rate, frame) => this.fanOut.publishConflated(topic, rate, frame));
+    this.conflation = new ConflationTiers(
+      options.rateTiers,
+      bus,
+      (topic, rate, frame) => this.fanOut.publishConflated(topic, rate, frame),
+      // A book tier whose history no longer covers its gap starts over from a snapshot.
+      (topic) => this.replies.snapshotFrame(topic),
+    );
     this.subscriptions = new SubscriptionManager(bus, options.maxSubscriptionsPerConnection, options.slowConsumer.downgradeRate, {
       changed: (delta) => metrics.subscriptions.inc(delta),
       interest: deps.interest,
@@ -146,7 +155,7 @@ export class Transport implements BusSink {
       rateTiers: options.rateTiers,
       clock,
     });
-    this.replies = new Replies({ bus, metrics, logger });
+    this.replies = new Replies({ bus, metrics, logger, market: deps.market });
     this.slow = new SlowConsumerGuard(
       options.slowConsumer,
       options.maxBackpressureBytes,
@@ -224,6 +233,7 @@ export class Transport implements BusSink {
       delayedValue: (topic, delayMs) => delayedValue(bus, this.delayed, topic, delayMs, clock.now()),
       metricsBearerToken: options.metricsEndpoint.bearerToken,
       ...(deps.renderMetrics ? { renderMetrics: deps.renderMetrics } : {}),
+      ...(deps.market ? { market: deps.market } : {}),
     };
     const separateMetrics = options.metricsEndpoint.port !== undefined;
     registerHttpRoutes(this.app, httpContext, { metrics: !separateMetrics });

@@ -3,6 +3,7 @@ import { Authenticator } from '../auth/authenticator.ts';
 import { RelayBus } from '../bus/relay-bus.ts';
 import { systemClock } from '../core/clock.ts';
 import { createLogger, resolveLogFormat } from '../logger.ts';
+import { MarketData } from '../market/market-data.ts';
 import { createMetrics } from '../metrics/metrics.ts';
 import { Transport } from '../transport/server.ts';
 import { transportOptions } from '../transport/options.ts';
@@ -26,6 +27,9 @@ let feedStates: Record<string, string> = {};
 let nextRequest = 0;
 const pendingMetrics = new Map<number, (text: string) => void>();
 
+// Books, bar history and day statistics from the relayed frames, for this thread's snapshots
+// (bars themselves are built once, on the main thread, and arrive relayed).
+const market = new MarketData(bus, systemClock, { ...config.market, barIntervals: [], barCheckIntervalMs: 50 });
 const transport = new Transport(
   { ...transportOptions(config), port: init.port, workerId: init.workerId },
   {
@@ -36,6 +40,7 @@ const transport = new Transport(
     feedStates: () => feedStates,
     interest: (entry, interested) => post({ type: 'interest', entry, interested }),
     authenticator,
+    market,
     renderMetrics: () =>
       new Promise((resolve) => {
         const id = ++nextRequest;
@@ -44,7 +49,7 @@ const transport = new Transport(
       }),
   },
 );
-bus.setSink(transport);
+bus.setSink(market.wrap(transport));
 
 port.on('message', (m: MainToWorker) => {
   switch (m.type) {

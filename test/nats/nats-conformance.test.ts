@@ -3,7 +3,7 @@ import type { BusSink, PublishResult, TopicBus, TopicView } from '../../src/bus/
 import { runBusConformance, runBusHistoryConformance, type BusFactoryOptions } from '../../src/bus/bus.conformance.ts';
 import { NatsBus } from '../../src/bus/nats/nats-bus.ts';
 import { systemClock } from '../../src/core/clock.ts';
-import type { FeedTick, WireTick } from '../../src/core/tick.ts';
+import type { FeedTick, WireEntry, WireTick } from '../../src/core/tick.ts';
 import { MemoryBus } from '../../src/bus/memory-bus.ts';
 import { NatsIngestPublisher } from '../../src/bus/nats/ingest-publisher.ts';
 import { NatsLink } from '../../src/bus/nats/link.ts';
@@ -76,7 +76,7 @@ class IngestServePair implements TopicBus {
     return this.serve.topics();
   }
 
-  replayAfter(topic: string, afterSeq: number): WireTick[] | null {
+  replayAfter(topic: string, afterSeq: number): WireEntry[] | null {
     return this.serve.replayAfter(topic, afterSeq);
   }
 

@@ -129,6 +129,75 @@ export interface WireTrade extends TradeFields {
 }
 export type WireTick = WireQuote | WireTrade;
 
+// ---- books, bars and day statistics (docs/protocol.md §17) ------------------------
+
+/** One order-book level: price and the new absolute size there (0: the level is removed). */
+export type BookLevel = readonly [price: number, size: number];
+
+/** One OHLCV bar (built by the gateway from trades, or from quote mids for FX). */
+export interface BarFields {
+  /** Bar start and end (exclusive), gateway time, epoch ms. */
+  readonly start: number;
+  readonly end: number;
+  readonly open: number;
+  readonly high: number;
+  readonly low: number;
+  readonly close: number;
+  /** Traded size in the bar (0 for bars built from quote mids). */
+  readonly volume: number;
+  /** Trades (or, for mid bars, quotes) folded into the bar. */
+  readonly count: number;
+  /** Volume-weighted average price (mid bars: the mean of the mids). */
+  readonly vwap: number;
+  /** false: the open bar, updated; true: the bar closed, this is its last value. */
+  readonly final: boolean;
+}
+
+/**
+ * A book update as sent: the changed levels of the top N per side (size 0: removed) and the
+ * CRC-32 of the resulting top N (docs/protocol.md §17). In a snapshot: the whole top N.
+ */
+export interface WireBook {
+  seq: number;
+  ts: number;
+  gts: number;
+  bids: BookLevel[];
+  asks: BookLevel[];
+  checksum: number;
+}
+export interface WireBar extends BarFields {
+  seq: number;
+  ts: number;
+  gts: number;
+}
+/** One entry of a topic's stream, whatever its channel: what the bus stamps, stores and sends. */
+export type WireEntry = WireTick | WireBook | WireBar;
+
+/**
+ * Day statistics of one instrument (`<assetClass>.<SYMBOL>`), from trades, or from quote mids
+ * for instruments without trades (FX). Prices are null before the first price of the day.
+ */
+export interface DayStats {
+  /** The trading day (UTC date, `YYYY-MM-DD`) these statistics are for. */
+  day: string;
+  /** `trade` or `mid`: what the prices below are made of. */
+  source: 'trade' | 'mid';
+  open: number | null;
+  high: number | null;
+  low: number | null;
+  /** The latest price of the day. */
+  last: number | null;
+  /** The last price of the previous day this gateway saw, or null. */
+  prevClose: number | null;
+  /** Traded size today (0 for `mid`). */
+  volume: number;
+  /** Volume-weighted average price today (`mid`: the mean of the mids), or null. */
+  vwap: number | null;
+  /** last − prevClose, and that as a percentage of prevClose; null when either is unknown. */
+  change: number | null;
+  changePct: number | null;
+}
+
 export type RequestId = number | string;
 export type WireFormat = 'msgpack' | 'json';
 
@@ -256,6 +325,30 @@ export interface SnapshotFrame {
   topic: string;
   epoch: number;
   ticks: [WireTick];
+  /** The instrument's day statistics (docs/protocol.md §17), when the gateway has seen a price for it. */
+  stats?: DayStats;
+}
+
+/**
+ * Ticks and snapshots of book and bar topics (docs/protocol.md §17). Same frames (`t`: `ticks` or
+ * `snapshot`) as for quotes and trades, whose entries are WireBook or WireBar; a bar snapshot
+ * carries up to the last K bars, a book snapshot one entry holding the whole top N.
+ * Kept apart from TicksFrame/SnapshotFrame so clients typed for quote and trade topics only
+ * keep compiling; `GatewayFrame` is everything the gateway sends.
+ */
+export interface EntriesFrame {
+  t: 'ticks';
+  topic: string;
+  epoch: number;
+  ticks: WireEntry[];
+  conflated?: number;
+}
+export interface EntriesSnapshotFrame {
+  t: 'snapshot';
+  topic: string;
+  epoch: number;
+  ticks: WireEntry[];
+  stats?: DayStats;
 }
 
 export interface ErrorFrame {
@@ -291,3 +384,5 @@ export interface RevokedFrame {
 }
 
 export type ServerFrame = WelcomeFrame | AckFrame | TicksFrame | SnapshotFrame | ErrorFrame | PongFrame | StatusFrame | SlowFrame | AuthFrame | RevokedFrame;
+/** Every frame the gateway sends, book and bar entries included. */
+export type GatewayFrame = ServerFrame | EntriesFrame | EntriesSnapshotFrame;

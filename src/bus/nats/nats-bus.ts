@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
-import type { FeedTick, WireTick } from '../../core/tick.ts';
+import type { FeedTick, WireEntry, WireTick } from '../../core/tick.ts';
 import { isPattern, parseTopic, topicError, TopicPattern } from '../../core/topic.ts';
 import { unpackFrame } from '../../protocol/codec.ts';
 import type { ResumePosition } from '../../protocol/frames.ts';
@@ -144,7 +144,7 @@ export class NatsBus implements WarmableBus {
     return this.relay.topics();
   }
 
-  replayAfter(topic: string, afterSeq: number): WireTick[] | null {
+  replayAfter(topic: string, afterSeq: number): WireEntry[] | null {
     return this.relay.replayAfter(topic, afterSeq);
   }
 
