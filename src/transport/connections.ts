@@ -87,54 +87,7 @@ export class StreamConnections {
       idleTimeout: options.idleTimeoutSeconds,
       sendPingsAutomatically: true,
 
-      upgrade: (res, req, context) => {
-        // The request is valid only inside this callback: copy what is needed.
-        const formatParam = req.getQuery('format') ?? '';
-        const key = req.getHeader('sec-websocket-key');
-        const protocols = req.getHeader('sec-websocket-protocol');
-        const extensions = req.getHeader('sec-websocket-extensions');
-        const version = req.getHeader('sec-websocket-version');
-        const origin = req.getHeader('origin');
-        const credentials = { authorization: req.getHeader('authorization'), protocols, query: req.getQuery('token') ?? '' };
-        const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
-        const refuse = (status: number, code: ErrorCode, message: string, reason: string, headers: Record<string, string> = {}) => {
-          metrics.connectionsRefused.labels(reason).inc();
-          deps.refusals.refused(reason, { surface: 'upgrade', ip, status, code, message });
-          sendError(res, status, code, message, metrics, headers);
-        };
-        if (deps.isShuttingDown()) return refuse(503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', 'shutting_down');
-        // RFC 6455 §4.4: only version 13 exists; uWS itself does not check the header.
-        if (version !== '13') {
-          return refuse(426, ErrorCode.BAD_UPGRADE, `Sec-WebSocket-Version must be 13, got "${version.slice(0, 16)}"`, 'bad_request', { 'Sec-WebSocket-Version': '13' });
-        }
-        let format: WireFormat;
-        if (formatParam === '' || formatParam === 'msgpack') format = 'msgpack';
-        else if (formatParam === 'json') format = 'json';
-        else return refuse(400, ErrorCode.BAD_UPGRADE, `format must be "msgpack" (default) or "json", got "${formatParam.slice(0, 32)}"`, 'bad_request');
-        const refusal = deps.admission.check(ip, origin, deps.clock.now());
-        if (refusal) return refuse(refusal.status, refusal.code, refusal.message, refusal.reason);
-        const protocol = chooseProtocol(protocols);
-        const upgrade = (identity: Identity) =>
-          res.upgrade(new Session(++this.nextSessionId, format, ip, identity), key, protocol, extensions, context);
-
-        const authenticator = deps.authenticator;
-        if (!authenticator.enabled) return upgrade(authenticator.anonymous);
-        let aborted = false;
-        res.onAborted(() => {
-          aborted = true;
-        });
-        authenticator.authenticate(credentialOf(credentials)).then(
-          (identity) => {
-            if (!aborted) res.cork(() => upgrade(identity));
-          },
-          (err: unknown) => {
-            if (aborted) return;
-            const message = err instanceof AuthError ? err.message : 'authentication failed';
-            if (!(err instanceof AuthError)) logger.error({ err }, 'authentication error');
-            res.cork(() => refuse(401, ErrorCode.UNAUTHORIZED, message, 'unauthorized'));
-          },
-        );
-      },
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
 
       open: (ws) => {
         const session = ws.getUserData();
@@ -187,6 +140,63 @@ export class StreamConnections {
         logger.debug({ session: session.id, code, reason: session.closeReason, dropped: session.slow?.droppedFrames ?? 0 }, 'connection closed');
       },
     });
+  }
+
+  /**
+   * Admission, format and authentication at the upgrade. The common path (no authentication)
+   * allocates no closures: a connection storm is thousands of these per second.
+   */
+  private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    const { deps } = this;
+    // The request is valid only inside this callback: copy what is needed.
+    const formatParam = req.getQuery('format') ?? '';
+    const key = req.getHeader('sec-websocket-key');
+    const protocols = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const version = req.getHeader('sec-websocket-version');
+    const origin = req.getHeader('origin');
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    if (deps.isShuttingDown()) return this.refuse(res, ip, 503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', 'shutting_down');
+    // RFC 6455 §4.4: only version 13 exists; uWS itself does not check the header.
+    if (version !== '13') {
+      return this.refuse(res, ip, 426, ErrorCode.BAD_UPGRADE, `Sec-WebSocket-Version must be 13, got "${version.slice(0, 16)}"`, 'bad_request', { 'Sec-WebSocket-Version': '13' });
+    }
+    let format: WireFormat;
+    if (formatParam === '' || formatParam === 'msgpack') format = 'msgpack';
+    else if (formatParam === 'json') format = 'json';
+    else return this.refuse(res, ip, 400, ErrorCode.BAD_UPGRADE, `format must be "msgpack" (default) or "json", got "${formatParam.slice(0, 32)}"`, 'bad_request');
+    const refusal = deps.admission.check(ip, origin, deps.clock.now());
+    if (refusal) return this.refuse(res, ip, refusal.status, refusal.code, refusal.message, refusal.reason);
+    const protocol = protocols === '' ? '' : chooseProtocol(protocols);
+
+    const authenticator = deps.authenticator;
+    if (!authenticator.enabled) {
+      res.upgrade(new Session(++this.nextSessionId, format, ip, authenticator.anonymous), key, protocol, extensions, context);
+      return;
+    }
+    const credentials = { authorization: req.getHeader('authorization'), protocols, query: req.getQuery('token') ?? '' };
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    authenticator.authenticate(credentialOf(credentials)).then(
+      (identity) => {
+        if (!aborted) res.cork(() => res.upgrade(new Session(++this.nextSessionId, format, ip, identity), key, protocol, extensions, context));
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        const message = err instanceof AuthError ? err.message : 'authentication failed';
+        if (!(err instanceof AuthError)) deps.logger.error({ err }, 'authentication error');
+        res.cork(() => this.refuse(res, ip, 401, ErrorCode.UNAUTHORIZED, message, 'unauthorized'));
+      },
+    );
+  }
+
+  private refuse(res: uWS.HttpResponse, ip: string, status: number, code: ErrorCode, message: string, reason: string, headers: Record<string, string> = {}): void {
+    const { metrics, refusals } = this.deps;
+    metrics.connectionsRefused.labels(reason).inc();
+    refusals.refused(reason, { surface: 'upgrade', ip, status, code, message });
+    sendError(res, status, code, message, metrics, headers);
   }
 
   /** Closes every client connection with `code` while the gateway keeps running (operations, tests). */

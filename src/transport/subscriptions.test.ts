@@ -53,6 +53,21 @@ describe('SubscriptionManager', () => {
     expect(manager.interestedEntries()).toEqual([]);
   });
 
+  it('a pattern naming its symbol (a watchlist entry) expands through the symbol index, before and after topics appear', () => {
+    const { manager, publish, open } = setup();
+    publish('equity.AAPL.quote', 10);
+    publish('equity.MSFT.quote', 20);
+    const early = open(1);
+    manager.subscribe(early.session, ['*.AAPL.*'], 0);
+    expect([...early.topics]).toEqual(['equity.AAPL.quote']);
+    publish('crypto.AAPL.quote', 10); // appears after the index was built: indexed as it appears
+    publish('fx.EURUSD.quote', 1.1);
+    expect([...early.topics].sort()).toEqual(['crypto.AAPL.quote', 'equity.AAPL.quote']);
+    const late = open(2);
+    manager.subscribe(late.session, ['*.AAPL.*', '*.MSFT.quote', '*.NONE.*'], 0);
+    expect([...late.topics].sort()).toEqual(['crypto.AAPL.quote', 'equity.AAPL.quote', 'equity.MSFT.quote']);
+  });
+
   it('patterns expand onto existing topics and onto topics that appear later', () => {
     const { manager, publish, open } = setup();
     publish('equity.AAPL.quote', 10);

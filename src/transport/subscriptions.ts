@@ -34,6 +34,13 @@ export class SubscriptionManager {
    * sessions holding it; scanned when a new topic appears.
    */
   private readonly patternHolders = new Map<string, { pattern: TopicPattern; sessions: Set<Session> }>();
+  /**
+   * Topics by symbol, so a pattern naming its symbol (`*.AAPL.*`, what watchlists use) expands
+   * by one lookup instead of a scan of every topic. Topics are never removed from a bus; the
+   * index catches up from bus.topics() whenever its count falls behind.
+   */
+  private readonly bySymbol = new Map<string, TopicView[]>();
+  private indexed = 0;
   /** Entry (topic or pattern) → number of sessions holding it. */
   private readonly interest = new Map<string, number>();
   /**
@@ -86,7 +93,7 @@ export class SubscriptionManager {
     const compiled = new Map<string, TopicPattern>();
     for (const entry of entries) {
       if (!isPattern(entry)) {
-        if (!session.identity.entitled(parseTopic(entry))) {
+        if (!session.identity.entitled(this.parsed(entry))) {
           throw new TickgateError(ErrorCode.NOT_ENTITLED, `not entitled to ${entry}; this connection may subscribe to ${session.identity.topics.join(', ') || 'nothing'}`);
         }
         add(entry);
@@ -95,7 +102,7 @@ export class SubscriptionManager {
       const pattern = this.patternHolders.get(entry)?.pattern ?? new TopicPattern(entry);
       compiled.set(entry, pattern);
       // A pattern expands only to topics the identity is entitled to.
-      for (const view of this.bus.topics()) {
+      for (const view of this.candidates(entry)) {
         if (pattern.matches(view.parsed) && session.identity.entitled(view.parsed)) add(view.parsed.topic);
       }
     }
@@ -180,6 +187,7 @@ export class SubscriptionManager {
 
   /** A topic appeared: subscribe every session whose pattern matches, before its first frame is published. */
   onTopic(view: TopicView): void {
+    if (this.indexed === this.bus.topicCount - 1) this.index(view);
     this.pending.appeared(view.parsed.topic);
     const told = new Set<Session>();
     for (const { pattern, sessions } of this.patternHolders.values()) {
@@ -306,6 +314,25 @@ export class SubscriptionManager {
       if (deliveredRate(session, topic) === undefined) revoked.push(topic);
     }
     return revoked;
+  }
+
+  /** The topics a pattern can match: those of its symbol when it names one, else all. */
+  private candidates(pattern: string): Iterable<TopicView> {
+    const symbol = pattern.split('.')[1];
+    if (symbol === undefined || symbol === '*') return this.bus.topics();
+    if (this.indexed !== this.bus.topicCount) {
+      this.bySymbol.clear();
+      this.indexed = 0;
+      for (const view of this.bus.topics()) this.index(view);
+    }
+    return this.bySymbol.get(symbol) ?? [];
+  }
+
+  private index(view: TopicView): void {
+    const list = this.bySymbol.get(view.parsed.symbol);
+    if (list === undefined) this.bySymbol.set(view.parsed.symbol, [view]);
+    else list.push(view);
+    this.indexed++;
   }
 
   private parsed(topic: string): ParsedTopic {
