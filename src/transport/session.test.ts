@@ -13,9 +13,7 @@ describe('Session', () => {
   it('allocates nothing for subscriptions, slow-consumer state or expiry until they are used', () => {
     const s = fresh();
     expect(s.topics).toBeNull();
-    expect(s.patterns).toBeNull();
     expect(s.slow).toBeNull();
-    expect(s.expiryTimers).toBeNull();
     for (const value of Object.values(s)) expect(value === null || typeof value !== 'object' || value instanceof Identity).toBe(true);
   });
 });

@@ -1,5 +1,4 @@
 import type uWS from 'uWebSockets.js';
-import type { TimerHandle } from '../core/clock.ts';
 import type { CloseReason } from '../metrics/metrics.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { WireFormat } from '../protocol/frames.ts';
@@ -14,9 +13,12 @@ export type { CloseReason };
  * Most own properties a Session may have. uWS.js copies the user data's own properties onto
  * the socket object one by one (keyed stores); past 15 such properties V8 turns that object
  * into a dictionary, which costs about 700 bytes more per connection (measured: 15 fields
- * ≈ 140 B, 16 ≈ 830 B). Keep a margin; session.test.ts enforces it.
+ * ≈ 140 B, 16 ≈ 830 B); below that the fields take 8 bytes each in steps of three (12 fields:
+ * 112 B). session.test.ts enforces the budget. State most connections never need lives with the
+ * collaborator that uses it, keyed by session, for only the sessions that have it (patterns:
+ * SubscriptionManager; expiry timers: TokenLifecycle; slow-consumer state: `slow` below).
  */
-export const MAX_SESSION_FIELDS = 14;
+export const MAX_SESSION_FIELDS = 12;
 
 /**
  * One WebSocket connection's state; also the uWS user data object.
@@ -25,8 +27,8 @@ export const MAX_SESSION_FIELDS = 14;
  *
  * Lean and flat on purpose (a gateway holds 100,000s of these): primitives and shared
  * references, and everything a quiet connection does not need allocated on first use —
- * subscriptions at the first subscribe, slow-consumer state at the first slow step, expiry
- * timers only for credentials that expire. An idle connection costs its fields and nothing else.
+ * subscriptions at the first subscribe, slow-consumer state at the first slow step, patterns and
+ * expiry timers only for the sessions that have them. An idle connection costs its fields and nothing else.
  */
 export class Session {
   readonly id: number;
@@ -42,12 +44,8 @@ export class Session {
    * (see session-topics.ts); null until the first subscribe.
    */
   topics: TopicSlots = null;
-  /** Patterns the client asked for: text → rate asked (compiled once per text by the subscription manager); null until the first one. */
-  patterns: Map<string, number> | null = null;
   /** Slow-consumer state; null until the first slow-consumer step (most connections never take one). */
   slow: SlowState | null = null;
-  /** Token-expiry warning and close timers; null unless the credentials expire. */
-  expiryTimers: TimerHandle[] | null = null;
   /** Set once the gateway has decided to close this connection (slow consumer, shutdown, expiry). */
   closing = false;
   /** True once uWS reported the close; the socket must not be touched after. */

@@ -35,6 +35,11 @@ export class SubscriptionManager {
    */
   private readonly patternHolders = new Map<string, { pattern: TopicPattern; sessions: Set<Session> }>();
   /**
+   * Session → the patterns it asked for (text → rate asked). Kept here rather than on the
+   * session: most connections hold none, and an entry exists only for those that do.
+   */
+  private readonly patternsOf = new Map<Session, Map<string, number>>();
+  /**
    * Topics by symbol, so a pattern naming its symbol (`*.AAPL.*`, what watchlists use) expands
    * by one lookup instead of a scan of every topic. Topics are never removed from a bus; the
    * index catches up from bus.topics() whenever its count falls behind.
@@ -114,9 +119,10 @@ export class SubscriptionManager {
       );
     }
     const maxPatterns = this.limits.maxPatternsPerConnection;
-    const heldPatterns = session.patterns?.size ?? 0;
+    const held0 = this.patternsOf.get(session);
+    const heldPatterns = held0?.size ?? 0;
     let newPatterns = 0;
-    for (const text of compiled.keys()) if (session.patterns?.has(text) !== true) newPatterns++;
+    for (const text of compiled.keys()) if (held0?.has(text) !== true) newPatterns++;
     if (maxPatterns > 0 && heldPatterns + newPatterns > maxPatterns) {
       throw new TickgateError(
         ErrorCode.TOO_MANY_PENDING,
@@ -138,7 +144,11 @@ export class SubscriptionManager {
     }
     const delivered = compiled.size > 0 ? deliveredTopics(session) : [];
     for (const [text, pattern] of compiled) {
-      const patterns = (session.patterns ??= new Map());
+      let patterns = this.patternsOf.get(session);
+      if (patterns === undefined) {
+        patterns = new Map();
+        this.patternsOf.set(session, patterns);
+      }
       if (!patterns.has(text)) {
         this.hold(text);
         this.holdersOf(text, pattern).sessions.add(session);
@@ -164,9 +174,9 @@ export class SubscriptionManager {
     const touched = new Set<string>();
     for (const entry of entries) {
       if (isPattern(entry)) {
-        const patterns = session.patterns;
-        if (patterns === null || !patterns.delete(entry)) continue;
-        if (patterns.size === 0) session.patterns = null;
+        const patterns = this.patternsOf.get(session);
+        if (patterns === undefined || !patterns.delete(entry)) continue;
+        if (patterns.size === 0) this.patternsOf.delete(session);
         const pattern = this.patternHolders.get(entry)?.pattern; // before dropHolder may delete it
         this.dropHolder(entry, session);
         this.letGo(entry);
@@ -247,10 +257,11 @@ export class SubscriptionManager {
     if (!session.identity.entitled(this.parsed(topic))) return null;
     let best: number | null = exactRate(session, topic) ?? null;
     if (best === 0) return 0;
-    if (session.patterns !== null) {
+    const patterns = this.patternsOf.get(session);
+    if (patterns !== undefined) {
       const view = this.bus.topic(topic);
       if (view !== undefined) {
-        for (const [text, rate] of session.patterns) {
+        for (const [text, rate] of patterns) {
           const pattern = this.patternHolders.get(text)?.pattern;
           if (pattern === undefined || !pattern.matches(view.parsed)) continue;
           if (rate === 0) return 0;
@@ -362,7 +373,7 @@ export class SubscriptionManager {
   }
 
   private forget(session: Session): void {
-    for (const text of session.patterns?.keys() ?? []) {
+    for (const text of this.patternsOf.get(session)?.keys() ?? []) {
       this.dropHolder(text, session);
       this.letGo(text);
     }
@@ -372,7 +383,7 @@ export class SubscriptionManager {
     }
     this.events.changed(-deliveredCount(session));
     session.topics = null;
-    session.patterns = null;
+    this.patternsOf.delete(session);
   }
 
   private holdersOf(text: string, pattern: TopicPattern) {

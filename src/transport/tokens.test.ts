@@ -59,7 +59,8 @@ describe('TokenLifecycle', () => {
 
     const forever = FakeSocket.open('json', jwt(null), 2);
     tokens.scheduleExpiry(forever.ws, forever.session);
-    expect(forever.session.expiryTimers).toBeNull(); // no timers for credentials that never expire
+    expect(tokens.scheduled(forever.session)).toBe(false); // no timers for credentials that never expire
+    expect(tokens.scheduled(s.session)).toBe(true);
   });
 
   it('a refresh moves the expiry: no close at the old time, a warning and a close at the new one', async () => {
