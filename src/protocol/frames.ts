@@ -103,6 +103,34 @@ export interface StatusFrame {
   lastUpdate: number;
 }
 
+/**
+ * Ticks of a topic that upstream lost for good (NATS bus: frames neither delivered live nor held
+ * by the JetStream stream): sent to every holder of the topic right before the frame that jumps
+ * over them, with the exact missed range (docs/protocol.md §6.9).
+ */
+export interface GapStatusFrame {
+  t: 'status';
+  topic: string;
+  status: 'gap';
+  reason: 'lost';
+  from: number;
+  to: number;
+  lastUpdate: number;
+}
+
+/**
+ * The topic's sequence starts over in a new epoch (the ingest restarted and could not continue
+ * the old one): sent to every holder of the topic before the first frame of the new epoch.
+ */
+export interface ResetStatusFrame {
+  t: 'status';
+  topic: string;
+  status: 'reset';
+  reason: 'epoch_changed';
+  epoch: number;
+  lastUpdate: number;
+}
+
 /** Slow-consumer steps the client must know about. */
 export interface SlowFrame {
   t: 'slow';
@@ -168,4 +196,4 @@ export interface RevokedFrame {
   reason: string;
 }
 
-export type ServerFrame = WelcomeFrame | AckFrame | TicksFrame | SnapshotFrame | ErrorFrame | PongFrame | StatusFrame | SlowFrame | AuthFrame | RevokedFrame;
+export type ServerFrame = WelcomeFrame | AckFrame | TicksFrame | SnapshotFrame | ErrorFrame | PongFrame | StatusFrame | GapStatusFrame | ResetStatusFrame | SlowFrame | AuthFrame | RevokedFrame;

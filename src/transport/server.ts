@@ -253,6 +253,26 @@ export class Transport implements BusSink {
     if (this.delayed.active) this.delayed.hold(topic, batch.epoch, batch.ticks, Date.now());
   }
 
+  /** Upstream lost seqs `from`..`to` of the topic for good: every holder is told before the jump (protocol §6.9). */
+  onGap(view: TopicView, from: number, to: number): void {
+    const topic = view.parsed.topic;
+    this.deps.logger.warn({ topic, from, to }, 'ticks lost upstream; clients told');
+    this.publishNotice(topic, { t: 'status', topic, status: 'gap', reason: 'lost', from, to, lastUpdate: Math.round(view.lastUpdate) });
+  }
+
+  /** The topic's seqs start over in a new epoch: every holder is told before its first frame (protocol §6.9). */
+  onReset(view: TopicView, epoch: number): void {
+    const topic = view.parsed.topic;
+    this.publishNotice(topic, { t: 'status', topic, status: 'reset', reason: 'epoch_changed', epoch, lastUpdate: Math.round(view.lastUpdate) });
+  }
+
+  private publishNotice(topic: string, frame: ServerFrame): void {
+    for (const format of FORMATS) {
+      this.publishEncoded(wireTopic(topic, format), format, frame, 0);
+      for (const rate of this.options.rateTiers) this.publishEncoded(wireTopic(topic, format, rate), format, frame, 0);
+    }
+  }
+
   /** Encodes a frame for one uWS topic only if it has subscribers; returns whether it was sent. */
   private publishEncoded(uwsTopic: string, format: WireFormat, frame: ServerFrame, ticks: number): boolean {
     const subscribers = this.wireSubscribers.get(uwsTopic) ?? 0;
@@ -283,10 +303,7 @@ export class Transport implements BusSink {
     const topic = view.parsed.topic;
     this.deps.metrics.staleTopics.set(this.liveness.staleCount);
     this.deps.logger.info({ topic, status: frame.status, reason: frame.reason }, 'topic status changed');
-    for (const format of FORMATS) {
-      this.publishEncoded(wireTopic(topic, format), format, frame, 0);
-      for (const rate of this.options.rateTiers) this.publishEncoded(wireTopic(topic, format, rate), format, frame, 0);
-    }
+    this.publishNotice(topic, frame);
   }
 
   // ---- WebSocket stream --------------------------------------------------------

@@ -72,6 +72,15 @@ export class WorkerPool implements BusSink {
     this.local.onTopic(view);
   }
 
+  // Gaps and resets: each worker's RelayBus sees the same frames and reports them to its own clients.
+  onGap(view: TopicView, from: number, to: number): void {
+    this.local.onGap?.(view, from, to);
+  }
+
+  onReset(view: TopicView, epoch: number): void {
+    this.local.onReset?.(view, epoch);
+  }
+
   onBatch(batch: EncodedBatch): void {
     this.local.onBatch(batch);
     if (this.threads.length === 0) return;

@@ -96,16 +96,27 @@ export class NatsBus implements WarmableBus {
   private readonly warmTimeoutMs: number;
   private readonly warmLingerMs: number;
   private closed = false;
+  /** False while a finished fill relays the frames it held (see repair()). */
+  private repairing = true;
   private readonly onMessageBound = (err: Error | null, msg: Msg) => this.onMessage(err, msg);
 
   constructor(private readonly options: NatsBusOptions) {
     this.subjects = new Subjects(options.subjectPrefix);
-    this.relay = new RelayBus({ clock: options.clock, historyMaxTicks: options.historyMaxTicks, historyMaxAgeMs: options.historyMaxAgeMs });
+    this.relay = new RelayBus({
+      clock: options.clock,
+      historyMaxTicks: options.historyMaxTicks,
+      historyMaxAgeMs: options.historyMaxAgeMs,
+      ...(options.stream === null ? {} : { hole: (topic: string, packed: Uint8Array, feedId: string) => this.repair(topic, packed, feedId) }),
+    });
     this.relay.setSink({
       onTopic: (view) => this.sink.onTopic(view),
       onBatch: (batch: EncodedBatch) => {
         if (batch.topic.parsed.topic !== this.muted) this.sink.onBatch(batch);
       },
+      onGap: (view, from, to) => {
+        if (view.parsed.topic !== this.muted) this.sink.onGap?.(view, from, to);
+      },
+      onReset: (view, epoch) => this.sink.onReset?.(view, epoch),
     });
     this.warmTimeoutMs = options.warmTimeoutMs ?? 2_000;
     this.warmLingerMs = options.warmLingerMs ?? 5_000;
@@ -289,8 +300,18 @@ export class NatsBus implements WarmableBus {
    * `muted`: the stream frames are history (warm) rather than news for current subscribers (resync).
    */
   private startFill(topic: string, kind: StreamReadKind, startTime: number, muted: boolean): Promise<void> {
+    return this.runFill(topic, this.holdLive(topic, kind), startTime, muted);
+  }
+
+  /** From now on, live frames of `topic` wait in a fill (synchronous: no frame slips past). */
+  private holdLive(topic: string, kind: StreamReadKind): Fill {
     const fill: Fill = { kind, buffer: [], done: Promise.resolve(), stopped: false };
     this.fills.set(topic, fill);
+    return fill;
+  }
+
+  private runFill(topic: string, fill: Fill, startTime: number, muted: boolean): Promise<void> {
+    const { kind } = fill;
     const temporary = kind !== 'resync';
     if (temporary) this.interest(topic, true);
     fill.done = this.readStream(topic, kind, startTime, muted, fill)
@@ -303,7 +324,14 @@ export class NatsBus implements WarmableBus {
       )
       .finally(() => {
         this.fills.delete(topic);
-        for (const { data, feedId } of fill.buffer) this.relay.relay(data, this.feedOf(feedId));
+        // What the stream could not fill is lost for good: the relay reports it (a `gap` status)
+        // instead of asking for another read.
+        this.repairing = false;
+        try {
+          for (const { data, feedId } of fill.buffer) this.relay.relay(data, this.feedOf(feedId));
+        } finally {
+          this.repairing = true;
+        }
         if (!temporary) return;
         // Held a little longer: the subscribe that asked takes its own hold right after this
         // resolves, and a client moving between gateways often asks again soon.
@@ -315,6 +343,28 @@ export class NatsBus implements WarmableBus {
         this.lingerTimers.add(timer);
       });
     return fill.done;
+  }
+
+  /**
+   * The relay's hole hook: a live frame that does not follow its topic's last seq. In JetStream
+   * mode the missing frames are usually in the stream (published while this gateway was cut off,
+   * or before nats.js had resubscribed): hold this frame and later ones, read the hole back, then
+   * relay them. Returns false (report the hole) without a stream, inside a fill, or while
+   * relaying what a fill held.
+   */
+  private repair(topic: string, packed: Uint8Array, feedId: string): boolean {
+    if (!this.repairing || this.reader === null || this.closed || this.fills.has(topic) || !this.link.connected) return false;
+    const view = this.relay.topic(topic);
+    if (view === undefined) return false;
+    const fill = this.holdLive(topic, 'resync');
+    fill.buffer.push({ data: packed.slice(), feedId });
+    void this.runFill(topic, fill, this.resyncStart(view), false);
+    return true;
+  }
+
+  /** Where a read-back starts: a little before the last frame held (local vs server clock); what is held is dropped by seq. */
+  private resyncStart(view: TopicView): number {
+    return Math.max(view.lastUpdate - 2_000, this.options.clock.now() - this.options.historyMaxAgeMs);
   }
 
   private async readStream(topic: string, kind: StreamReadKind, startTime: number, muted: boolean, fill: Fill): Promise<StreamReadResult> {
@@ -344,22 +394,25 @@ export class NatsBus implements WarmableBus {
     return 'ok';
   }
 
-  /** After a reconnect: reads back what each live topic missed, a few topics at a time. */
+  /**
+   * After a reconnect: reads back what each live topic missed, a few topics at a time. Every
+   * topic's live frames are held from this moment on (not only once its read starts): a frame
+   * relayed before the read would make the relay drop the stream's older frames as duplicates.
+   */
   private async resync(): Promise<void> {
-    const now = this.options.clock.now();
-    const queue: { topic: string; since: number }[] = [];
+    const queue: { topic: string; fill: Fill; since: number }[] = [];
     for (const view of this.relay.topics()) {
       const topic = view.parsed.topic;
       if (view.last !== undefined && this.covered(topic) && !this.fills.has(topic)) {
-        // Local clock vs the server's: start a little early; what is already held is dropped by seq.
-        queue.push({ topic, since: Math.max(view.lastUpdate - 2_000, now - this.options.historyMaxAgeMs) });
+        queue.push({ topic, since: this.resyncStart(view), fill: this.holdLive(topic, 'resync') });
       }
     }
     let i = 0;
     const worker = async () => {
-      while (i < queue.length && !this.closed) {
+      while (i < queue.length) {
         const next = queue[i++]!;
-        if (!this.fills.has(next.topic)) await this.startFill(next.topic, 'resync', next.since, false);
+        if (this.closed) next.fill.stopped = true;
+        await this.runFill(next.topic, next.fill, next.since, false);
       }
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
