@@ -5,7 +5,7 @@ import { builtinFeeds } from '../feeds/index.ts';
 import { MemoryBus } from './bus/memory-bus.ts';
 import { NatsIngestPublisher } from './bus/nats/ingest-publisher.ts';
 import { NatsLink } from './bus/nats/link.ts';
-import { ensureStream } from './bus/nats/stream.ts';
+import { ensureStream, readStreamTail } from './bus/nats/stream.ts';
 import { Subjects } from './bus/nats/subjects.ts';
 import { ConfigError, loadConfig, parseFeedList, validateConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
@@ -33,7 +33,8 @@ export interface IngestDeps {
  * No WebSocket listener; a small HTTP listener answers /healthz and /metrics.
  *
  * Run exactly one ingest process per subject prefix: seqs and the epoch are assigned here, and a
- * second process would publish its own, conflicting ones.
+ * second process would publish its own, conflicting ones. In JetStream mode a restarted ingest
+ * continues the stream's epoch and seqs (continueStream).
  */
 export class Ingest {
   readonly config: Config;
@@ -145,8 +146,42 @@ export class Ingest {
   }
 
   /**
+   * JetStream mode: continue the stream's epoch and every topic's seq (the last frame per subject)
+   * instead of starting a new epoch, so a restarted (or failed-over) ingest is invisible to
+   * clients. Without a readable stream the bus keeps its fresh epoch; gateways then announce a
+   * per-topic `reset` to their clients (docs/protocol.md §6.9).
+   */
+  private async continueStream(): Promise<void> {
+    const js = this.config.bus.nats.jetstream;
+    const nc = this.link.connection;
+    if (!js.enabled || nc === null) return;
+    try {
+      const tail = await readStreamTail(nc, this.subjects, js.stream, 10_000);
+      if (tail === null) {
+        this.logger.info({ stream: js.stream, epoch: this.bus.epoch }, 'stream empty: starting a new epoch');
+        return;
+      }
+      this.bus.continueFrom(tail.epoch, tail.topics);
+      this.logger.info({ stream: js.stream, epoch: tail.epoch, topics: tail.topics.length }, 'continuing the epoch and seqs from the stream');
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message, stream: js.stream, epoch: this.bus.epoch }, 'reading the stream tail failed: starting a new epoch (clients get a reset)');
+    }
+  }
+
+  /** Answers gateways asking for the current epoch (their welcome and /healthz are right from the start). */
+  private answerEpochRequests(): void {
+    const nc = this.link.connection;
+    if (nc === null) return;
+    nc.subscribe(this.subjects.epochRequest, { callback: (_err, msg) => {
+        msg.respond(JSON.stringify({ epoch: this.bus.epoch }));
+      },
+    });
+  }
+
+  /**
    * Connects to NATS (waiting for it, retrying with backoff), creates the stream in JetStream
-   * mode, starts the feeds, then the HTTP listener. Resolves with its port (null without one).
+   * mode, continues its epoch and seqs, starts the feeds, then the HTTP listener. Resolves with
+   * its port (null without one).
    */
   async start(): Promise<{ port: number | null }> {
     for (const [i, entry] of this.config.feeds.entries()) {
@@ -162,6 +197,8 @@ export class Ingest {
     this.link.start();
     await this.link.ready();
     await this.ensureStream();
+    await this.continueStream();
+    this.answerEpochRequests();
     for (const s of this.supervisors) s.start();
     if (this.deps.http === false) return { port: null };
     return { port: await this.listen() };

@@ -45,6 +45,8 @@ export interface BusSink {
    * without continuing its sequence); called right before the first `onBatch` of the new epoch.
    */
   onReset?(topic: TopicView, epoch: number): void;
+  /** Optional (relaying buses only): the bus's epoch changed (called before the resets it causes). */
+  onEpoch?(epoch: number): void;
 }
 
 export type PublishResult = { readonly ok: true; readonly seq: number } | { readonly ok: false; readonly reason: TickRejectReason };

@@ -98,12 +98,21 @@ export class RelayBus implements TopicBus {
   }
 
   /**
+   * The upstream epoch learned out of band (asked at connect, or from the main thread): a newer
+   * one is taken as if a frame of it had arrived; an older or equal one changes nothing.
+   */
+  adoptEpoch(epoch: number): void {
+    if (epoch > this.epoch) this.newEpoch(epoch);
+  }
+
+  /**
    * Upstream restarted without continuing its sequences (the ingest could not read them back):
    * seqs start over at 1, old history means nothing, and every holder of a topic with a value is
    * told now (a `reset` status), before any frame of the new epoch. Quiet topics go `pending`.
    */
   private newEpoch(epoch: number): void {
     this.epoch = epoch;
+    this.sink.onEpoch?.(epoch);
     for (const t of this.byTopic.values()) {
       t.history.clear();
       if (t.last !== undefined) this.sink.onReset?.(t, epoch);

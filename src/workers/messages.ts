@@ -23,6 +23,7 @@ export interface FramesMessage {
 
 export type MainToWorker =
   | FramesMessage
+  | { type: 'epoch'; epoch: number }
   | { type: 'feed'; feedId: string; up: boolean; states: Record<string, string> }
   | { type: 'apiKeys'; keys: ApiKeyConfig[] }
   | { type: 'collect'; id: number }

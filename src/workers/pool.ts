@@ -81,6 +81,12 @@ export class WorkerPool implements BusSink {
     this.local.onReset?.(view, epoch);
   }
 
+  /** The upstream epoch changed (NATS): workers adopt it now, before the frames of the new epoch. */
+  onEpoch(epoch: number): void {
+    this.local.onEpoch?.(epoch);
+    this.broadcast({ type: 'epoch', epoch });
+  }
+
   onBatch(batch: EncodedBatch): void {
     this.local.onBatch(batch);
     if (this.threads.length === 0) return;

@@ -56,6 +56,9 @@ port.on('message', (m: MainToWorker) => {
       }
       break;
     }
+    case 'epoch':
+      bus.adoptEpoch(m.epoch);
+      break;
     case 'feed':
       feedStates = m.states;
       transport.liveness.feedUp(m.feedId, m.up);

@@ -10,7 +10,7 @@ import { RelayBus } from '../relay-bus.ts';
 import type { WarmableBus } from '../warmable.ts';
 import { NatsLink, type NatsLinkOptions } from './link.ts';
 import { FEED_HEADER } from './ingest-publisher.ts';
-import { TickStreamReader, type StoredFrame } from './stream.ts';
+import { newestStreamEpoch, TickStreamReader, type StoredFrame } from './stream.ts';
 import { Subjects } from './subjects.ts';
 
 /** The feed id of topics whose frames carry no feed header. */
@@ -96,6 +96,10 @@ export class NatsBus implements WarmableBus {
   private readonly warmTimeoutMs: number;
   private readonly warmLingerMs: number;
   private closed = false;
+  private resolveEpochAsked: (p: Promise<void>) => void = () => {};
+  private readonly epochAsked = new Promise<void>((resolve) => {
+    this.resolveEpochAsked = (p) => void p.then(resolve, resolve);
+  });
   /** False while a finished fill relays the frames it held (see repair()). */
   private repairing = true;
   private readonly onMessageBound = (err: Error | null, msg: Msg) => this.onMessage(err, msg);
@@ -117,6 +121,7 @@ export class NatsBus implements WarmableBus {
         if (view.parsed.topic !== this.muted) this.sink.onGap?.(view, from, to);
       },
       onReset: (view, epoch) => this.sink.onReset?.(view, epoch),
+      onEpoch: (epoch) => this.sink.onEpoch?.(epoch),
     });
     this.warmTimeoutMs = options.warmTimeoutMs ?? 2_000;
     this.warmLingerMs = options.warmLingerMs ?? 5_000;
@@ -181,8 +186,41 @@ export class NatsBus implements WarmableBus {
     await this.relay.close();
   }
 
+  /**
+   * Resolves once the upstream epoch is known (asked at the first connection) or after
+   * `timeoutMs`, whichever comes first: the gateway's welcome and /healthz then carry it.
+   */
+  epochKnown(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+      void this.epochAsked.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Asks the active ingest for its epoch (request/reply), or, with none answering, reads the
+   * stream's newest frame. Bounded; a failure leaves the epoch to the first frame.
+   */
+  private async askEpoch(nc: NatsConnection): Promise<void> {
+    let epoch: number | null = null;
+    try {
+      const reply = await nc.request(this.subjects.epochRequest, '', { timeout: 1_000 });
+      const body = reply.json<{ epoch?: unknown }>();
+      if (typeof body.epoch === 'number') epoch = body.epoch;
+    } catch {
+      // no ingest answering (not started yet, or an older version)
+    }
+    if (epoch === null && this.options.stream !== null) epoch = await newestStreamEpoch(nc, this.options.stream).catch(() => null);
+    if (epoch !== null && !this.closed) this.relay.adoptEpoch(epoch);
+  }
+
   private onUp(nc: NatsConnection, reconnected: boolean): void {
     if (this.options.stream !== null && this.reader === null) this.reader = new TickStreamReader(nc, this.subjects, this.options.stream);
+    if (!reconnected) this.resolveEpochAsked(this.askEpoch(nc));
     // Entries held before the first connection; later, nats.js resubscribes by itself.
     for (const [entry, held] of this.held) if (held.sub === null) held.sub = nc.subscribe(this.subjects.of(entry), { callback: this.onMessageBound });
     this.options.hooks.connection(true, reconnected, this.feeds);
