@@ -98,6 +98,7 @@ export class Gateway {
     if (config.workers > 1) {
       this.pool = new WorkerPool(config, this.transport, this.metrics, this.logger, (entry, interested) => this.feedInterest(entry, interested));
       this.bus.setSink(this.pool);
+      this.pool.warmFrom = this.bus;
     } else {
       this.bus.setSink(this.transport);
     }

@@ -140,5 +140,42 @@ export class RelayBus implements TopicBus {
     return state.history.after(afterSeq, this.options.clock.now());
   }
 
+  /** Every tick of `topic` still held for resume, oldest first. */
+  held(topic: string): WireTick[] {
+    const state = this.byTopic.get(topic);
+    if (state === undefined) return [];
+    const now = this.options.clock.now();
+    const oldest = state.history.oldestSeq(now);
+    return (oldest === 0 ? null : state.history.after(oldest - 1, now)) ?? (state.last === undefined ? [] : [state.last]);
+  }
+
+  /**
+   * Takes a topic's state from elsewhere (a worker thread gets the main thread's after a stream
+   * read there): its held ticks become this topic's history and last value. Not handed to the
+   * sink (history, not news). Frames of the topic relayed before are older or the same (one
+   * ordered channel); should `ticks` end after them, the holders are told of the difference.
+   */
+  prime(topic: string, feedId: string, epoch: number, ticks: readonly WireTick[]): void {
+    const tail = ticks[ticks.length - 1];
+    if (tail === undefined || topicError(topic) !== null) return;
+    if (epoch !== this.epoch) {
+      if (epoch < this.epoch) return;
+      this.newEpoch(epoch);
+    }
+    let state = this.byTopic.get(topic);
+    if (state === undefined) {
+      state = new RelayTopic(parseTopic(topic), feedId, this.options.historyMaxTicks, this.options.historyMaxAgeMs);
+      this.byTopic.set(topic, state);
+      this.sink.onTopic(state);
+    }
+    const newest = state.last?.seq ?? 0;
+    if (tail.seq < newest) return;
+    if (newest !== 0 && tail.seq > newest) this.sink.onGap?.(state, newest + 1, tail.seq);
+    state.history.clear();
+    for (const t of ticks) state.history.push(t);
+    state.last = tail;
+    state.lastUpdate = this.options.clock.now();
+  }
+
   async close(): Promise<void> {}
 }

@@ -1,12 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Authenticator } from '../auth/authenticator.ts';
-import { RelayBus } from '../bus/relay-bus.ts';
 import { systemClock } from '../core/clock.ts';
 import { createLogger } from '../logger.ts';
 import { createMetrics } from '../metrics/metrics.ts';
 import { Transport } from '../transport/server.ts';
 import { transportOptions } from '../transport/options.ts';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './messages.ts';
+import { WorkerBus } from './worker-bus.ts';
 
 /**
  * One worker thread: a uWebSockets.js app on the shared port, fed by the main thread's bus.
@@ -19,7 +19,8 @@ const post = (m: WorkerToMain) => port.postMessage(m);
 const { config } = init;
 const logger = createLogger(config.logLevel).child({ worker: init.workerId });
 const metrics = createMetrics(undefined, { processMetrics: false });
-const bus = new RelayBus({ clock: systemClock, historyMaxTicks: config.bus.historyMaxTicks, historyMaxAgeMs: config.bus.historyMaxAgeMs, epoch: init.epoch });
+// In NATS JetStream mode subscribes for topics this thread has no state for ask the main thread (WorkerBus.warm).
+const bus = new WorkerBus({ clock: systemClock, historyMaxTicks: config.bus.historyMaxTicks, historyMaxAgeMs: config.bus.historyMaxAgeMs, epoch: init.epoch }, post);
 const authenticator = new Authenticator(config.auth);
 let feedStates: Record<string, string> = {};
 let nextRequest = 0;
@@ -56,6 +57,9 @@ port.on('message', (m: MainToWorker) => {
       }
       break;
     }
+    case 'warmed':
+      bus.warmed(m.id, m.topics);
+      break;
     case 'epoch':
       bus.adoptEpoch(m.epoch);
       break;

@@ -35,6 +35,8 @@ export class WireChecker {
   closeCode: number | null = null;
   private waiters: (() => void)[] = [];
   private nextId = 1;
+  /** Resume positions sent, per topic: where a `replayed` result continues from. */
+  private readonly resumed = new Map<string, { epoch: number; seq: number }>();
 
   private constructor(private readonly ws: WebSocket, private readonly now: () => number) {
     ws.on('message', (data: Buffer) => {
@@ -62,10 +64,11 @@ export class WireChecker {
   }
 
   /** Subscribes and resolves with the ack (or error) frame. */
-  async subscribe(topics: string[]): Promise<Frame> {
+  async subscribe(topics: string[], resume?: Record<string, { epoch: number; seq: number }>): Promise<Frame> {
     const id = this.nextId++;
     const from = this.frames.length;
-    this.ws.send(JSON.stringify({ op: 'subscribe', id, topics }));
+    for (const [topic, p] of Object.entries(resume ?? {})) this.resumed.set(topic, p);
+    this.ws.send(JSON.stringify({ op: 'subscribe', id, topics, ...(resume ? { resume } : {}) }));
     return this.waitFor((f) => (f.t === 'ack' || f.t === 'error') && f.id === id, from);
   }
 
@@ -132,7 +135,11 @@ export class WireChecker {
           const s = this.state(r.topic);
           // §5.2: a newly added topic starts from its snapshot / replay / first tick.
           if (r.status === 'gap' && typeof r.from === 'number' && typeof r.to === 'number') s.tally.reportedGaps += r.to - r.from + 1;
-          if (r.status !== 'replayed') s.last = null;
+          const p = this.resumed.get(r.topic);
+          if (r.status === 'replayed' && p !== undefined) {
+            s.epoch = p.epoch;
+            s.last = p.seq;
+          } else if (r.status !== 'replayed') s.last = null;
         }
         return;
       case 'snapshot': {

@@ -164,6 +164,11 @@ export class NatsBus implements WarmableBus {
     return this.relay.replayAfter(topic, afterSeq);
   }
 
+  /** Every tick of `topic` held for resume, oldest first (handing a topic's state to a worker thread). */
+  heldTicks(topic: string): WireTick[] {
+    return this.relay.held(topic);
+  }
+
   // ---- lifecycle -----------------------------------------------------------------------------
 
   /** Starts connecting in the background: the gateway serves (topics pending) until NATS is up. */
@@ -300,8 +305,7 @@ export class NatsBus implements WarmableBus {
   warm(topics: readonly string[], resume: ReadonlyMap<string, ResumePosition>, snapshot: boolean): Promise<void> | null {
     if (this.reader === null || !this.link.connected || this.closed) return null;
     let waits: Promise<void>[] | null = null;
-    for (const topic of topics) {
-      if (isPattern(topic) || topicError(topic) !== null) continue;
+    for (const topic of warmCandidates(topics, resume)) {
       const inFlight = this.fills.get(topic);
       if (inFlight !== undefined) {
         (waits ??= []).push(inFlight.done);
@@ -455,6 +459,28 @@ export class NatsBus implements WarmableBus {
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
   }
+}
+
+/**
+ * The concrete topics a subscribe may need from the stream: its exact topics, and the topics of
+ * its resume positions that one of its patterns matches (a client resuming `fx.*.quote` on a
+ * gateway that has not seen those topics yet).
+ */
+function warmCandidates(entries: readonly string[], resume: ReadonlyMap<string, ResumePosition>): string[] {
+  const out: string[] = [];
+  const patterns: TopicPattern[] = [];
+  for (const entry of entries) {
+    if (isPattern(entry)) {
+      if (topicError(entry, true) === null) patterns.push(new TopicPattern(entry));
+    } else if (topicError(entry) === null) out.push(entry);
+  }
+  if (patterns.length === 0) return out;
+  for (const topic of resume.keys()) {
+    if (out.includes(topic) || topicError(topic) !== null) continue;
+    const parsed = parseTopic(topic);
+    if (patterns.some((p) => p.matches(parsed))) out.push(topic);
+  }
+  return out;
 }
 
 /** The epoch of an encoded ticks frame (cold path: stream reads only). */
