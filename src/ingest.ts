@@ -81,7 +81,13 @@ export class Ingest {
             metrics.busReconnects.inc();
             // A server restarted with memory storage lost the stream: recreate it before the
             // frames that waited are published, so it captures them.
-            void this.ensureStream().then(() => this.publisher.reconnected());
+            // One attempt only: while a cluster elects a stream leader, the frames that waited
+            // go out anyway (gateways get them live; a hole in the stream is reported to
+            // clients that later read it back), and the stream is ensured again meanwhile.
+            void this.ensureStream(0).then((ready) => {
+              this.publisher.reconnected();
+              if (!ready) void this.ensureStream();
+            });
           }
         },
         down: () => {
@@ -133,15 +139,30 @@ export class Ingest {
     );
   }
 
-  private async ensureStream(): Promise<void> {
+  /**
+   * Creates or updates the stream. Retried for a while: a NATS cluster answers "JetStream not
+   * available" until its nodes have elected a meta leader (after a start, or a node loss).
+   */
+  private async ensureStream(retryMs = STREAM_SETUP_RETRY_MS): Promise<boolean> {
     const js = this.config.bus.nats.jetstream;
-    const nc = this.link.connection;
-    if (!js.enabled || nc === null) return;
-    try {
-      await ensureStream(nc, this.subjects, js);
-      this.logger.info({ stream: js.stream, subjects: this.subjects.all, maxAgeMs: js.maxAgeMs, maxMsgsPerSubject: js.maxMsgsPerSubject }, 'JetStream stream ready');
-    } catch (err) {
-      this.logger.error({ err: (err as Error).message, stream: js.stream }, 'JetStream stream could not be created or updated; publishing on core NATS only');
+    if (!js.enabled) return true;
+    const deadline = Date.now() + retryMs;
+    for (let attempt = 0; ; attempt++) {
+      const nc = this.link.connection;
+      if (nc === null || this.stopped) return false;
+      try {
+        await ensureStream(nc, this.subjects, js);
+        this.logger.info({ stream: js.stream, subjects: this.subjects.all, maxAgeMs: js.maxAgeMs, maxMsgsPerSubject: js.maxMsgsPerSubject, replicas: js.replicas }, 'JetStream stream ready');
+        return true;
+      } catch (err) {
+        if (Date.now() >= deadline) {
+          if (retryMs === 0) return false;
+          this.logger.error({ err: (err as Error).message, stream: js.stream }, 'JetStream stream could not be created or updated; publishing on core NATS only');
+          return false;
+        }
+        if (attempt === 0) this.logger.warn({ err: (err as Error).message, stream: js.stream }, 'JetStream not ready; retrying');
+        await new Promise((r) => setTimeout(r, 250));
+      }
     }
   }
 
@@ -269,6 +290,9 @@ export function busFlag(value: string): ConfigInput['bus'] {
   if (!/^(nats|tls|wss?):\/\//.test(value)) throw new ConfigError(`invalid config: bus: --bus takes nats://host:port (or "memory"), got "${value.slice(0, 60)}"`);
   return { kind: 'nats', nats: { url: value } };
 }
+
+/** How long the ingest retries creating the stream before it publishes on core NATS only. */
+const STREAM_SETUP_RETRY_MS = 15_000;
 
 /** The ingest HTTP port when none is configured: a gateway on the same host keeps 9001. */
 const INGEST_DEFAULT_PORT = 9101;

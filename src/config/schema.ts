@@ -70,6 +70,8 @@ export const configSchema = z
                 maxAgeMs: z.number().int().min(1_000).max(30 * 86_400_000).default(300_000),
                 maxMsgsPerSubject: z.number().int().min(1).max(10_000_000).default(10_000),
                 storage: z.enum(['file', 'memory']).default('file'),
+                /** Copies of the stream in a NATS cluster (docs/scaling.md): 3 survives losing any one node. */
+                replicas: z.number().int().min(1).max(5).default(1),
               })
               .strict()
               .prefault({}),

@@ -23,6 +23,8 @@ export interface NatsSetup {
   /** Wait between reconnect attempts (default 100 ms): who reconnects first after an outage. */
   reconnectTimeWaitMs?: number;
   storage?: 'file' | 'memory';
+  /** Stream replicas (3 on a 3-node cluster). */
+  replicas?: number;
 }
 
 function natsConfig(s: NatsSetup): NonNullable<ConfigInput['bus']> {
@@ -33,7 +35,7 @@ function natsConfig(s: NatsSetup): NonNullable<ConfigInput['bus']> {
       subjectPrefix: s.prefix,
       reconnectTimeWaitMs: s.reconnectTimeWaitMs ?? 100,
       reconnectJitterMs: 50,
-      jetstream: { enabled: s.jetstream ?? false, stream: `S_${s.prefix}`, storage: s.storage ?? 'file', maxAgeMs: 60_000, maxMsgsPerSubject: 1000 },
+      jetstream: { enabled: s.jetstream ?? false, stream: `S_${s.prefix}`, storage: s.storage ?? 'file', replicas: s.replicas ?? 1, maxAgeMs: 60_000, maxMsgsPerSubject: 1000 },
     },
   };
 }

@@ -13,6 +13,11 @@ import { FEED_HEADER } from './ingest-publisher.ts';
 import { newestStreamEpoch, TickStreamReader, type StoredFrame } from './stream.ts';
 import { Subjects } from './subjects.ts';
 
+/** Stream reads in flight at once after a reconnect (each holds its topic's live frames). */
+const RESYNC_CONCURRENCY = 8;
+/** After a reconnect, topics whose read has not started within this long are not read back. */
+const RESYNC_BUDGET_MS = 5_000;
+
 /** The feed id of topics whose frames carry no feed header. */
 export const NATS_FEED_ID = 'nats';
 
@@ -356,7 +361,21 @@ export class NatsBus implements WarmableBus {
     const { kind } = fill;
     const temporary = kind !== 'resync';
     if (temporary) this.interest(topic, true);
-    fill.done = this.readStream(topic, kind, startTime, muted, fill)
+    // Bounded: while a cluster elects a stream leader, reads go unanswered, and this topic's live
+    // frames wait meanwhile. After the bound they are relayed (a hole, if any, is reported).
+    const read = this.readStream(topic, kind, startTime, muted, fill);
+    read.catch(() => undefined); // settles after the bound: not an unhandled rejection
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = Promise.race([
+      read,
+      new Promise<StreamReadResult>((resolve) => {
+        timer = setTimeout(() => {
+          fill.stopped = true;
+          resolve('timeout');
+        }, this.warmTimeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    fill.done = bounded
       .then(
         (result) => this.options.hooks.streamRead(kind, fill.stopped && result === 'ok' ? 'timeout' : result),
         (err: unknown) => {
@@ -365,15 +384,7 @@ export class NatsBus implements WarmableBus {
         },
       )
       .finally(() => {
-        this.fills.delete(topic);
-        // What the stream could not fill is lost for good: the relay reports it (a `gap` status)
-        // instead of asking for another read.
-        this.repairing = false;
-        try {
-          for (const { data, feedId } of fill.buffer) this.relay.relay(data, this.feedOf(feedId));
-        } finally {
-          this.repairing = true;
-        }
+        this.release(topic, fill);
         if (!temporary) return;
         // Held a little longer: the subscribe that asked takes its own hold right after this
         // resolves, and a client moving between gateways often asks again soon.
@@ -385,6 +396,20 @@ export class NatsBus implements WarmableBus {
         this.lingerTimers.add(timer);
       });
     return fill.done;
+  }
+
+  /** Ends a fill: the live frames it held are relayed, in order. */
+  private release(topic: string, fill: Fill): void {
+    fill.stopped = true;
+    if (this.fills.get(topic) === fill) this.fills.delete(topic);
+    // What the stream could not fill is lost for good: the relay reports it (a `gap` status)
+    // instead of asking for another read.
+    this.repairing = false;
+    try {
+      for (const { data, feedId } of fill.buffer) this.relay.relay(data, this.feedOf(feedId));
+    } finally {
+      this.repairing = true;
+    }
   }
 
   /**
@@ -421,7 +446,8 @@ export class NatsBus implements WarmableBus {
     // take the whole bus back to the old epoch.
     if (epoch === null || (this.relay.epoch !== 0 && epoch < this.relay.epoch)) return 'empty';
     const relay = ({ data, feedId }: StoredFrame) => {
-      if (frameEpoch(data) !== epoch) return;
+      // Past the bound the fill's held frames were relayed already: older ones are history now.
+      if (fill.stopped || frameEpoch(data) !== epoch) return;
       this.muted = muted ? topic : null;
       try {
         this.relay.relay(data, this.feedOf(feedId));
@@ -450,14 +476,20 @@ export class NatsBus implements WarmableBus {
       }
     }
     let i = 0;
+    const deadline = this.options.clock.now() + RESYNC_BUDGET_MS;
     const worker = async () => {
       while (i < queue.length) {
         const next = queue[i++]!;
-        if (this.closed) next.fill.stopped = true;
+        if (this.closed || this.options.clock.now() > deadline) {
+          // Thousands of topics, or a stream that does not answer: the rest go live at once.
+          this.release(next.topic, next.fill);
+          this.options.hooks.streamRead('resync', 'timeout');
+          continue;
+        }
         await this.runFill(next.topic, next.fill, next.since, false);
       }
     };
-    await Promise.all([worker(), worker(), worker(), worker()]);
+    await Promise.all(Array.from({ length: RESYNC_CONCURRENCY }, worker));
   }
 }
 

@@ -21,7 +21,15 @@ export interface TickStreamOptions {
   maxAgeMs: number;
   maxMsgsPerSubject: number;
   storage: 'file' | 'memory';
+  replicas: number;
 }
+
+/**
+ * How long one JetStream API request may take. Short: while a cluster elects a new stream leader
+ * requests go unanswered, and callers (stream reads holding live frames, the ingest's
+ * republishing) must not wait for nats.js's 5 s default.
+ */
+export const JS_API_TIMEOUT_MS = 1_500;
 
 /**
  * Creates the stream that keeps every frame published under `<prefix>.>`, or brings an existing
@@ -29,7 +37,7 @@ export interface TickStreamOptions {
  * Frames are published with core NATS publish; the stream captures them server-side.
  */
 export async function ensureStream(nc: NatsConnection, subjects: Subjects, options: TickStreamOptions): Promise<void> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, { timeout: JS_API_TIMEOUT_MS });
   const limits = {
     subjects: [subjects.all],
     max_age: nanos(options.maxAgeMs),
@@ -38,6 +46,7 @@ export async function ensureStream(nc: NatsConnection, subjects: Subjects, optio
     allow_direct: true,
     // The server refuses a duplicate window longer than max_age (the 2-minute default is).
     duplicate_window: nanos(Math.min(120_000, options.maxAgeMs)),
+    num_replicas: options.replicas,
   } satisfies Partial<StreamConfig>;
   try {
     await jsm.streams.info(options.stream);
@@ -74,12 +83,12 @@ export class TickStreamReader {
     private readonly subjects: Subjects,
     private readonly stream: string,
   ) {
-    this.js = jetstream(nc);
+    this.js = jetstream(nc, { timeout: JS_API_TIMEOUT_MS });
   }
 
   /** The newest stored frame of `topic`, or null when the stream holds none. */
   async last(topic: string): Promise<StoredFrame | null> {
-    this.jsm ??= jetstreamManager(this.nc);
+    this.jsm ??= jetstreamManager(this.nc, { timeout: JS_API_TIMEOUT_MS });
     const jsm = await this.jsm;
     let m;
     try {
@@ -167,7 +176,7 @@ export async function readStreamTail(nc: NatsConnection, subjects: Subjects, str
 
 /** The epoch of the newest frame in the stream, or null (empty stream). */
 export async function newestStreamEpoch(nc: NatsConnection, stream: string): Promise<number | null> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, { timeout: JS_API_TIMEOUT_MS });
   const info = await jsm.streams.info(stream);
   if (info.state.messages === 0) return null;
   const m = await jsm.streams.getMessage(stream, { seq: info.state.last_seq });
