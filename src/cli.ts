@@ -15,7 +15,7 @@ Usage:
   tickgate serve [options]     run the gateway (default: simulated equity + FX feeds, in-process bus)
   tickgate serve --bus nats://host:4222 [options]
                                run a gateway serving from NATS, no local feeds (see docs/scaling.md)
-  tickgate ingest --bus nats://host:4222 [--config f] [--feeds a,b] [--port n]
+  tickgate ingest --bus nats://host:4222 [--config f] [--feeds a,b] [--port n] [--lease]
                                run the feeds only, publishing stamped frames to NATS; /healthz and
                                /metrics on --port (default 9101); no WebSocket listener
   tickgate tail <topic|pattern>... [--url ws://127.0.0.1:9001/v1/stream] [--max-rate N] [--json]

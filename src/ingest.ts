@@ -1,10 +1,13 @@
 import http from 'node:http';
+import { hostname } from 'node:os';
+import type { Subscription } from '@nats-io/transport-node';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { builtinFeeds } from '../feeds/index.ts';
 import { MemoryBus } from './bus/memory-bus.ts';
 import { NatsIngestPublisher } from './bus/nats/ingest-publisher.ts';
 import { NatsLink } from './bus/nats/link.ts';
+import { IngestLease } from './bus/nats/lease.ts';
 import { ensureStream, readStreamTail } from './bus/nats/stream.ts';
 import { Subjects } from './bus/nats/subjects.ts';
 import { ConfigError, loadConfig, parseFeedList, validateConfig } from './config/load.ts';
@@ -25,6 +28,8 @@ export interface IngestDeps {
   moduleBaseDir?: string;
   /** Serve /healthz and /metrics on config.host:config.port (default true; tests turn it off). */
   http?: boolean;
+  /** Failover mode: another ingest took the lease; this one no longer publishes. */
+  onFenced?: () => void;
 }
 
 /**
@@ -48,12 +53,21 @@ export class Ingest {
   private server: http.Server | null = null;
   private readonly startedAt = Date.now();
   private stopped: Promise<void> | null = null;
+  private readonly clock: Clock;
+  private lease: IngestLease | null = null;
+  private epochResponder: Subscription | null = null;
+  /** `active` publishes; `standby` waits for the failover lease; `fenced` lost it. */
+  role: 'active' | 'standby' | 'fenced' = 'active';
 
   constructor(config: Config, private readonly deps: IngestDeps = {}) {
     if (config.bus.kind !== 'nats') throw new ConfigError('invalid config: bus.kind: ingest publishes to NATS: give --bus nats://host:4222 (or bus.kind "nats")');
     this.config = config;
     this.logger = deps.logger ?? createLogger(config.logLevel);
     const clock = deps.clock ?? systemClock;
+    this.clock = clock;
+    if (config.bus.nats.lease.enabled && !config.bus.nats.jetstream.enabled) {
+      throw new ConfigError('invalid config: bus.nats.lease.enabled: failover needs JetStream (bus.nats.jetstream.enabled): the standby continues seqs from the stream');
+    }
     this.metrics = createMetrics();
     const { metrics } = this;
     const nats = config.bus.nats;
@@ -177,7 +191,18 @@ export class Ingest {
     const nc = this.link.connection;
     if (!js.enabled || nc === null) return;
     try {
-      const tail = await readStreamTail(nc, this.subjects, js.stream, 10_000);
+      // Retried: after a failover the cluster may still be electing the stream's leader.
+      const deadline = Date.now() + 10_000;
+      let tail: Awaited<ReturnType<typeof readStreamTail>>;
+      for (;;) {
+        try {
+          tail = await readStreamTail(nc, this.subjects, js.stream, 10_000);
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
       if (tail === null) {
         this.logger.info({ stream: js.stream, epoch: this.bus.epoch }, 'stream empty: starting a new epoch');
         return;
@@ -193,9 +218,45 @@ export class Ingest {
   private answerEpochRequests(): void {
     const nc = this.link.connection;
     if (nc === null) return;
-    nc.subscribe(this.subjects.epochRequest, { callback: (_err, msg) => {
+    this.epochResponder = nc.subscribe(this.subjects.epochRequest, {
+      callback: (_err, msg) => {
         msg.respond(JSON.stringify({ epoch: this.bus.epoch }));
       },
+    });
+  }
+
+  /**
+   * Failover mode: wait as a standby until this process holds the lease, then keep it. Losing it
+   * (a renewal refused: another ingest took over) fences this one: nothing more is published,
+   * the feeds stop, and `onFenced` runs (the CLI exits with code 3 so a supervisor restarts it as
+   * a standby).
+   */
+  private async takeLease(): Promise<void> {
+    const nats = this.config.bus.nats;
+    const nc = this.link.connection;
+    if (!nats.lease.enabled || nc === null) return;
+    const lease = new IngestLease(nc, { prefix: nats.subjectPrefix, holder: `${hostname()}:${process.pid}:${this.bus.epoch}`, ttlMs: nats.lease.ttlMs }, this.clock, this.logger.child({ lease: true }));
+    this.lease = lease;
+    for (const deadline = Date.now() + STREAM_SETUP_RETRY_MS; ; ) {
+      try {
+        await lease.ensure(nats.jetstream.replicas);
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`failover lease: its stream cannot be created: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    this.role = 'standby';
+    this.logger.info({ ttlMs: nats.lease.ttlMs }, 'standby: waiting for the lease');
+    await lease.acquire();
+    this.role = 'active';
+    this.publisher.setGate(lease);
+    lease.keep(() => {
+      this.role = 'fenced';
+      this.publisher.fence();
+      this.epochResponder?.unsubscribe();
+      void Promise.all(this.supervisors.map((s) => s.stop()));
+      this.deps.onFenced?.();
     });
   }
 
@@ -217,12 +278,14 @@ export class Ingest {
     }
     this.link.start();
     await this.link.ready();
+    // Listening first: a standby answers /healthz (lease: standby) while it waits.
+    const port = this.deps.http === false ? null : await this.listen();
+    await this.takeLease();
     await this.ensureStream();
     await this.continueStream();
     this.answerEpochRequests();
     for (const s of this.supervisors) s.start();
-    if (this.deps.http === false) return { port: null };
-    return { port: await this.listen() };
+    return { port };
   }
 
   private listen(): Promise<number> {
@@ -234,6 +297,7 @@ export class Ingest {
         const body = {
           status: this.stopped ? 'shutting_down' : 'ok',
           role: 'ingest',
+          lease: this.config.bus.nats.lease.enabled ? this.role : 'off',
           epoch: this.bus.epoch,
           uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
           topics: this.bus.topicCount,
@@ -270,6 +334,7 @@ export class Ingest {
   /** Stops feeds, flushes the bus and NATS, closes the HTTP listener. Idempotent. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
+      this.lease?.stop();
       await Promise.all(this.supervisors.map((s) => s.stop()));
       await this.bus.close();
       this.publisher.close();
@@ -308,6 +373,8 @@ export async function ingestCommand(args: string[]): Promise<void> {
       config: { type: 'string' },
       feeds: { type: 'string' },
       'log-level': { type: 'string' },
+      // issue 13: failover (bus.nats.lease.enabled)
+      lease: { type: 'boolean' },
     },
     strict: true,
     allowPositionals: false,
@@ -318,9 +385,19 @@ export async function ingestCommand(args: string[]): Promise<void> {
   if (values.port !== undefined) flags.port = /^\d+$/.test(values.port) ? Number(values.port) : values.port;
   if (values.feeds !== undefined) flags.feeds = parseFeedList(values.feeds, '--feeds');
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+  // --lease: failover mode (a lease in JetStream; see docs/scaling.md "Ingest failover").
+  if (values.lease === true) {
+    const bus = (flags.bus ?? {}) as { nats?: Record<string, unknown> };
+    flags.bus = { ...bus, nats: { ...bus.nats, lease: { enabled: true } } };
+  }
   let config = loadConfig({ file: values.config, env: process.env, flags });
   if (values.port === undefined && process.env.TICKGATE_PORT === undefined && config.port === 9001) config = { ...config, port: INGEST_DEFAULT_PORT };
-  const ingest = new Ingest(config);
+  const ingest = new Ingest(config, {
+    onFenced: () => {
+      process.stderr.write('tickgate ingest: another ingest holds the failover lease; this one stopped publishing (exit 3)\n');
+      void ingest.stop().finally(() => process.exit(3));
+    },
+  });
   installProcessGuards({ logger: ingest.logger });
   process.stdout.write(`tickgate ${VERSION} ingest: waiting for NATS at ${config.bus.nats.url}\n`);
   let stopping = false;

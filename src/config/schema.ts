@@ -75,6 +75,18 @@ export const configSchema = z
               })
               .strict()
               .prefault({}),
+            /**
+             * Ingest failover (docs/scaling.md): ingests with this on take turns through a lease in
+             * JetStream; one publishes, the others wait as standbys. Needs jetstream.enabled.
+             */
+            lease: z
+              .object({
+                enabled: z.boolean().default(false),
+                /** A standby takes over at most about this long after the active one stopped renewing. */
+                ttlMs: z.number().int().min(1_000).max(60_000).default(4_000),
+              })
+              .strict()
+              .prefault({}),
           })
           .strict()
           .prefault({}),
