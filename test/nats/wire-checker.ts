@@ -22,6 +22,8 @@ export interface TopicTally {
 type Frame = Record<string, any>;
 
 interface TopicState {
+  /** A `gap` subscribe result came; the next snapshot's distance is reported, not silent. */
+  toldGap: boolean;
   epoch: number | null;
   last: number | null;
   lastAt: number;
@@ -33,13 +35,22 @@ export class WireChecker {
   readonly violations: string[] = [];
   readonly topics = new Map<string, TopicState>();
   closeCode: number | null = null;
+  reconnects = 0;
   private waiters: (() => void)[] = [];
   private nextId = 1;
   /** Resume positions sent, per topic: where a `replayed` result continues from. */
   private readonly resumed = new Map<string, { epoch: number; seq: number }>();
 
-  private constructor(private readonly ws: WebSocket, private readonly now: () => number) {
+  private ws: WebSocket;
+
+  private constructor(ws: WebSocket, private readonly now: () => number) {
+    this.ws = ws;
+    this.attach(ws);
+  }
+
+  private attach(ws: WebSocket): void {
     ws.on('message', (data: Buffer) => {
+      if (ws !== this.ws) return;
       const frame = JSON.parse(data.toString('utf8')) as Frame;
       const at = this.now();
       this.frames.push({ at, frame });
@@ -49,8 +60,28 @@ export class WireChecker {
       for (const f of w) f();
     });
     ws.on('close', (code) => {
-      this.closeCode = code;
+      if (ws === this.ws) this.closeCode = code;
     });
+    ws.on('error', () => undefined);
+  }
+
+  /**
+   * After a lost connection (§10.5, §14): connects to `base` and subscribes `entries` again with
+   * the last `(epoch, seq)` of every topic held, so what was missed is replayed or reported.
+   */
+  async reconnect(base: string, entries: string[]): Promise<Frame> {
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws').replace(/\/v1\/stream.*$/, '')}/v1/stream?format=json`);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    this.ws = ws;
+    this.closeCode = null;
+    this.reconnects++;
+    this.attach(ws);
+    const resume: Record<string, { epoch: number; seq: number }> = {};
+    for (const [topic, st] of this.topics) if (st.epoch !== null && st.last !== null) resume[topic] = { epoch: st.epoch, seq: st.last };
+    return this.subscribe(entries, resume);
   }
 
   /** `url`: ws://host:port (the checker appends /v1/stream?format=json). */
@@ -121,7 +152,7 @@ export class WireChecker {
   private state(topic: string): TopicState {
     let s = this.topics.get(topic);
     if (s === undefined) {
-      s = { epoch: null, last: null, lastAt: 0, tally: { delivered: 0, reportedGaps: 0, silentLost: 0, duplicates: 0, silentEpochChanges: 0, resets: 0, longestPauseMs: 0 } };
+      s = { toldGap: false, epoch: null, last: null, lastAt: 0, tally: { delivered: 0, reportedGaps: 0, silentLost: 0, duplicates: 0, silentEpochChanges: 0, resets: 0, longestPauseMs: 0 } };
       this.topics.set(topic, s);
     }
     return s;
@@ -133,18 +164,30 @@ export class WireChecker {
         for (const r of (f.results ?? []) as Frame[]) {
           if (typeof r.topic !== 'string') continue;
           const s = this.state(r.topic);
-          // §5.2: a newly added topic starts from its snapshot / replay / first tick.
-          if (r.status === 'gap' && typeof r.from === 'number' && typeof r.to === 'number') s.tally.reportedGaps += r.to - r.from + 1;
           const p = this.resumed.get(r.topic);
+          // §5.2, §5.7: a newly added topic continues after its replay, or restarts from its
+          // snapshot / first tick; a `gap` result tells what was missed.
           if (r.status === 'replayed' && p !== undefined) {
             s.epoch = p.epoch;
             s.last = p.seq;
-          } else if (r.status !== 'replayed') s.last = null;
+          } else if (r.status === 'gap') {
+            s.toldGap = true; // the snapshot that follows is the new baseline; the distance was reported
+          } else {
+            s.last = null;
+          }
         }
         return;
       case 'snapshot': {
         const s = this.state(f.topic);
         const tick = f.ticks?.[0];
+        if (tick && s.last !== null && s.epoch === f.epoch && tick.seq > s.last + 1) {
+          if (s.toldGap) s.tally.reportedGaps += tick.seq - s.last - 1;
+          else {
+            s.tally.silentLost += tick.seq - s.last - 1;
+            this.violations.push(`${f.topic}: snapshot ${tick.seq} after ${s.last} without a gap result`);
+          }
+        }
+        s.toldGap = false;
         s.epoch = f.epoch;
         if (tick) s.last = tick.seq;
         return;
