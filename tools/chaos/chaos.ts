@@ -27,6 +27,8 @@ export interface ChaosResult {
   rows: Map<FaultKind, KindRow>;
   violations: string[];
   stalls: string[];
+  /** Components found exited between rounds (an ingest fenced off exits 3) and restarted. */
+  restarts: string[];
 }
 
 export interface ChaosOptions {
@@ -82,7 +84,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     TICKGATE_BUS__NATS__LEASE__TTL_MS: '2000',
   };
   const checkers: WireChecker[] = [];
-  const result: ChaosResult = { rows: new Map(FAULT_KINDS.map((k) => [k, { rounds: 0, published: 0, delivered: 0, reportedGaps: 0, silentLost: 0, longestPauseMs: 0 }])), violations: [], stalls: [] };
+  const result: ChaosResult = { rows: new Map(FAULT_KINDS.map((k) => [k, { rounds: 0, published: 0, delivered: 0, reportedGaps: 0, silentLost: 0, longestPauseMs: 0 }])), violations: [], stalls: [], restarts: [] };
   let stopping = false;
   try {
     const ingestPorts = [await freeLoopbackPort(), await freeLoopbackPort()];
@@ -141,6 +143,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const newest = (topic: string) => Math.max(...checkers.map((c) => c.lastSeq(topic)));
 
     for (let round = 1; round <= options.rounds; round++) {
+      // The supervisor's job (systemd, Kubernetes): an ingest fenced off by a lost lease exits
+      // with code 3 and comes back as a standby.
+      const supervised: [string, Proc][] = [...ingests.map((p, i): [string, Proc] => [`ingest ${i}`, p]), ...gateways.map((p, i): [string, Proc] => [`gateway ${i}`, p])];
+      for (const [i, p] of supervised) {
+        if (p.handle.child.exitCode === null && p.handle.child.signalCode === null) continue;
+        log(`  (supervisor: ${i} had exited with ${p.handle.child.exitCode ?? p.handle.child.signalCode}; restarting it)`);
+        result.restarts.push(`before round ${round}: ${i} exited ${p.handle.child.exitCode ?? p.handle.child.signalCode}`);
+        await p.start();
+      }
       const kind = FAULT_KINDS[Math.floor(random() * FAULT_KINDS.length)]!;
       const downMs = 300 + Math.floor(random() * 1200);
       const watched = topics();

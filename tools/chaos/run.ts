@@ -15,5 +15,6 @@ const result = await runChaos({ rounds, seed, clients, log: (l) => process.stdou
 process.stdout.write(`\nchaos: ${rounds} rounds, seed ${seed}, ${clients} clients, ${Math.round((Date.now() - started) / 1000)} s\n\n${formatTable(result)}\n`);
 for (const v of result.violations.slice(0, 20)) process.stdout.write(`violation: ${v}\n`);
 for (const s of result.stalls) process.stdout.write(`stall: ${s}\n`);
+for (const r of result.restarts) process.stdout.write(`supervisor restart: ${r}\n`);
 const silent = [...result.rows.values()].reduce((n, r) => n + r.silentLost, 0);
 process.exit(silent === 0 && result.violations.length === 0 && result.stalls.length === 0 ? 0 : 1);

@@ -121,10 +121,30 @@ export class IngestLease {
       this.validUntil = sentAt + this.options.ttlMs - this.marginMs;
       return true;
     } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return false;
-      if (/wrong last sequence/i.test((err as Error).message)) return false;
+      const refused = (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) || /wrong last sequence/i.test((err as Error).message);
+      if (refused && expected !== 0 && (await this.ownsLatest())) return this.write(this.revision);
+      if (refused) return false;
       if (expected === 0) return false; // a standby just tries again
       throw err;
+    }
+  }
+
+  /**
+   * A refused renewal may be refused because of our own earlier write whose acknowledgement was
+   * lost (stored, but the reply timed out): the lease's latest message then names us. Adopts its
+   * revision (the permission stays tied to the last *acknowledged* renewal's send time).
+   */
+  private async ownsLatest(): Promise<boolean> {
+    try {
+      const jsm = await jetstreamManager(this.nc, { timeout: JS_API_TIMEOUT_MS });
+      const m = await jsm.streams.getMessage(this.stream, { last_by_subj: this.subject });
+      if (m === null) return false;
+      const body = m.json<{ holder?: unknown }>();
+      if (body.holder !== this.options.holder || m.seq === this.revision) return false;
+      this.revision = m.seq;
+      return true;
+    } catch {
+      return false;
     }
   }
 }
