@@ -36,6 +36,8 @@ export class WireChecker {
   readonly topics = new Map<string, TopicState>();
   closeCode: number | null = null;
   reconnects = 0;
+  /** `gap` subscribe results and `gap` status frames seen, by reason. */
+  readonly gapReasons = new Map<string, number>();
   private waiters: (() => void)[] = [];
   private nextId = 1;
   /** Resume positions sent, per topic: where a `replayed` result continues from. */
@@ -171,6 +173,7 @@ export class WireChecker {
             s.epoch = p.epoch;
             s.last = p.seq;
           } else if (r.status === 'gap') {
+            this.gapReasons.set(String(r.reason), (this.gapReasons.get(String(r.reason)) ?? 0) + 1);
             s.toldGap = true; // the snapshot that follows is the new baseline; the distance was reported
           } else {
             s.last = null;
@@ -195,6 +198,7 @@ export class WireChecker {
       case 'status': {
         const s = this.state(f.topic);
         if (f.status === 'gap') {
+          this.gapReasons.set('status:lost', (this.gapReasons.get('status:lost') ?? 0) + 1);
           if (s.last !== null && f.from !== s.last + 1) this.violations.push(`${f.topic}: gap status from ${f.from} but last seen ${s.last}`);
           s.tally.reportedGaps += f.to - f.from + 1;
           s.last = f.to;

@@ -27,6 +27,8 @@ export interface ChaosResult {
   rows: Map<FaultKind, KindRow>;
   violations: string[];
   stalls: string[];
+  /** Gap results and gap status frames the clients got, by reason. */
+  gapReasons: Map<string, number>;
   /** Components found exited between rounds (an ingest fenced off exits 3) and restarted. */
   restarts: string[];
 }
@@ -35,6 +37,8 @@ export interface ChaosOptions {
   rounds: number;
   seed: number;
   clients?: number;
+  /** Only these fault kinds (default: all). */
+  kinds?: readonly FaultKind[];
   log?: (line: string) => void;
 }
 
@@ -84,7 +88,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     TICKGATE_BUS__NATS__LEASE__TTL_MS: '2000',
   };
   const checkers: WireChecker[] = [];
-  const result: ChaosResult = { rows: new Map(FAULT_KINDS.map((k) => [k, { rounds: 0, published: 0, delivered: 0, reportedGaps: 0, silentLost: 0, longestPauseMs: 0 }])), violations: [], stalls: [], restarts: [] };
+  const result: ChaosResult = { rows: new Map(FAULT_KINDS.map((k) => [k, { rounds: 0, published: 0, delivered: 0, reportedGaps: 0, silentLost: 0, longestPauseMs: 0 }])), violations: [], stalls: [], restarts: [], gapReasons: new Map() };
   let stopping = false;
   try {
     const ingestPorts = [await freeLoopbackPort(), await freeLoopbackPort()];
@@ -152,7 +156,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         result.restarts.push(`before round ${round}: ${i} exited ${p.handle.child.exitCode ?? p.handle.child.signalCode}`);
         await p.start();
       }
-      const kind = FAULT_KINDS[Math.floor(random() * FAULT_KINDS.length)]!;
+      const kinds = options.kinds ?? FAULT_KINDS;
+      const kind = kinds[Math.floor(random() * kinds.length)]!;
       const downMs = 300 + Math.floor(random() * 1200);
       const watched = topics();
       const startSeq = new Map(watched.map((t) => [t, newest(t)]));
@@ -209,6 +214,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     }
     stopping = true;
     await Promise.all(keepers);
+    for (const c of checkers) for (const [r, n] of c.gapReasons) result.gapReasons.set(r, (result.gapReasons.get(r) ?? 0) + n);
   } finally {
     stopping = true;
     for (const c of checkers) c.close();
