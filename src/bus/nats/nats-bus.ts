@@ -10,7 +10,7 @@ import { RelayBus } from '../relay-bus.ts';
 import type { WarmableBus } from '../warmable.ts';
 import { NatsLink, type NatsLinkOptions } from './link.ts';
 import { FEED_HEADER } from './ingest-publisher.ts';
-import { newestStreamEpoch, TickStreamReader, type StoredFrame } from './stream.ts';
+import { decodeTicks, newestStreamEpoch, TickStreamReader, type StoredFrame } from './stream.ts';
 import { Subjects } from './subjects.ts';
 
 /** Stream reads in flight at once after a reconnect (each holds its topic's live frames). */
@@ -61,6 +61,8 @@ interface Held {
 /** A topic being filled from the stream: live frames wait in `buffer` until the stream part is in. */
 interface Fill {
   readonly kind: StreamReadKind;
+  /** The seq the reader needs ticks after (a resume position, or the relay's last seq), or null. */
+  after: number | null;
   readonly buffer: { data: Uint8Array; feedId: string | null }[];
   done: Promise<void>;
   stopped: boolean;
@@ -321,7 +323,9 @@ export class NatsBus implements WarmableBus {
       const position = resume.get(topic);
       if (position === undefined && !snapshot) continue;
       const kind: StreamReadKind = position === undefined ? 'snapshot' : 'history';
-      (waits ??= []).push(this.startFill(topic, kind, this.options.clock.now() - this.options.historyMaxAgeMs, true));
+      const fill = this.holdLive(topic, kind);
+      if (position !== undefined && position.epoch === this.relay.epoch) fill.after = position.seq;
+      (waits ??= []).push(this.runFill(topic, fill, this.options.clock.now() - this.options.historyMaxAgeMs, true));
     }
     if (waits === null) return null;
     const all = Promise.all(waits).then(() => undefined);
@@ -352,7 +356,7 @@ export class NatsBus implements WarmableBus {
 
   /** From now on, live frames of `topic` wait in a fill (synchronous: no frame slips past). */
   private holdLive(topic: string, kind: StreamReadKind): Fill {
-    const fill: Fill = { kind, buffer: [], done: Promise.resolve(), stopped: false };
+    const fill: Fill = { kind, after: this.relay.topic(topic)?.last?.seq ?? null, buffer: [], done: Promise.resolve(), stopped: false };
     this.fills.set(topic, fill);
     return fill;
   }
@@ -456,10 +460,32 @@ export class NatsBus implements WarmableBus {
       }
     };
     if (kind !== 'snapshot' && last.storedAt >= startTime) {
-      for await (const frame of reader.range(topic, startTime, last.streamSeq, () => fill.stopped || this.closed)) relay(frame);
+      const from = await this.narrowStart(topic, startTime, fill.after, epoch);
+      for await (const frame of reader.range(topic, from, last.streamSeq, () => fill.stopped || this.closed)) relay(frame);
     }
     relay(last); // dropped as a duplicate when the range already ended with it
     return 'ok';
+  }
+
+  /**
+   * A resume usually needs only the last seconds of a topic, but the read starts by time and the
+   * full window (`historyMaxAgeMs`) of a busy topic can take longer than the read's bound — cut
+   * short, it would leave a hole right before the live frames. So: when the ticks needed start
+   * after `afterSeq`, try a short window first (one peek at its first frame) and use it when it
+   * reaches back far enough.
+   */
+  private async narrowStart(topic: string, startTime: number, afterSeq: number | null, epoch: number): Promise<number> {
+    if (afterSeq === null || this.reader === null) return startTime;
+    const now = this.options.clock.now();
+    for (const windowMs of [5_000, 20_000]) {
+      const candidate = now - windowMs;
+      if (candidate <= startTime) return startTime;
+      const first = await this.reader.first(topic, candidate).catch(() => null);
+      if (first === null) continue;
+      const frame = decodeTicks(first.data);
+      if (frame !== null && frame.epoch === epoch && frame.ticks[0]!.seq <= afterSeq + 1) return candidate;
+    }
+    return startTime;
   }
 
   /**

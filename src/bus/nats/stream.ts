@@ -100,6 +100,22 @@ export class TickStreamReader {
     return m === null ? null : { streamSeq: m.seq, feedId: m.header?.get(FEED_HEADER) || null, storedAt: m.time.getTime(), data: m.data };
   }
 
+  /** The first stored frame of `topic` at or after `startTime` (server time), or null (none within 250 ms). */
+  async first(topic: string, startTime: number): Promise<StoredFrame | null> {
+    const consumer = await this.js.consumers.get(this.stream, {
+      filter_subjects: this.subjects.of(topic),
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(startTime).toISOString(),
+    });
+    try {
+      const batch = await consumer.fetch({ max_messages: 1, expires: 250 });
+      for await (const m of batch) return { streamSeq: m.seq, feedId: m.headers?.get(FEED_HEADER) || null, storedAt: m.info.timestampNanos / 1e6, data: m.data };
+      return null;
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+
   /**
    * The stored frames of `topic` from `startTime` (epoch ms, server time) up to and including
    * stream position `untilSeq`, oldest first, through an ordered (ephemeral) consumer.
