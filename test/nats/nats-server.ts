@@ -130,6 +130,17 @@ export interface NatsClusterHandle {
  * JetStream with a store of its own. The Debian 2.9 server supports this, and R3 streams on it.
  */
 export async function startNatsCluster(bin: string, size = 3): Promise<NatsClusterHandle> {
+  // A port picked free can be taken by another process before the node binds it: fresh ports, again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(bin, size);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startNatsClusterOnce(bin: string, size: number): Promise<NatsClusterHandle> {
   const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freeLoopbackPort(), cluster: await freeLoopbackPort(), http: await freeLoopbackPort() })));
   const nodes = ports.map((p, i) => {
     const name = `n${i + 1}`;
@@ -186,7 +197,12 @@ export async function startNatsCluster(bin: string, size = 3): Promise<NatsClust
     };
     return node;
   });
-  await Promise.all(nodes.map((n) => n.start()));
+  const started = await Promise.allSettled(nodes.map((n) => n.start()));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed !== undefined) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw failed.reason;
+  }
   const handle: NatsClusterHandle = {
     nodes,
     urls: nodes.map((n) => n.url).join(','),
