@@ -1,8 +1,16 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+/** Tests run the workspace client package from its sources (like tsconfig's `tickgate-source` condition). */
+export const clientSourceAlias = [
+  { find: /^@tickgate\/client$/, replacement: fileURLToPath(new URL('./packages/client/src/node.ts', import.meta.url)) },
+  { find: /^@tickgate\/client\/(protocol|topic|backoff)$/, replacement: fileURLToPath(new URL('./packages/client/src/$1.ts', import.meta.url)) },
+];
+
 export default defineConfig({
+  resolve: { alias: clientSourceAlias },
   test: {
-    include: ['src/**/*.test.ts', 'feeds/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'feeds/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
     pool: 'forks',
     testTimeout: 20_000,
     hookTimeout: 20_000,

@@ -1,6 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { stopSharedPool } from './lib/client-pool.ts';
 import { runWorkload, type ServerName, type WorkloadResult } from './lib/workload-run.ts';
+import { watchlists } from './scenarios/s6-watchlists.ts';
+import { centrifugeUnavailable } from './servers/centrifuge-build.ts';
+import { topicNames } from './servers/workload.ts';
 
 /**
  * Keeps the benchmark harness honest, never measures speed: short S1 (max rate) and S2 (open
@@ -78,4 +81,78 @@ describe('bench harness smoke', () => {
       expect(l.max).toBeGreaterThanOrEqual(l.p99);
     });
   }
+
+  for (const server of SERVERS) {
+    it(`S6 (watchlists, patterns for tickgate, primed topics) against ${server}: every tick counted once per subscription`, async () => {
+      // 100 clients: 99 watchlists of 8 of 20 topics, one whole-market monitor.
+      const w = watchlists(topicNames(20), 100, 8, server === 'tickgate');
+      const r = await runWorkload({
+        server,
+        clients: w.conns.length,
+        topicCount: 20,
+        maxTicksPerFrame: null,
+        spec: { mode: 'max', durationMs: 1000, ticksPerTopicPerTurn: 1, rate: 0, maxTurnsPerSec: 200 },
+        latency: false,
+        warmupMs: 0,
+        clientProcs: 2,
+        verify: true,
+        maxBackpressureBytes: 4 * 1024 * 1024,
+        conns: w.conns,
+        prime: true,
+        subscribeExtra: { snapshot: false },
+        memorySettleMs: 0,
+      });
+      expectExact(r);
+      expect(r.subscriptions).toBe(w.subscriptions);
+      expect(r.memoryAfter!.heapUsed).toBeGreaterThan(0);
+    });
+  }
+
+  // The centrifuge baseline needs Go and Debian's centrifuge sources; without them it is skipped
+  // (the reason is printed). The first run builds it into bench/.cache/ (10–30 s).
+  const noCentrifuge = centrifugeUnavailable();
+  if (noCentrifuge) console.warn(`bench smoke: centrifuge baseline tests skipped: ${noCentrifuge}`);
+  describe.skipIf(noCentrifuge !== null)('centrifuge 0.15 baseline', () => {
+    it('S1 with 10-tick publications: every tick counted once, publications (not frames) counted', { timeout: 240_000 }, async () => {
+      const r = await runWorkload({
+        server: 'centrifuge',
+        clients: 12,
+        topicCount: 6,
+        maxTicksPerFrame: 10,
+        spec: { mode: 'max', durationMs: 1500, ticksPerTopicPerTurn: 25, rate: 0, maxTurnsPerSec: 300 },
+        latency: false,
+        warmupMs: 0,
+        clientProcs: 2,
+        verify: false,
+        maxBackpressureBytes: 4 * 1024 * 1024,
+      });
+      expectExact(r);
+      // 25 ticks per turn in publications of 10, 10 and 5.
+      expect(r.ticksPerFrame).toBeGreaterThan(5);
+      expect(r.ticksPerFrame).toBeLessThanOrEqual(10);
+      expect(r.serverSettings.version).toMatch(/centrifuge 0\.15/);
+    });
+
+    it('S2 open loop: exact counts and a latency for every timed tick', { timeout: 240_000 }, async () => {
+      const r = await runWorkload({
+        server: 'centrifuge',
+        clients: 12,
+        topicCount: 6,
+        maxTicksPerFrame: 64,
+        spec: { mode: 'rate', durationMs: 1500, ticksPerTopicPerTurn: 0, rate: 2000 },
+        latency: true,
+        warmupMs: 200,
+        clientProcs: 2,
+        verify: false,
+        maxBackpressureBytes: 4 * 1024 * 1024,
+      });
+      expectExact(r);
+      const l = r.latency!;
+      expect(l.count).toBeGreaterThan(0);
+      expect(l.p50).toBeGreaterThanOrEqual(0);
+      expect(l.p99).toBeGreaterThanOrEqual(l.p50);
+      // Go's wall clock and the client's performance clock agree: no tick arrives before it was published.
+      expect(l.p50).toBeLessThan(1000);
+    });
+  });
 });

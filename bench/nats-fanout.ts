@@ -5,7 +5,7 @@
  *
  * Per configuration (fresh processes each time, loopback only):
  *   nats-server (ephemeral port)  ←  ingest (bench/servers/nats-ingest.ts: src/ingest.ts + a max-rate publisher)
- *   gateways: `node bin/tickgate.js serve --bus nats://… --port 0 --feeds none` × G
+ *   gateways: `node bin/tickgate-dev.js serve --bus nats://… --port 0 --feeds none` × G
  *   load clients: bench/client/load-client.ts (the main bench's raw-socket client), 2 processes in total,
  *   client i subscribes to topic i mod topics on gateway i mod G.
  * A priming turn makes sure every gateway's NATS subscriptions are in place; then the publisher
@@ -54,7 +54,7 @@ interface Gateway {
 }
 
 function startGateway(url: string): Promise<Gateway> {
-  const proc = spawn(process.execPath, [path.join(REPO_DIR, 'bin/tickgate.js'), 'serve', '--bus', url, '--port', '0', '--feeds', 'none', '--log-level', 'warn'], {
+  const proc = spawn(process.execPath, [path.join(REPO_DIR, 'bin/tickgate-dev.js'), 'serve', '--bus', url, '--port', '0', '--feeds', 'none', '--log-level', 'warn'], {
     cwd: REPO_DIR,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {

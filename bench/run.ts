@@ -5,16 +5,18 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { renderChart } from './lib/chart.ts';
+import { checkReports, checkTable } from './lib/check.ts';
 import { stopSharedPool } from './lib/client-pool.ts';
 import { gitInfo, machineInfo } from './lib/machine.ts';
 import { HELP, parseOptions, type BenchOptions, type ScenarioId } from './lib/options.ts';
-import { readReports, renderConsole, writeReport, writeSummary, type ScenarioReport } from './lib/report.ts';
+import { readReports, renderConsole, renderMarkdown, writeReport, writeSummary, type ScenarioReport } from './lib/report.ts';
 import type { Ctx } from './lib/scenario.ts';
 import { runS1 } from './scenarios/s1-throughput.ts';
 import { runS2 } from './scenarios/s2-latency.ts';
 import { runS3 } from './scenarios/s3-connections.ts';
 import { runS4 } from './scenarios/s4-slow-consumer.ts';
 import { runS5 } from './scenarios/s5-http.ts';
+import { runS6 } from './scenarios/s6-watchlists.ts';
 
 const RUNNERS: Record<ScenarioId, (ctx: Ctx) => Promise<ScenarioReport>> = {
   S1: runS1,
@@ -22,6 +24,7 @@ const RUNNERS: Record<ScenarioId, (ctx: Ctx) => Promise<ScenarioReport>> = {
   S3: runS3,
   S4: runS4,
   S5: runS5,
+  S6: runS6,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -48,10 +51,10 @@ export async function main(argv: string[]): Promise<number> {
     unavailable: new Map(),
   };
   console.log(
-    `tickgate bench: ${o.renderOnly ? 'render only' : o.scenarios.join(', ')}${o.quick ? ' (quick)' : ''} — ${machine.cores} × ${machine.cpuModel}, Node ${machine.node}, commit ${git.commit.slice(0, 10)}${git.dirty ? '+dirty' : ''}`,
+    `tickgate bench: ${o.renderOnly ? 'render only' : o.checkOnly ? `check of ${path.relative(process.cwd(), o.outDir) || '.'}` : o.scenarios.join(', ')}${o.quick ? ' (quick)' : ''} — ${machine.cores} × ${machine.cpuModel}, Node ${machine.node}, commit ${git.commit.slice(0, 10)}${git.dirty ? '+dirty' : ''}`,
   );
   let failed = false;
-  for (const id of o.renderOnly ? [] : o.scenarios) {
+  for (const id of o.renderOnly || o.checkOnly ? [] : o.scenarios) {
     const s0 = Date.now();
     console.log(`\n${id} …`);
     // A start failure can be specific to a scenario's settings: give every scenario a fresh chance.
@@ -71,6 +74,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   await stopSharedPool();
   const reports = readReports(o.outDir);
+  if (o.check) {
+    const table = checkTable(checkReports(reports));
+    console.log(`\n${renderConsole(table)}`);
+    writeFileSync(path.join(o.outDir, 'check.md'), `${renderMarkdown(table)}\n`);
+    if (o.checkOnly) return 0;
+  }
   const svg = renderChart(reports);
   let chartFile: string | null = null;
   if (svg) {

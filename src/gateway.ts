@@ -88,6 +88,7 @@ export class Gateway {
         version: VERSION,
         feedStates: () => Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])),
         authenticator: this.authenticator,
+        clock,
         interest: (entry, interested) => {
           if (this.pool) this.pool.mainInterestChanged(entry, interested);
           else this.feedInterest(entry, interested);

@@ -2,7 +2,6 @@ import http from 'node:http';
 import { hostname } from 'node:os';
 import type { Subscription } from '@nats-io/transport-node';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import { builtinFeeds } from '../feeds/index.ts';
 import { MemoryBus } from './bus/memory-bus.ts';
 import { NatsIngestPublisher } from './bus/nats/ingest-publisher.ts';
@@ -10,7 +9,7 @@ import { NatsLink } from './bus/nats/link.ts';
 import { IngestLease } from './bus/nats/lease.ts';
 import { ensureStream, readStreamTail } from './bus/nats/stream.ts';
 import { Subjects } from './bus/nats/subjects.ts';
-import { ConfigError, loadConfig, parseFeedList, validateConfig } from './config/load.ts';
+import { ConfigError, validateConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import type { FeedDefinition } from './feed/adapter.ts';
@@ -18,8 +17,6 @@ import { loadFeedModule } from './feed/loader.ts';
 import { FeedSupervisor } from './feed/supervisor.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
-import { installProcessGuards } from './process-guards.ts';
-import { VERSION } from './version.ts';
 
 export interface IngestDeps {
   logger?: Logger;
@@ -349,79 +346,5 @@ export function createIngest(input: ConfigInput | Config = {}, deps: IngestDeps 
   return new Ingest(validateConfig(input), deps);
 }
 
-/** `--bus nats://host:4222[,nats://other:4222]` or `--bus memory`, as a config fragment. */
-export function busFlag(value: string): ConfigInput['bus'] {
-  if (value === 'memory') return { kind: 'memory' };
-  if (!/^(nats|tls|wss?):\/\//.test(value)) throw new ConfigError(`invalid config: bus: --bus takes nats://host:port (or "memory"), got "${value.slice(0, 60)}"`);
-  return { kind: 'nats', nats: { url: value } };
-}
-
 /** How long the ingest retries creating the stream before it publishes on core NATS only. */
 const STREAM_SETUP_RETRY_MS = 15_000;
-
-/** The ingest HTTP port when none is configured: a gateway on the same host keeps 9001. */
-const INGEST_DEFAULT_PORT = 9101;
-
-/** `tickgate ingest --bus nats://... [--config f] [--feeds a,b] [--host h] [--port n] [--log-level l]` */
-export async function ingestCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      bus: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      config: { type: 'string' },
-      feeds: { type: 'string' },
-      'log-level': { type: 'string' },
-      // issue 13: failover (bus.nats.lease.enabled)
-      lease: { type: 'boolean' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  const flags: Record<string, unknown> = {};
-  if (values.bus !== undefined) flags.bus = busFlag(values.bus);
-  if (values.host !== undefined) flags.host = values.host;
-  if (values.port !== undefined) flags.port = /^\d+$/.test(values.port) ? Number(values.port) : values.port;
-  if (values.feeds !== undefined) flags.feeds = parseFeedList(values.feeds, '--feeds');
-  if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
-  // --lease: failover mode (a lease in JetStream; see docs/scaling.md "Ingest failover").
-  if (values.lease === true) {
-    const bus = (flags.bus ?? {}) as { nats?: Record<string, unknown> };
-    flags.bus = { ...bus, nats: { ...bus.nats, lease: { enabled: true } } };
-  }
-  let config = loadConfig({ file: values.config, env: process.env, flags });
-  if (values.port === undefined && process.env.TICKGATE_PORT === undefined && config.port === 9001) config = { ...config, port: INGEST_DEFAULT_PORT };
-  const ingest = new Ingest(config, {
-    onFenced: () => {
-      process.stderr.write('tickgate ingest: another ingest holds the failover lease; this one stopped publishing (exit 3)\n');
-      void ingest.stop().finally(() => process.exit(3));
-    },
-  });
-  installProcessGuards({ logger: ingest.logger });
-  process.stdout.write(`tickgate ${VERSION} ingest: waiting for NATS at ${config.bus.nats.url}\n`);
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    ingest.logger.info({ signal }, 'shutting down');
-    ingest.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        ingest.logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
-  const { port } = await ingest.start();
-  const js = config.bus.nats.jetstream;
-  process.stdout.write(
-    `tickgate ${VERSION} ingest publishing\n` +
-      `  nats     ${config.bus.nats.url} subjects ${ingest.subjects.all}${js.enabled ? ` (JetStream stream ${js.stream})` : ''}\n` +
-      `  feeds    ${config.feeds.map((f) => f.id ?? f.adapter).join(', ') || '(none)'}\n` +
-      `  metrics  http://${config.host}:${port}/metrics\n` +
-      `  health   http://${config.host}:${port}/healthz\n`,
-  );
-}

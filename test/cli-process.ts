@@ -2,7 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
-const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
 const children: ChildProcessWithoutNullStreams[] = [];
 
 /** Runs `tickgate <args>` as a real child process, collecting its output. */

@@ -1,9 +1,11 @@
-import { killCliProcesses, runCli } from './cli-process.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { killCliProcesses, runCli } from './cli-process.ts';
 import { startGateway, TestClient } from './helpers.ts';
 
-
-
+const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
 afterEach(() => {
   killCliProcesses();
 });
@@ -17,6 +19,31 @@ describe('tickgate CLI', { timeout: 60_000 }, () => {
     expect(await h.exited).toBe(0);
     expect(h.out()).toContain('tickgate serve');
     expect(h.out()).toContain('--port');
+    for (const name of ['serve', 'ingest', 'tail', 'record', 'config']) expect(h.out()).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+  });
+
+  it('serve --help is its own help; a bad flag exits 2 with one line (the other commands: test/commands.test.ts, in-process)', async () => {
+    const h = runCli(['serve', '--help']);
+    const bad = runCli(['tail', 'fx.*.quote', '--bogus']);
+    expect(await h.exited).toBe(0);
+    expect(h.out()).toMatch(/^Usage: tickgate serve \[options\]/);
+    expect(await bad.exited).toBe(2);
+    expect(bad.err()).toBe(`tickgate: Unknown option '--bogus'; run "tickgate tail --help"\n`);
+  });
+
+  it('logs: JSON lines when stdout is a pipe, human-readable with --log-format pretty', async () => {
+    const pretty = runCli(['serve', '--port', '0', '--feeds', 'sim-fx', '--log-format', 'pretty']);
+    await pretty.waitForOutput(/^\d\d:\d\d:\d\d\.\d{3}Z INFO  feed running feed=sim-fx$/m);
+    const json = runCli(['serve', '--port', '0', '--feeds', 'sim-fx']);
+    await json.waitForOutput(/^\{.*"msg":"feed running"/m);
+    const line = json.out().split('\n').find((l) => l.includes('"feed running"'))!;
+    expect(JSON.parse(line)).toMatchObject({ level: 30, feed: 'sim-fx', msg: 'feed running' });
+    pretty.child.kill('SIGTERM');
+    json.child.kill('SIGTERM');
+    expect(await pretty.exited).toBe(0);
+    expect(await json.exited).toBe(0);
+    expect(pretty.out()).toMatch(/^\d\d:\d\d:\d\d\.\d{3}Z INFO  shutting down signal=SIGTERM$/m);
+    expect(pretty.out()).not.toContain('"level"');
   });
 
   it('serve prints its URLs, streams the simulated feeds, and on SIGINT closes clients with 1001 and exits 0', async () => {
@@ -77,6 +104,26 @@ describe('tickgate CLI', { timeout: 60_000 }, () => {
       expect(ticks.every((t) => t.topic.startsWith('fx.') && t.bid > 0)).toBe(true);
       p.child.kill('SIGINT');
       expect(await p.exited).toBe(0);
+    } finally {
+      await g.gw.stop();
+    }
+  });
+
+  it('tail piped into head: lines of ticks with whole sizes, then a quiet exit 0 when head quits (no EPIPE trace)', async () => {
+    const g = await startGateway({ feeds: [{ adapter: 'sim-equity', options: { ticksPerSecond: 2000 } }] });
+    try {
+      const sh = spawn('bash', ['-c', `"${process.execPath}" "${bin}" tail 'equity.*.trade' --url ${g.stream} | head -n 5; echo "status=\${PIPESTATUS[*]}" >&2`]);
+      let out = '';
+      let err = '';
+      sh.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      sh.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const timer = setTimeout(() => sh.kill('SIGKILL'), 20_000);
+      await once(sh, 'exit');
+      clearTimeout(timer);
+      const lines = out.trim().split('\n');
+      expect(lines).toHaveLength(5);
+      for (const l of lines) expect(l).toMatch(/^equity\.[A-Z-]+\.trade seq=\d+ price=\d+(\.\d+)? size=\d+$/);
+      expect(err.trim()).toBe('status=0 0');
     } finally {
       await g.gw.stop();
     }

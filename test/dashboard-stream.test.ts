@@ -1,11 +1,12 @@
 /**
- * The dashboard's protocol client (dashboards/trading/src/stream.ts) against a scripted fake
- * WebSocket: subscription convergence, max rate, gap detection, resume after a reconnect, and
- * a new epoch after a gateway restart. The real-gateway, real-browser path is test/dashboard.test.ts.
+ * The dashboard's stream client (dashboards/trading/src/stream.ts, built on the @tickgate/client
+ * SDK) against a scripted fake WebSocket: subscription convergence, max rate, gap detection, resume
+ * after a reconnect, and a new epoch after a gateway restart. The real-gateway, real-browser path
+ * is test/dashboard.test.ts.
  */
 import { encode } from '@msgpack/msgpack';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ProtocolStreamClient, type ConnectionState, type GapInfo, type StreamListener } from '../dashboards/trading/src/stream.ts';
+import { SdkStreamClient, type ConnectionState, type GapInfo, type StreamListener } from '../dashboards/trading/src/stream.ts';
 
 class FakeSocket {
   static readonly OPEN = 1;
@@ -13,6 +14,7 @@ class FakeSocket {
   readyState = 0;
   binaryType = 'blob';
   readonly sent: Record<string, unknown>[] = [];
+  onopen: ((ev: unknown) => void) | null = null;
   onmessage: ((ev: { data: unknown }) => void) | null = null;
   onclose: ((ev: { code: number; reason: string }) => void) | null = null;
   onerror: (() => void) | null = null;
@@ -28,7 +30,10 @@ class FakeSocket {
   }
   /** The server's side: */
   receive(frame: object): void {
-    this.readyState = FakeSocket.OPEN;
+    if (this.readyState === 0) {
+      this.readyState = FakeSocket.OPEN;
+      this.onopen?.({});
+    }
     this.onmessage?.({ data: encode(frame).slice().buffer });
   }
   drop(code: number, reason = ''): void {
@@ -68,18 +73,16 @@ function recorder() {
 
 beforeEach(() => {
   FakeSocket.instances = [];
-  vi.stubGlobal('WebSocket', FakeSocket);
   vi.useFakeTimers();
 });
 afterEach(() => {
   vi.useRealTimers();
-  vi.unstubAllGlobals();
 });
 
 describe('dashboard stream client', () => {
   it('subscribes what is wanted once welcomed, and converges on changes', () => {
     const { events, listener } = recorder();
-    const client = new ProtocolStreamClient('ws://gw/v1/stream', listener);
+    const client = new SdkStreamClient('ws://gw/v1/stream', listener, { WebSocket: FakeSocket });
     client.setWanted(['equity.AAPL.quote', 'fx.*.quote'], 0);
     const ws = FakeSocket.instances[0]!;
     expect(ws.binaryType).toBe('arraybuffer');
@@ -87,16 +90,18 @@ describe('dashboard stream client', () => {
     ws.receive(welcome(100, [1, 4, 10]));
     expect(events.states.at(-1)).toEqual({ kind: 'live', server: 'tickgate/test', epoch: 100 });
     expect(events.tiers).toEqual([[1, 4, 10]]);
-    expect(ws.sent).toEqual([{ op: 'subscribe', id: 1, topics: ['equity.AAPL.quote', 'fx.*.quote'] }]);
+    expect(ws.sent).toEqual([{ op: 'subscribe', id: 1, topics: ['equity.AAPL.quote', 'fx.*.quote'], snapshot: true }]);
 
+    // The kept entry is re-sent with the new one (the gateway answers an up-to-date resume with nothing);
+    // only the entry nobody wants any more is unsubscribed.
     client.setWanted(['equity.AAPL.quote', 'equity.MSFT.quote'], 0);
     expect(ws.sent.slice(1)).toEqual([
-      { op: 'unsubscribe', id: 2, topics: ['fx.*.quote'] },
-      { op: 'subscribe', id: 3, topics: ['equity.MSFT.quote'] },
+      { op: 'subscribe', id: 2, topics: ['equity.AAPL.quote', 'equity.MSFT.quote'], snapshot: true },
+      { op: 'unsubscribe', id: 3, topics: ['fx.*.quote'] },
     ]);
     // A new max rate re-subscribes every entry with it; the ack reports what was granted.
     client.setWanted(['equity.AAPL.quote', 'equity.MSFT.quote'], 4);
-    expect(ws.sent.at(-1)).toEqual({ op: 'subscribe', id: 4, topics: ['equity.AAPL.quote', 'equity.MSFT.quote'], maxRate: 4 });
+    expect(ws.sent.slice(3)).toEqual([{ op: 'subscribe', id: 4, topics: ['equity.AAPL.quote', 'equity.MSFT.quote'], snapshot: true, maxRate: 4 }]);
     ws.receive({ t: 'ack', id: 4, op: 'subscribe', topics: [], snapshots: 0, maxRate: 4, results: [] });
     expect(events.rates).toEqual([4]);
     client.close();
@@ -104,17 +109,17 @@ describe('dashboard stream client', () => {
 
   it('sends no maxRate to a gateway without rate tiers', () => {
     const { listener } = recorder();
-    const client = new ProtocolStreamClient('ws://gw/v1/stream', listener);
+    const client = new SdkStreamClient('ws://gw/v1/stream', listener, { WebSocket: FakeSocket });
     client.setWanted(['equity.AAPL.quote'], 4);
     const ws = FakeSocket.instances[0]!;
     ws.receive(welcome(100));
-    expect(ws.sent).toEqual([{ op: 'subscribe', id: 1, topics: ['equity.AAPL.quote'] }]);
+    expect(ws.sent).toEqual([{ op: 'subscribe', id: 1, topics: ['equity.AAPL.quote'], snapshot: true }]);
     client.close();
   });
 
   it('reports seq holes on every-tick delivery, not on conflated frames, and drops repeats', () => {
     const { events, listener } = recorder();
-    const client = new ProtocolStreamClient('ws://gw/v1/stream', listener);
+    const client = new SdkStreamClient('ws://gw/v1/stream', listener, { WebSocket: FakeSocket });
     client.setWanted(['equity.AAPL.quote'], 0);
     const ws = FakeSocket.instances[0]!;
     ws.receive(welcome(100));
@@ -123,9 +128,11 @@ describe('dashboard stream client', () => {
     ws.receive({ t: 'ticks', topic: 'equity.AAPL.quote', epoch: 100, ticks: [quote(7), quote(8)] });
     ws.receive({ t: 'ticks', topic: 'equity.AAPL.quote', epoch: 100, ticks: [quote(12)] });
     ws.receive({ t: 'ticks', topic: 'equity.AAPL.quote', epoch: 100, ticks: [quote(20)], conflated: 8 });
+    // The SDK hands over one tick at a time.
     expect(events.ticks).toEqual([
       { topic: 'equity.AAPL.quote', seqs: [5], snapshot: true },
-      { topic: 'equity.AAPL.quote', seqs: [6, 7], snapshot: false },
+      { topic: 'equity.AAPL.quote', seqs: [6], snapshot: false },
+      { topic: 'equity.AAPL.quote', seqs: [7], snapshot: false },
       { topic: 'equity.AAPL.quote', seqs: [8], snapshot: false },
       { topic: 'equity.AAPL.quote', seqs: [12], snapshot: false },
       { topic: 'equity.AAPL.quote', seqs: [20], snapshot: false },
@@ -140,9 +147,9 @@ describe('dashboard stream client', () => {
     client.close();
   });
 
-  it('reconnects with backoff, resumes within an epoch, and starts over after a restart', () => {
+  it('reconnects with backoff, resumes within an epoch, and reports a restart as a new epoch', () => {
     const { events, listener } = recorder();
-    const client = new ProtocolStreamClient('ws://gw/v1/stream', listener, { backoffBaseMs: 100, backoffMaxMs: 400 });
+    const client = new SdkStreamClient('ws://gw/v1/stream', listener, { WebSocket: FakeSocket, initialDelayMs: 100, maxDelayMs: 400 });
     client.setWanted(['equity.AAPL.quote', 'fx.*.quote'], 0);
     const first = FakeSocket.instances[0]!;
     first.receive(welcome(100));
@@ -152,7 +159,7 @@ describe('dashboard stream client', () => {
     expect(events.states.at(-1)).toMatchObject({ kind: 'reconnecting', attempt: 1, reason: 'connection lost' });
     expect(client.reconnects).toBe(1);
 
-    vi.advanceTimersByTime(100);
+    vi.advanceTimersByTime(100); // full jitter: attempt 0 waits less than 100 ms
     const second = FakeSocket.instances[1]!;
     expect(second).toBeDefined();
     second.drop(1006); // refused
@@ -162,7 +169,7 @@ describe('dashboard stream client', () => {
     third.receive(welcome(100));
     expect(third.sent).toEqual([
       {
-        op: 'subscribe', id: 2, topics: ['equity.AAPL.quote', 'fx.*.quote'],
+        op: 'subscribe', id: 2, topics: ['equity.AAPL.quote', 'fx.*.quote'], snapshot: true,
         resume: { 'equity.AAPL.quote': { epoch: 100, seq: 2 }, 'fx.EURUSD.quote': { epoch: 100, seq: 7 } },
       },
     ]);
@@ -176,9 +183,11 @@ describe('dashboard stream client', () => {
     const fourth = FakeSocket.instances[3]!;
     fourth.receive(welcome(200));
     expect(events.epochs).toEqual([[100, 200]]);
-    expect(fourth.sent).toEqual([{ op: 'subscribe', id: 3, topics: ['equity.AAPL.quote', 'fx.*.quote'] }]);
+    // A new gateway run is reported once (onEpochChanged), not as an epoch_changed gap per topic.
+    fourth.receive({ t: 'ack', id: 3, op: 'subscribe', topics: [], snapshots: 0, results: [{ topic: 'fx.EURUSD.quote', status: 'gap', reason: 'epoch_changed' }] });
     fourth.receive({ t: 'ticks', topic: 'equity.AAPL.quote', epoch: 200, ticks: [quote(1)] });
     expect(events.gaps).toEqual([]);
+    expect(events.ticks.at(-1)).toEqual({ topic: 'equity.AAPL.quote', seqs: [1], snapshot: false });
     expect(client.reconnects).toBe(3);
     client.close();
     expect(events.states.at(-1)).toEqual({ kind: 'closed' });
@@ -186,14 +195,17 @@ describe('dashboard stream client', () => {
 
   it('pings for RTT and drops a connection that has gone silent', () => {
     const { events, listener } = recorder();
-    const client = new ProtocolStreamClient('ws://gw/v1/stream', listener, { pingIntervalMs: 1000 });
+    const client = new SdkStreamClient('ws://gw/v1/stream', listener, { WebSocket: FakeSocket, pingIntervalMs: 1000 });
     const ws = FakeSocket.instances[0]!;
     ws.receive(welcome(100));
     vi.advanceTimersByTime(1000);
-    expect(ws.sent.at(-1)).toEqual({ op: 'ping', id: 'p1' });
+    const ping = ws.sent.find((m) => m.op === 'ping');
+    expect(ping).toBeDefined();
+    ws.receive({ t: 'pong', id: ping!.id, gts: 1 });
+    // Nothing more from the gateway: after 4 intervals of silence the SDK gives the socket up.
     vi.advanceTimersByTime(4000);
-    expect(FakeSocket.instances).toHaveLength(1);
     expect(events.states.at(-1)).toMatchObject({ kind: 'reconnecting', reason: 'no data from the gateway' });
+    expect(FakeSocket.instances).toHaveLength(1);
     vi.advanceTimersByTime(3000);
     expect(FakeSocket.instances).toHaveLength(2);
     client.close();

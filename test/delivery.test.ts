@@ -1,33 +1,18 @@
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineFeed, type FeedContext } from '../src/feed/adapter.ts';
 import { createGateway } from '../src/gateway.ts';
-import { quote, startGateway, TestClient, type Frame, type Started } from './helpers.ts';
+import { quote, settle, stopAfterTest, TestClient, useClient, useGateway, type Frame, type Started } from './helpers.ts';
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
-let s: Started | null = null;
-const clients: TestClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await s?.gw.stop();
-  s = null;
-});
-async function client(url: string) {
-  const c = await TestClient.connect(url);
-  clients.push(c);
-  return c;
-}
-async function settle(c: TestClient) {
-  await nextTurn();
-  await c.request({ op: 'ping', id: `settle-${Math.random()}` });
-}
+const client = (url: string) => useClient(url);
 const seqsOf = (c: TestClient, topic: string) =>
   c.frames.filter((f) => (f.t === 'ticks' || f.t === 'snapshot') && f.topic === topic).flatMap((f) => f.ticks.map((t: Frame) => t.seq as number));
 
 describe('resume', () => {
   it('replays exactly the seqs missed while disconnected', async () => {
-    s = await startGateway();
+    const s = await useGateway();
     const topic = 'equity.RES.quote';
     const first = await client(s.stream);
     await first.request({ op: 'subscribe', id: 1, topics: [topic] });
@@ -52,7 +37,7 @@ describe('resume', () => {
   });
 
   it('reports a gap with the missed range when the history no longer holds the position, then a snapshot', async () => {
-    s = await startGateway({ bus: { historyMaxTicks: 10 } });
+    const s = await useGateway({ bus: { historyMaxTicks: 10 } });
     const topic = 'equity.OLD.quote';
     for (let i = 0; i < 50; i++) s.gw.bus.publish(quote(topic, 10 + i / 100), 'test');
     await nextTurn();
@@ -64,7 +49,7 @@ describe('resume', () => {
   });
 
   it('reports a gap when the epoch changed (gateway restarted), then a snapshot', async () => {
-    s = await startGateway();
+    const s = await useGateway();
     const topic = 'fx.EURUSD.quote';
     s.gw.bus.publish(quote(topic, 1.08), 'test');
     await nextTurn();
@@ -75,7 +60,7 @@ describe('resume', () => {
   });
 
   it('replays at most 10,000 ticks per request; topics past the budget get a replay_limit gap and a snapshot', async () => {
-    s = await startGateway({ bus: { historyMaxTicks: 10_000 } });
+    const s = await useGateway({ bus: { historyMaxTicks: 10_000 } });
     for (let i = 0; i < 8000; i++) {
       s.gw.bus.publish(quote('equity.AAA.quote', 10 + (i % 100) / 100), 'test');
       s.gw.bus.publish(quote('equity.BBB.quote', 10 + (i % 100) / 100), 'test');
@@ -100,7 +85,7 @@ describe('resume', () => {
   });
 
   it('rejects malformed resume positions and maxRate values with an error frame', async () => {
-    s = await startGateway();
+    const s = await useGateway();
     const c = await client(s.stream);
     const bad = await c.request({ op: 'subscribe', id: 1, topics: ['fx.EURUSD.quote'], resume: { 'fx.EURUSD.quote': { epoch: 'x', seq: 1 } } });
     expect(bad).toMatchObject({ t: 'error', code: 'TG_ERR_INVALID_REQUEST', id: 1 });
@@ -111,7 +96,7 @@ describe('resume', () => {
 
 describe('max rate (conflation)', () => {
   it('maxRate 4 gets at most 4 updates/s per topic with the latest value and conflated counts, while the raw rate is over 200/s', async () => {
-    s = await startGateway();
+    const s = await useGateway();
     const topic = 'equity.FAST.quote';
     s.gw.bus.publish(quote(topic, 100), 'test');
     await nextTurn();
@@ -157,7 +142,7 @@ describe('max rate (conflation)', () => {
 
 describe('rate changes', () => {
   it('a held topic switched from a rate tier to every tick restarts from a snapshot, so its seq jump is explained', async () => {
-    s = await startGateway();
+    const s = await useGateway();
     const topic = 'equity.TIER.quote';
     for (let i = 0; i < 5; i++) s.gw.bus.publish(quote(topic, 10 + i), 'test');
     await nextTurn();
@@ -177,16 +162,18 @@ describe('slow consumers, in visible steps', () => {
     transport: { maxBackpressureBytes: 8 * 1024 * 1024 },
     slowConsumer: { softLimitBytes: 64 * 1024, recoverBelowBytes: 16 * 1024, maxSlowMs: 1500, checkIntervalMs: 25 },
   };
+  /** This describe's gateway, for the helpers below. */
+  let s: Started;
 
   const actions = async (action: string) => {
-    const text = await (await fetch(`${s!.http}/metrics`)).text();
+    const text = await (await fetch(`${s.http}/metrics`)).text();
     return Number(new RegExp(`tickgate_slow_consumer_actions_total\\{action="${action}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
   };
   /** Publishes bursts on `topic` until the slow-consumer action has happened `count` times (bounded). */
   async function overloadUntil(topic: string, action: string, count = 1) {
     let n = 0;
     for (let round = 0; round < 2000; round++) {
-      for (let i = 0; i < 200; i++, n++) s!.gw.bus.publish(quote(topic, 100 + (n % 100) / 100), 'test');
+      for (let i = 0; i < 200; i++, n++) s.gw.bus.publish(quote(topic, 100 + (n % 100) / 100), 'test');
       await new Promise((r) => setTimeout(r, 5));
       if (round % 4 === 0 && (await actions(action)) >= count) return;
     }
@@ -194,7 +181,7 @@ describe('slow consumers, in visible steps', () => {
   }
 
   it('downgrades a client that stops reading, tells it, then closes it with 1008, while a normal client keeps full rate', async () => {
-    s = await startGateway(slowConfig);
+    s = await useGateway(slowConfig);
     const topic = 'equity.BURST.quote';
     const slow = await client(s.stream);
     const normal = await client(s.stream);
@@ -219,7 +206,7 @@ describe('slow consumers, in visible steps', () => {
   });
 
   it('recovers a downgraded client once it drains: a recovered notice, a snapshot, then every tick again', async () => {
-    s = await startGateway({ ...slowConfig, slowConsumer: { ...slowConfig.slowConsumer, maxSlowMs: 60_000 } });
+    s = await useGateway({ ...slowConfig, slowConsumer: { ...slowConfig.slowConsumer, maxSlowMs: 60_000 } });
     const topic = 'equity.WAVE.quote';
     const c = await client(s.stream);
     await c.request({ op: 'subscribe', id: 1, topics: [topic] });
@@ -262,12 +249,14 @@ describe('liveness', () => {
         };
       },
     });
-    const gw = createGateway(
-      { host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ adapter: 'pausable' }], liveness: { staleAfterMs: 200, checkIntervalMs: 25 } },
-      { feedDefinitions: [pausable] as never },
+    const gw = stopAfterTest(
+      createGateway(
+        { host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ adapter: 'pausable' }], liveness: { staleAfterMs: 200, checkIntervalMs: 25 } },
+        { feedDefinitions: [pausable] as never },
+      ),
     );
     const { port } = await gw.start();
-    s = { gw, port, stream: `ws://127.0.0.1:${port}/v1/stream`, http: `http://127.0.0.1:${port}` };
+    const s = { gw, port, stream: `ws://127.0.0.1:${port}/v1/stream`, http: `http://127.0.0.1:${port}` };
     const c = await client(s.stream);
     await c.request({ op: 'subscribe', id: 1, topics: ['equity.PAUSE.quote'] });
     await c.waitFor((f) => f.t === 'ticks');

@@ -6,22 +6,15 @@
  */
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { systemClock } from '../src/core/clock.ts';
 import { TICK_REJECT_REASONS, type FeedTick } from '../src/core/tick.ts';
 import { defineFeed, type FeedAdapter, type FeedContext } from '../src/feed/adapter.ts';
 import { FeedSupervisor, type SupervisorHooks } from '../src/feed/supervisor.ts';
-import { createGateway, type Gateway } from '../src/gateway.ts';
-import { TestClient, type Frame } from './helpers.ts';
+import { createGateway } from '../src/gateway.ts';
+import { stopAfterTest, useClient, type Frame, type TestClient } from './helpers.ts';
 
-let gw: Gateway | null = null;
-const clients: TestClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  await gw?.stop();
-  gw = null;
-});
 
 /** Emits a valid quote on `topic` every 5 ms, timestamps strictly increasing. */
 const steadyFeed = (name: string, topic: string) =>
@@ -47,19 +40,17 @@ const steadyFeed = (name: string, topic: string) =>
   });
 
 async function startWith(definitions: unknown[], feeds: { adapter: string }[], logger?: pino.Logger) {
-  gw = createGateway(
-    { host: '127.0.0.1', port: 0, logLevel: 'silent', feeds, liveness: { staleAfterMs: 2000, checkIntervalMs: 25 } },
-    { feedDefinitions: definitions as never, ...(logger ? { logger } : {}) },
+  const gw = stopAfterTest(
+    createGateway(
+      { host: '127.0.0.1', port: 0, logLevel: 'silent', feeds, liveness: { staleAfterMs: 2000, checkIntervalMs: 25 } },
+      { feedDefinitions: definitions as never, ...(logger ? { logger } : {}) },
+    ),
   );
   const { port } = await gw.start();
   return { port, stream: `ws://127.0.0.1:${port}/v1/stream`, http: `http://127.0.0.1:${port}` };
 }
 
-async function client(url: string): Promise<TestClient> {
-  const c = await TestClient.connect(url);
-  clients.push(c);
-  return c;
-}
+const client = (url: string): Promise<TestClient> => useClient(url);
 
 /** Every tick entry of `topic` (snapshots and ticks), in arrival order. */
 function entries(c: TestClient, topic: string): Frame[] {

@@ -1,14 +1,9 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineFeed, type FeedContext } from '../src/feed/adapter.ts';
-import { createGateway, type Gateway } from '../src/gateway.ts';
-import { TestClient } from './helpers.ts';
+import { createGateway } from '../src/gateway.ts';
+import { stopAfterTest, TestClient } from './helpers.ts';
 
-let gw: Gateway | null = null;
-afterEach(async () => {
-  await gw?.stop();
-  gw = null;
-});
 
 /** Emits one quote per 5 ms on `topic`; fails in the ways the test asks for. */
 function scriptedFeed(name: string, topic: string, failures: ('throw-in-start' | 'reject' | 'fail-later')[]) {
@@ -41,9 +36,11 @@ function scriptedFeed(name: string, topic: string, failures: ('throw-in-start' |
 it('restarts a failing adapter with backoff while other feeds keep streaming', async () => {
   const flaky = scriptedFeed('flaky', 'equity.FLAKY.quote', ['throw-in-start', 'reject', 'fail-later']);
   const steady = scriptedFeed('steady', 'equity.STEADY.quote', []);
-  gw = createGateway(
-    { host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ adapter: 'flaky' }, { adapter: 'steady' }] },
-    { feedDefinitions: [flaky, steady] as never },
+  const gw = stopAfterTest(
+    createGateway(
+      { host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ adapter: 'flaky' }, { adapter: 'steady' }] },
+      { feedDefinitions: [flaky, steady] as never },
+    ),
   );
   const { port } = await gw.start();
   const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/stream`);
@@ -89,7 +86,7 @@ it('tells an interest-aware adapter when a topic or pattern gains its first subs
       },
     }),
   });
-  gw = createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ adapter: 'aware' }] }, { feedDefinitions: [aware] as never });
+  const gw = stopAfterTest(createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ adapter: 'aware' }] }, { feedDefinitions: [aware] as never }));
   const { port } = await gw.start();
   const url = `ws://127.0.0.1:${port}/v1/stream`;
   const a = await TestClient.connect(url);

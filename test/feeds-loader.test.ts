@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, validateConfig } from '../src/config/load.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
-import { TestClient } from './helpers.ts';
+import { stopAfterTest, TestClient } from './helpers.ts';
 
 // Third-party adapters: modules written to a temp dir at test time, loaded through config.
 
@@ -62,15 +62,9 @@ writeFileSync(join(dir, 'bad-shape.js'), "export default { name: 'bad', descript
 writeFileSync(join(dir, 'boom.js'), "throw new Error('boom at import');\n");
 writeFileSync(join(dir, 'odd-name.js'), `import { z } from ${JSON.stringify(zodUrl)};\nexport const feed = { name: 'Odd Name', description: '', optionsSchema: z.object({}), create: () => ({ start() {}, stop() {} }) };\n`);
 
-let gw: Gateway | null = null;
-afterEach(async () => {
-  await gw?.stop();
-  gw = null;
-});
 
 function gateway(feeds: ConfigInput['feeds']): Gateway {
-  gw = createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds }, { moduleBaseDir: dir });
-  return gw;
+  return stopAfterTest(createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds }, { moduleBaseDir: dir }));
 }
 
 async function startError(feeds: ConfigInput['feeds']): Promise<string> {
@@ -125,7 +119,7 @@ describe('loading adapters from modules', () => {
     expect(await startError([{ adapter: 'sim-fx', id: 'quoter' }, { module: './quoter.ts' }])).toBe(
       'invalid config: feeds.1.id: duplicate feed id "quoter"; give each instance its own id',
     );
-    // A failed load leaves nothing listening: the gateway can still be stopped cleanly (afterEach).
+    // A failed load leaves nothing listening: the gateway can still be stopped cleanly (stopAfterTest).
   });
 
   it('requires exactly one of "adapter" and "module" in a feed entry', () => {

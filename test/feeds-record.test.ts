@@ -7,22 +7,14 @@ import { readAllTicks } from '../src/record/reader.ts';
 import { Recorder } from '../src/record/recorder.ts';
 import { RecordingWriter } from '../src/record/writer.ts';
 import { killCliProcesses, runCli } from './cli-process.ts';
-import { startGateway, TestClient, ticksOf, type Started } from './helpers.ts';
+import { TestClient, ticksOf, useGateway } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tickgate-record-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const gateways: Started[] = [];
-afterEach(async () => {
-  killCliProcesses();
-  for (const g of gateways.splice(0)) await g.gw.stop();
-});
+afterEach(killCliProcesses);
 
-async function gateway(overrides: Parameters<typeof startGateway>[0] = {}): Promise<Started> {
-  const g = await startGateway(overrides);
-  gateways.push(g);
-  return g;
-}
+const gateway = useGateway;
 
 const BASE_TS = 1_767_364_200_000;
 function tickAt(i: number): FeedTick {
@@ -123,10 +115,31 @@ describe('recorder', () => {
     await c.close();
   });
 
+  it('resumes every topic it has seen after a disconnect, beyond the 1,000 its own client used to cap at', async () => {
+    // 1,500 topics under one pattern: before the SDK rebuild the recorder sent at most 1,000
+    // resume positions and missed the rest; the protocol's limit is MAX_RESUME_POSITIONS (10,000).
+    const a = await gateway();
+    const writer = await RecordingWriter.open({ out: join(dir, 'many.msgpack'), source: a.stream, topics: ['equity.*.quote'] });
+    const count = counter();
+    const recorder = await Recorder.start({ url: a.stream, topics: ['equity.*.quote'], writer, onTicks: count.onTicks, reconnect: { initialMs: 20, maxMs: 100 } });
+    const N = 1500;
+    const quote = (k: number, round: number): FeedTick => ({ topic: `equity.S${k}.quote`, ts: BASE_TS + round, kind: 'quote', bid: 10, ask: 10.01, bidSize: 1 + round, askSize: 1 });
+    for (let k = 0; k < N; k++) expect(a.gw.bus.publish(quote(k, 0), 'test').ok).toBe(true);
+    await count.until(N, 15_000);
+    a.gw.disconnectClients(1012, 'test restart');
+    for (let k = 0; k < N; k++) expect(a.gw.bus.publish(quote(k, 1), 'test').ok).toBe(true);
+    await count.until(2 * N, 15_000);
+    const stats = recorder.stats();
+    const files = await recorder.stop();
+    expect(stats).toMatchObject({ ticks: 2 * N, missed: 0, reconnects: 1, topics: N });
+    const recorded = await readAllTicks(files[0]!.path);
+    expect(recorded.filter((t) => t.kind === 'quote' && t.bidSize === 2)).toHaveLength(N);
+  }, 40_000);
+
   it('rejects a subscription the gateway refuses, and an unreachable gateway', async () => {
     const a = await gateway();
     const writer = await RecordingWriter.open({ out: join(dir, 'refused.msgpack') });
-    await expect(Recorder.start({ url: a.stream, topics: ['Equity.aapl'], writer })).rejects.toThrow(/refused the subscription: TG_ERR_INVALID_TOPIC/);
+    await expect(Recorder.start({ url: a.stream, topics: ['Equity.aapl'], writer })).rejects.toThrow(/^cannot record "Equity\.aapl": topic "Equity\.aapl" must have three dot-separated segments/);
     await expect(Recorder.start({ url: 'ws://127.0.0.1:1/v1/stream', topics: ['equity.*.quote'], writer })).rejects.toThrow(/cannot connect to ws:\/\/127\.0\.0\.1:1\/v1\/stream: ECONNREFUSED/);
     await writer.close();
   });

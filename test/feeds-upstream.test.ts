@@ -1,22 +1,15 @@
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it, onTestFinished } from 'vitest';
 import { FakeBinance } from '../feeds/upstream-ws/testing.ts';
-import { startGateway, TestClient, type Started } from './helpers.ts';
+import { TestClient, useGateway } from './helpers.ts';
 
 let fake: FakeBinance;
-let started: Started | null = null;
-beforeEach(async () => {
-  fake = await FakeBinance.start();
-});
-afterEach(async () => {
-  await started?.gw.stop();
-  started = null;
-  await fake.close();
-});
 
 const subscribes = (method: string) => fake.received.filter((r) => r.msg.method === method).map((r) => r.msg.params);
 
 it('upstream-ws in a gateway: client interest drives upstream subscriptions; a silent upstream marks topics stale until it recovers', async () => {
-  started = await startGateway({
+  fake = await FakeBinance.start();
+  onTestFinished(() => fake.close()); // registered first, so it runs after the gateway has stopped
+  const started = await useGateway({
     feeds: [
       {
         adapter: 'upstream-ws',

@@ -1,5 +1,5 @@
 /**
- * The quick protocol fuzz (bench/fuzz.ts does the work): at least 100 000 random and mutated
+ * The quick protocol fuzz (tools/fuzz/fuzz.ts does the work): at least 100 000 random and mutated
  * client messages from 24 raw WebSocket connections at a `tickgate serve` child process, while a
  * clean client streams. Fails on a gateway exit, a gap for the clean client, leaked connections,
  * subscriptions or fds after a round, heap growth (after a forced GC), an unanswered ping, a
@@ -12,7 +12,7 @@
  * as hex, in the JSON file named in the failure.
  */
 import { expect, it } from 'vitest';
-import { runFuzz, summarize } from '../bench/fuzz.ts';
+import { runFuzz, summarize } from '../tools/fuzz/fuzz.ts';
 
 const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 32);
 const messages = process.env.FUZZ_MESSAGES !== undefined ? Number(process.env.FUZZ_MESSAGES) : 100_000;

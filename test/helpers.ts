@@ -1,4 +1,5 @@
 import { decode } from '@msgpack/msgpack';
+import { onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
@@ -15,6 +16,35 @@ export async function startGateway(overrides: ConfigInput = {}): Promise<Started
   const gw = createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [], ...overrides });
   const { port } = await gw.start();
   return { gw, port, stream: `ws://127.0.0.1:${port}/v1/stream`, http: `http://127.0.0.1:${port}` };
+}
+
+// ---- fixtures: started inside a test, cleaned up when it finishes (pass or fail) ----------------
+// vitest runs onTestFinished callbacks last-registered first, so clients close before their gateway.
+
+/** startGateway, stopped when the current test finishes. */
+export async function useGateway(overrides: ConfigInput = {}): Promise<Started> {
+  const started = await startGateway(overrides);
+  onTestFinished(() => started.gw.stop());
+  return started;
+}
+
+/** Stops `gw` (built by hand, e.g. with createGateway and feed definitions) when the current test finishes. */
+export function stopAfterTest<T extends { stop(): Promise<void> }>(gw: T): T {
+  onTestFinished(() => gw.stop());
+  return gw;
+}
+
+/** TestClient.connect, closed when the current test finishes. */
+export async function useClient(url: string, options: WebSocket.ClientOptions = {}, protocols?: string[]): Promise<TestClient> {
+  const client = await TestClient.connect(url, options, protocols);
+  onTestFinished(() => client.close());
+  return client;
+}
+
+/** Round-trips a ping so every frame the server sent before it has arrived. */
+export async function settle(client: TestClient): Promise<void> {
+  await new Promise<void>((r) => setImmediate(r));
+  await client.request({ op: 'ping', id: `settle-${Math.random()}` });
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

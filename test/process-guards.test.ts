@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { installProcessGuards, processErrorCounts, type GuardedProcess } from '../src/process-guards.ts';
 import { createMetrics } from '../src/metrics/metrics.ts';
 
-const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
 const preload = new URL('./fixtures/fault-preload.mjs', import.meta.url).href;
 const children: ChildProcessWithoutNullStreams[] = [];
 

@@ -5,27 +5,35 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type Tick, type TickgateClient } from '../src/client/index.ts';
-import { quote, startGateway, type Started } from './helpers.ts';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { connect, type Tick, type TickgateClient } from '@tickgate/client';
+import { quote, useGateway } from './helpers.ts';
 
-const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
-const children: ChildProcessWithoutNullStreams[] = [];
-const sdkClients: TickgateClient[] = [];
-let started: Started | null = null;
+const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
 
-afterEach(async () => {
-  await Promise.all(sdkClients.splice(0).map((c) => c.close()));
-  for (const close of forwarders.splice(0)) close();
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-  await started?.gw.stop();
-  started = null;
-});
+/** Resolves once the gateway on `port` lists `topic` in /v1/topics (bounded). */
+async function waitForTopic(port: number, topic: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const body = (await (await fetch(`http://127.0.0.1:${port}/v1/topics`)).json()) as { topics: { topic: string }[] };
+    if (body.topics.some((t) => t.topic === topic)) return;
+    if (Date.now() > deadline) throw new Error(`${topic} did not appear on port ${port}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Closes an SDK client when the current test finishes. */
+function closeAfterTest(client: TickgateClient): TickgateClient {
+  onTestFinished(() => client.close());
+  return client;
+}
 
 /** A gateway process; resolves once it prints its stream URL. */
 async function gatewayProcess(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; port: number }> {
   const child = spawn(process.execPath, [bin, 'serve', '--log-level', 'warn', ...args]);
-  children.push(child);
+  onTestFinished(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -58,13 +66,12 @@ async function tcpForwarder(): Promise<{ port: number; target: { port: number };
     upstream.on('error', end).on('close', end);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  forwarders.push(() => {
+  onTestFinished(() => {
     for (const s of sockets) s.destroy();
     server.close();
   });
   return { port: (server.address() as net.AddressInfo).port, target, close: () => server.close() };
 }
-const forwarders: (() => void)[] = [];
 
 function fastFeedConfig(): string {
   const file = join(mkdtempSync(join(tmpdir(), 'tickgate-sdk-')), 'config.json');
@@ -101,7 +108,7 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
     const front = await tcpForwarder();
     front.target.port = first.port;
     const client = connect(`ws://127.0.0.1:${front.port}/v1/stream`, { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
-    sdkClients.push(client);
+    closeAfterTest(client);
     const ticks: Tick[] = [];
     const gaps: { topic: string; reason: string }[] = [];
     const reconnecting: number[] = [];
@@ -115,6 +122,9 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
     await once(first.child, 'exit');
     await until(() => reconnecting.length > 0, 'reconnecting');
     const second = await gatewayProcess(['--port', '0', '--config', config]);
+    // Route to the new gateway only once its feed has a EURUSD value: a client resubscribing
+    // before that gets the epoch gap but nothing to snapshot yet (a race under a loaded machine).
+    await waitForTopic(second.port, 'fx.EURUSD.quote');
     front.target.port = second.port;
     await until(() => ticks.some((t) => t.epoch !== firstEpoch && !t.snapshot), 'live ticks from the restarted gateway');
 
@@ -126,9 +136,9 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
   });
 
   it('resumes after the gateway drops the connection: exactly the missed seqs are replayed, no gap', async () => {
-    started = await startGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 3000, pairs: ['EURUSD', 'GBPUSD'] } }] });
+    const started = await useGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 3000, pairs: ['EURUSD', 'GBPUSD'] } }] });
     const client = connect(started.stream, { reconnect: { initialDelayMs: 100, maxDelayMs: 100 } });
-    sdkClients.push(client);
+    closeAfterTest(client);
     const ticks: Tick[] = [];
     const gaps: unknown[] = [];
     const acks: unknown[] = [];
@@ -166,7 +176,7 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
       heartbeat: { intervalMs: 200, timeoutMs: 600 },
       reconnect: { initialDelayMs: 50, maxDelayMs: 100 },
     });
-    sdkClients.push(client);
+    closeAfterTest(client);
     const closes: string[] = [];
     let opens = 0;
     client.on('close', (_code, reason) => closes.push(reason));
@@ -187,11 +197,11 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
   });
 
   it('delivers through the async iterator and honours maxRate', async () => {
-    started = await startGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 1000, pairs: ['EURUSD'] } }] });
+    const started = await useGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 1000, pairs: ['EURUSD'] } }] });
     const gw = started.gw;
     await until(() => gw.bus.topic('fx.EURUSD.quote')?.last !== undefined, 'the first EURUSD tick');
     const client = connect(started.stream);
-    sdkClients.push(client);
+    closeAfterTest(client);
     const sub = client.subscribe('fx.EURUSD.quote', undefined, { maxRate: 10 });
     const ack = await sub.ready;
     expect(ack.maxRate).toBe(10);
@@ -203,5 +213,32 @@ describe('client SDK against a real gateway', { timeout: 60_000 }, () => {
     expect(got[0]!.snapshot).toBe(true);
     expect(got.slice(1).every((t) => (t.conflated ?? 0) >= 1)).toBe(true);
     expect(got.every((t) => t.latencyMs >= 0 && t.latencyMs < 5000)).toBe(true);
+  });
+
+  it('hands every decoded frame to the raw-frame hook, measures RTT with ping(), and forgets an unsubscribed topic', async () => {
+    const started = await useGateway({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 500, pairs: ['EURUSD'] } }] });
+    const gw = started.gw;
+    await until(() => gw.bus.topic('fx.EURUSD.quote')?.last !== undefined, 'the first EURUSD tick');
+    const client = closeAfterTest(connect(started.stream));
+    const kinds: string[] = [];
+    client.on('frame', (f) => kinds.push(f.t));
+    let n = 0;
+    const sub = client.subscribe('fx.EURUSD.quote', () => n++);
+    await sub.ready;
+    await until(() => n > 5, 'ticks');
+    expect(kinds.slice(0, 3)).toEqual(['welcome', 'ack', 'snapshot']);
+    expect(kinds).toContain('ticks');
+    const rtt = await client.ping();
+    expect(rtt).toBeGreaterThanOrEqual(0);
+    expect(rtt).toBeLessThan(5000);
+    expect(kinds).toContain('pong');
+
+    // Unsubscribed, then subscribed again: a fresh start (snapshot), not a resume from the old position.
+    expect(client.position('fx.EURUSD.quote')).toBeDefined();
+    sub.unsubscribe();
+    expect(client.position('fx.EURUSD.quote')).toBeUndefined();
+    const again = client.subscribe('fx.EURUSD.quote', () => {});
+    const ack = await again.ready;
+    expect(ack.results).toEqual([{ topic: 'fx.EURUSD.quote', status: 'snapshot' }]);
   });
 });

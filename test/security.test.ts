@@ -6,28 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import type { ConfigInput } from '../src/config/schema.ts';
-import { quote, startGateway, TestClient, ticksOf, type Frame, type Started } from './helpers.ts';
+import { quote, TestClient, ticksOf, useGateway, type Frame } from './helpers.ts';
 
 const SECRET = 'a-test-secret-of-at-least-32-characters!!';
 const API_KEY = 'key-for-fx-desk-0001';
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 const tmp = () => mkdtempSync(join(tmpdir(), 'tickgate-sec-'));
 
-let s: Started | null = null;
-const clients: TestClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await s?.gw.stop();
-  s = null;
-});
-
-async function gateway(overrides: ConfigInput) {
-  s = await startGateway(overrides);
-  return s;
-}
+const gateway = (overrides: ConfigInput) => useGateway(overrides);
 
 function hs256(claims: Record<string, unknown>, expiresIn: string | number = '1h') {
   return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuedAt().setExpirationTime(expiresIn).sign(Buffer.from(SECRET));
@@ -45,7 +34,7 @@ function tryConnect(url: string, options: WebSocket.ClientOptions = {}, protocol
     ws.on('open', () => {
       ws.close();
       TestClient.connect(url, options, protocols).then((client) => {
-        clients.push(client);
+        onTestFinished(() => client.close());
         resolve({ client });
       }, reject);
     });
@@ -64,7 +53,7 @@ const authConfig = (extra: Partial<NonNullable<ConfigInput['auth']>> = {}): Conf
 
 describe('authentication at the upgrade', () => {
   it('refuses missing, invalid and expired credentials with 401 and a reason; no socket opens', async () => {
-    const { stream } = await gateway(authConfig());
+    const { stream, http } = await gateway(authConfig());
     const missing = await tryConnect(stream);
     expect(missing.status).toBe(401);
     expect(JSON.parse(missing.body!).error).toMatchObject({ code: 'TG_ERR_UNAUTHORIZED', message: expect.stringMatching(/missing credentials/) });
@@ -74,7 +63,7 @@ describe('authentication at the upgrade', () => {
     expect(forged.status).toBe(401);
     const expired = await tryConnect(stream, { headers: { Authorization: `Bearer ${await hs256({ topics: ['*.*.*'] }, Math.floor(Date.now() / 1000) - 60)}` } });
     expect(JSON.parse(expired.body!).error.message).toBe('token expired');
-    const metrics = await (await fetch(`${s!.http}/metrics`)).text();
+    const metrics = await (await fetch(`${http}/metrics`)).text();
     expect(metrics).toContain('tickgate_connections_refused_total{reason="unauthorized"} 4');
     expect(metrics).toMatch(/tickgate_connections 0/);
   });
@@ -189,7 +178,6 @@ describe('origins, limits, metrics endpoint, TLS', () => {
     expect((await fetch(`${one.http}/metrics`)).status).toBe(401);
     expect((await fetch(`${one.http}/metrics`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
     await one.gw.stop();
-    s = null;
 
     const two = await gateway({ metrics: { port: 0 } });
     expect((await fetch(`${two.http}/metrics`)).status).toBe(404);
@@ -230,7 +218,7 @@ describe('SIGHUP', () => {
       { key: keyA, name: 'a', topics: ['fx.*.quote', 'equity.*.quote'] },
       { key: keyB, name: 'b', topics: ['fx.*.quote'] },
     ]);
-    const bin = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
+    const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
     const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--config', file, '--log-level', 'warn']);
     try {
       let out = '';

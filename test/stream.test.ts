@@ -1,37 +1,17 @@
 import { encode } from '@msgpack/msgpack';
 import WebSocket from 'ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { assertStandardFrame } from './msgpack-strict.ts';
-import { quote, startGateway, TestClient, ticksOf, type Started } from './helpers.ts';
+import { quote, settle, TestClient, ticksOf, useClient, useGateway } from './helpers.ts';
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
-let started: Started | null = null;
-const clients: TestClient[] = [];
-
-async function gateway(overrides = {}) {
-  started = await startGateway(overrides);
-  return started;
-}
+const gateway = useGateway;
 async function client(url: string) {
-  const c = await TestClient.connect(url);
-  clients.push(c);
+  const c = await useClient(url);
   await c.waitFor((f) => f.t === 'welcome');
   return c;
 }
-
-/** Round-trips a ping so every frame the server sent before it has arrived. */
-async function settle(c: TestClient) {
-  await nextTurn();
-  const id = `settle-${Math.random()}`;
-  await c.request({ op: 'ping', id });
-}
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await started?.gw.stop();
-  started = null;
-});
 
 describe('subscribe and stream', () => {
   it('sends welcome, then ack, then the last value, then live ticks with consecutive seqs', async () => {
@@ -260,7 +240,6 @@ describe('shutdown', () => {
     const a = await client(stream);
     const b = await client(`${stream}?format=json`);
     await gw.stop();
-    started = null;
     await Promise.all([a.whenClosed(), b.whenClosed()]);
     expect(a.closeCode).toBe(1001);
     expect(b.closeCode).toBe(1001);

@@ -1,10 +1,8 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineFeed } from '../src/feed/adapter.ts';
-import { createGateway, type Gateway } from '../src/gateway.ts';
-import { quote, TestClient, ticksOf } from './helpers.ts';
-
-let gw: Gateway | null = null;
+import { createGateway } from '../src/gateway.ts';
+import { quote, stopAfterTest, ticksOf, useClient, type TestClient } from './helpers.ts';
 
 async function until(pred: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -13,12 +11,6 @@ async function until(pred: () => boolean, timeoutMs = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
-const clients: TestClient[] = [];
-afterEach(async () => {
-  await gw?.stop();
-  gw = null;
-  clients.splice(0);
-});
 
 it('--workers 2: connections spread over threads, every client gets identical seqs, metrics are summed, shutdown closes all with 1001', async () => {
   const interest: string[] = [];
@@ -28,9 +20,10 @@ it('--workers 2: connections spread over threads, every client gets identical se
     optionsSchema: z.object({}),
     create: () => ({ start() {}, stop() {}, interestChanged: (entry: string, on: boolean) => interest.push(`${on ? '+' : '-'}${entry}`) }),
   });
-  gw = createGateway({ host: '127.0.0.1', port: 0, logLevel: 'warn', workers: 2, feeds: [{ adapter: 'aware' }] }, { feedDefinitions: [aware] as never });
+  const gw = stopAfterTest(createGateway({ host: '127.0.0.1', port: 0, logLevel: 'warn', workers: 2, feeds: [{ adapter: 'aware' }] }, { feedDefinitions: [aware] as never }));
   const { urls } = await gw.start();
-  for (let i = 0; i < 16; i++) clients.push(await TestClient.connect(urls.stream));
+  const clients: TestClient[] = [];
+  for (let i = 0; i < 16; i++) clients.push(await useClient(urls.stream));
   await Promise.all(clients.map((c) => c.waitFor((f) => f.t === 'welcome')));
   const threads = new Set(clients.map((c) => c.frames[0]!.worker));
   expect(threads).toEqual(new Set([0, 1])); // 16 connections all on one thread: 2^-15
@@ -61,7 +54,6 @@ it('--workers 2: connections spread over threads, every client gets identical se
   expect(text).toMatch(/^tickgate_ticks_out_total 3200$/m);
 
   await gw.stop();
-  gw = null;
   await Promise.all(clients.map((c) => c.whenClosed()));
   expect(new Set(clients.map((c) => c.closeCode))).toEqual(new Set([1001]));
 });

@@ -31,13 +31,23 @@ import {
   textFrame,
 } from './ws-wire.ts';
 
-export type ClientProtocol = 'tickgate' | 'socketio';
+/**
+ * tickgate: MessagePack frames (raw uWS and ws speak it too); socketio: Engine.IO v4 with binary
+ * attachments; centrifuge: centrifuge 0.15's JSON protocol (text frames of newline-separated replies).
+ */
+export type ClientProtocol = 'tickgate' | 'socketio' | 'centrifuge';
 
 export interface ConnSpec {
   /** Topic indexes (into the process's `topics` list) this connection subscribes to. */
   topics: number[];
   /** Stop reading right after the subscription is acknowledged (the slow consumer in S4). */
   slow?: boolean;
+  /**
+   * tickgate protocol: the entries to send in the subscribe request instead of the topic names
+   * (S6 sends patterns such as `*.SYM042.*`); `topics` still lists every topic they expand to,
+   * which is what the connection counts.
+   */
+  request?: string[];
 }
 
 export interface ClientInit {
@@ -51,6 +61,17 @@ export interface ClientInit {
   /** Also decode every frame with msgpackr and cross-check the fast scanner (slow; for tests). */
   verify: boolean;
   connectConcurrency: number;
+  /**
+   * Spread the connections over this many loopback source addresses (127.0.0.2, .3, …) instead of
+   * 127.0.0.1: each address has its own ephemeral port range (28k ports here), which tens of
+   * thousands of connections plus the TIME_WAIT sockets of the previous step would otherwise crowd,
+   * making connect() itself slow. 0 or absent: the default source address.
+   */
+  sourceAddresses?: number;
+  /** Per topic, the seq already published before the connections subscribe (S6 primes every topic first). */
+  startSeq?: number[];
+  /** Extra fields of the tickgate subscribe request (S6: `{snapshot: false}`). */
+  subscribeExtra?: Record<string, unknown>;
 }
 
 export interface ConnectResult {
@@ -163,6 +184,7 @@ class Conn {
   /** Next expected seq per subscribed topic (parallel to spec.topics). */
   readonly next: number[];
   readonly single: boolean;
+  private readonly slots: Map<number, number> | null;
   ticks = 0;
   gaps = 0;
   readonly notices: string[] = [];
@@ -179,11 +201,14 @@ class Conn {
     onReady: (err: string | null) => void,
   ) {
     this.onReady = onReady;
-    this.next = spec.topics.map(() => 1);
+    this.next = spec.topics.map((t) => (init.startSeq?.[t] ?? 0) + 1);
     this.single = spec.topics.length === 1;
+    // A watchlist of 100 topics (or a whole-market pattern) would make indexOf the client's hot spot.
+    this.slots = spec.topics.length > 8 ? new Map(spec.topics.map((t, k) => [t, k])) : null;
     this.socket = net.connect({
       host: init.host,
       port: init.port,
+      ...(init.sourceAddresses ? { localAddress: `127.0.0.${2 + (index % init.sourceAddresses)}` } : {}),
       noDelay: true,
       onread: {
         buffer: SHARED,
@@ -199,7 +224,8 @@ class Conn {
     }, CONNECT_TIMEOUT_MS);
     this.socket.on('connect', () => {
       this.state = ST_HANDSHAKE;
-      const path = init.protocol === 'socketio' ? '/socket.io/?EIO=4&transport=websocket' : '/v1/stream';
+      const path =
+        init.protocol === 'socketio' ? '/socket.io/?EIO=4&transport=websocket' : init.protocol === 'centrifuge' ? '/connection/websocket' : '/v1/stream';
       this.socket.write(handshakeRequest(init.host, init.port, path, this.key));
     });
     this.socket.on('error', (err) => {
@@ -229,7 +255,14 @@ class Conn {
 
   private subscribe(): void {
     const topics = this.spec.topics.map((i) => init.topics[i]!);
-    const req = JSON.stringify({ op: 'subscribe', id: 1, topics });
+    if (init.protocol === 'centrifuge') {
+      // One frame: connect (method 0, omitted) then one subscribe command (method 1) per channel;
+      // the reply to the last id acknowledges the lot.
+      const cmds = [`{"id":1,"params":{}}`, ...topics.map((t, k) => `{"id":${k + 2},"method":1,"params":{"channel":${JSON.stringify(t)}}}`)];
+      this.send(textFrame(cmds.join('\n')));
+      return;
+    }
+    const req = JSON.stringify({ op: 'subscribe', id: 1, topics: this.spec.request ?? topics, ...init.subscribeExtra });
     this.send(textFrame(init.protocol === 'socketio' ? `42["subscribe",${req}]` : req));
   }
 
@@ -250,7 +283,7 @@ class Conn {
       const start = end + 4 - (this.head.length - n);
       this.head = '';
       this.state = ST_OPEN;
-      if (init.protocol === 'tickgate') this.subscribe();
+      if (init.protocol !== 'socketio') this.subscribe();
       // Bytes after the head in this read are already WebSocket frames.
       if (start < n) this.onBytes(SHARED, start, n);
       return;
@@ -283,7 +316,10 @@ class Conn {
       return;
     }
     if (opcode === OP_BINARY) this.onBinary(buf, start, end);
-    else if (opcode === OP_TEXT) this.onText(buf.toString('utf8', start, Math.min(end, start + 256)));
+    else if (opcode === OP_TEXT) {
+      if (init.protocol === 'centrifuge') this.onCentrifuge(buf.toString('utf8', start, end));
+      else this.onText(buf.toString('utf8', start, Math.min(end, start + 256)));
+    }
     else if (opcode === OP_PING) this.send(clientFrame(OP_PONG, Buffer.from(buf.subarray(start, end))));
     else if (opcode === OP_CLOSE) {
       this.closeCode = end - start >= 2 ? buf.readUInt16BE(start) : 1005;
@@ -320,38 +356,13 @@ class Conn {
       tickFrames++;
       let slot = 0;
       if (!this.single) {
-        const idx = topicIndex.get(buf.toString('latin1', r.topicStart, r.topicEnd));
-        slot = idx === undefined ? -1 : this.spec.topics.indexOf(idx);
+        slot = this.slotOf(topicIndex.get(buf.toString('latin1', r.topicStart, r.topicEnd)));
         if (slot < 0) {
           decodeErrors++; // a topic this connection never asked for
           return;
         }
       }
-      const expected = this.next[slot]!;
-      let counted = r.tickCount;
-      let repeated = 0;
-      if (r.firstSeq > expected) this.gaps += r.firstSeq - expected;
-      else if (r.firstSeq < expected) {
-        repeated = Math.min(r.tickCount, expected - r.firstSeq);
-        counted -= repeated;
-      }
-      if (this.spec.slow) {
-        // Slow consumers are reported on their own (what the server did to them), not in the totals.
-        if (counted > 0) {
-          this.next[slot] = r.lastSeq + 1;
-          this.ticks += counted;
-        }
-        return;
-      }
-      if (r.firstSeq > expected) gaps += r.firstSeq - expected;
-      dups += repeated;
-      if (counted > 0) {
-        this.next[slot] = r.lastSeq + 1;
-        this.ticks += counted;
-        totalTicks += counted;
-        if (firstTickAt === 0) firstTickAt = readNow;
-        lastTickAt = readNow;
-      }
+      this.count(slot, r.firstSeq, r.lastSeq, r.tickCount);
     } else if (r.kind === KIND_ACK) {
       this.subscribed = true;
       this.ready(null);
@@ -372,6 +383,97 @@ class Conn {
           firstErrorFrame = '(undecodable error frame)';
         }
       }
+    }
+  }
+
+  /** This connection's slot for a topic index, or -1 when it never asked for that topic. */
+  private slotOf(idx: number | undefined): number {
+    if (idx === undefined) return -1;
+    if (this.slots !== null) return this.slots.get(idx) ?? -1;
+    return this.spec.topics.indexOf(idx);
+  }
+
+  /** Counts a run of consecutive seqs on one of this connection's topics: once each, gaps and repeats apart. */
+  private count(slot: number, firstSeq: number, lastSeq: number, tickCount: number): void {
+    const expected = this.next[slot]!;
+    let counted = tickCount;
+    let repeated = 0;
+    if (firstSeq > expected) this.gaps += firstSeq - expected;
+    else if (firstSeq < expected) {
+      repeated = Math.min(tickCount, expected - firstSeq);
+      counted -= repeated;
+    }
+    if (this.spec.slow) {
+      // Slow consumers are reported on their own (what the server did to them), not in the totals.
+      if (counted > 0) {
+        this.next[slot] = lastSeq + 1;
+        this.ticks += counted;
+      }
+      return;
+    }
+    if (firstSeq > expected) gaps += firstSeq - expected;
+    dups += repeated;
+    if (counted > 0) {
+      this.next[slot] = lastSeq + 1;
+      this.ticks += counted;
+      totalTicks += counted;
+      if (firstTickAt === 0) firstTickAt = readNow;
+      lastTickAt = readNow;
+    }
+  }
+
+  /**
+   * centrifuge 0.15 JSON protocol: a text frame holds up to 4 replies, one per line. Replies with an
+   * id answer our commands; the others are pushes, a publication being
+   * `{"result":{"channel":C,"data":{"data":{"ticks":[{seq,ts,...},...]}}}}` (the baseline's payload).
+   * Publications, not frames, are counted as tick frames; every tick's `ts` (its publish time) is timed.
+   */
+  private onCentrifuge(text: string): void {
+    const lastId = this.spec.topics.length + 1;
+    let from = 0;
+    while (from < text.length) {
+      let nl = text.indexOf('\n', from);
+      if (nl < 0) nl = text.length;
+      const line = text.slice(from, nl);
+      from = nl + 1;
+      if (line.length === 0) continue;
+      let reply: { id?: number; error?: unknown; result?: { channel?: string; data?: { data?: { ticks?: { seq: number; ts: number }[] } } } };
+      try {
+        reply = JSON.parse(line) as typeof reply;
+      } catch {
+        decodeErrors++;
+        continue;
+      }
+      if (reply.error !== undefined) {
+        errorFrames++;
+        firstErrorFrame ??= line.slice(0, 200);
+        if (reply.id !== undefined) this.ready(`centrifuge error reply: ${line.slice(0, 200)}`);
+        continue;
+      }
+      if (reply.id !== undefined) {
+        if (reply.id === lastId) {
+          this.subscribed = true;
+          this.ready(null);
+          if (this.spec.slow) this.pause();
+        }
+        continue;
+      }
+      const ticks = reply.result?.data?.data?.ticks;
+      const channel = reply.result?.channel;
+      if (!ticks || channel === undefined) continue; // a ping (empty reply) or another push type
+      if (ticks.length === 0) {
+        decodeErrors++;
+        continue;
+      }
+      tickFrames++;
+      const idx = topicIndex.get(channel);
+      const slot = this.slotOf(idx);
+      if (slot < 0) {
+        decodeErrors++;
+        continue;
+      }
+      if (init.latency && !this.spec.slow) for (const t of ticks) recordTs(t.ts);
+      this.count(slot, ticks[0]!.seq, ticks[ticks.length - 1]!.seq, ticks.length);
     }
   }
 
@@ -423,7 +525,7 @@ class Conn {
 
   expected(published: number[]): number {
     let e = 0;
-    for (const t of this.spec.topics) e += published[t] ?? 0;
+    for (const t of this.spec.topics) e += (published[t] ?? 0) - (init.startSeq?.[t] ?? 0);
     return e;
   }
 

@@ -26,6 +26,7 @@ const COLORS: Record<string, string> = {
   uws: '#16a34a',
   ws: '#f59e0b',
   socketio: '#dc2626',
+  centrifuge: '#0891b2',
 };
 const EXTRA = '#7c3aed';
 

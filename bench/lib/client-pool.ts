@@ -10,6 +10,9 @@ export interface PoolOptions {
   latency: boolean;
   verify: boolean;
   connectConcurrency?: number;
+  startSeq?: number[];
+  subscribeExtra?: Record<string, unknown>;
+  sourceAddresses?: number;
 }
 
 /** Aggregate over the client processes: the per-process counters summed, CPU kept per process. */
@@ -86,6 +89,9 @@ export class ClientPool {
           latency: o.latency,
           verify: o.verify,
           connectConcurrency: o.connectConcurrency ?? 256,
+          ...(o.startSeq ? { startSeq: o.startSeq } : {}),
+          ...(o.sourceAddresses ? { sourceAddresses: o.sourceAddresses } : {}),
+          ...(o.subscribeExtra ? { subscribeExtra: o.subscribeExtra } : {}),
         };
         return p.request('init', { init });
       }),

@@ -22,6 +22,8 @@ export interface SpawnOptions {
   /** Script path relative to bench/. */
   script: string;
   args?: string[];
+  /** Extra environment for the child. */
+  env?: Record<string, string>;
   /** Open-file limit for the child; applied with `ulimit -n` in a wrapping shell. */
   nofile?: number;
   /** Extra Node flags, e.g. --expose-gc. */
@@ -160,7 +162,7 @@ export function spawnChild(opts: SpawnOptions): ChildHandle {
   const proc = spawn('/bin/sh', ['-c', shell, 'sh', process.execPath, ...nodeArgs], {
     cwd: REPO_DIR,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    env: { ...process.env, ...opts.env, NODE_NO_WARNINGS: '1' },
   });
   return new ChildHandle(proc, opts.label, opts.verbose ?? false);
 }

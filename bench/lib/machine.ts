@@ -10,7 +10,10 @@ export interface MachineInfo {
   platform: string;
   kernel: string;
   totalMemoryMB: number;
+  /** `ulimit -n` the harness was started with (its children get theirs raised, up to the hard limit). */
   nofileSoft: string;
+  /** `ulimit -Hn`: the most open files any one process here may have (caps the S3 sweep). */
+  nofileHard: string;
   uwsPackage: string;
 }
 
@@ -24,8 +27,10 @@ export function machineInfo(): MachineInfo {
     // not installed where expected
   }
   let nofileSoft = 'unknown';
+  let nofileHard = 'unknown';
   try {
     nofileSoft = execFileSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim();
+    nofileHard = execFileSync('/bin/sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim();
   } catch {
     // no shell
   }
@@ -37,6 +42,7 @@ export function machineInfo(): MachineInfo {
     kernel: os.release(),
     totalMemoryMB: Math.round(os.totalmem() / 1048576),
     nofileSoft,
+    nofileHard,
     uwsPackage,
   };
 }

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './ipc.ts';
 import { SERVER_NAMES, type ServerName } from './workload-run.ts';
 
-export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5'] as const;
+export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -20,6 +20,15 @@ export interface BenchOptions {
   rates: number[];
   latencyTpf: number;
   conns: number;
+  /** S6: clients, topics, topics per watchlist. */
+  s6Clients: number;
+  s6Topics: number;
+  s6Watch: number;
+  /** S3 sweep: connection counts to measure in turn (`max`: 2500, 5000, 10000 and the most the open-file limit allows); null: --conns only. */
+  sweep: number[] | 'max' | null;
+  /** --check: compare ratios with the issue's targets (after running, or on the results in --out when no scenario is named). */
+  check: boolean;
+  checkOnly: boolean;
   httpConns: number;
   clientProcs: number;
   httpDurationSec: number;
@@ -43,7 +52,7 @@ export interface BenchOptions {
 
 export const HELP = `Usage: npm run bench -- [options]
 
-Runs tickgate and the baseline servers (raw uWebSockets.js, ws, Socket.IO) through the same
+Runs tickgate and the baseline servers (raw uWebSockets.js, ws, Socket.IO, centrifuge) through the same
 workloads and writes bench/results/<scenario>.json|.md, summary.md and chart.svg.
 
 Scenarios (--scenario, default all):
@@ -52,10 +61,13 @@ Scenarios (--scenario, default all):
   S3  idle connections: RSS per connection and time to open them
   S4  slow consumer: S2 plus one client that stops reading; the others' p99 must not move
   S5  HTTP: autocannon against /metrics, /healthz, /v1/snapshot/<topic> (tickgate only)
+  S6  watchlists: 2,000 clients × 100 of 1,000 topics (some by pattern): memory per subscription,
+      time to subscribe, delivered ticks/s (tickgate, raw uWS, centrifuge)
 
 Options (defaults in brackets; --quick changes the ones marked *):
-  -s, --scenario LIST       S1,S2,S3,S4,S5
-      --servers LIST        tickgate,uws,ws,socketio (each scenario keeps only those it supports)
+  -s, --scenario LIST       S1,S2,S3,S4,S5,S6
+      --servers LIST        tickgate,uws,ws,socketio,centrifuge (each scenario keeps only those it
+                            supports; centrifuge, S1-S3 and S6, runs only when named: it needs Go)
   -q, --quick               short runs, one repeat: finishes in under 2 minutes
       --clients N           connections in S1, S2, S4 [1000]
       --topics N            topics [100]
@@ -66,6 +78,11 @@ Options (defaults in brackets; --quick changes the ones marked *):
       --rates LIST          S2 open-loop levels, ticks/s [2000,10000]
       --latency-tpf N       S2/S4 max ticks per frame [64]
       --conns N             S3 idle connections [10000] *2000
+      --sweep LIST|max      S3: measure at each of these connection counts instead (max: 2500,5000,10000
+                            and the most the open-file hard limit allows), to show per-connection cost is flat
+      --s6-clients N        S6 clients [2000]
+      --s6-topics N         S6 topics [1000]
+      --s6-watch N          S6 topics per watchlist [100]
       --http-conns N        S5 WebSocket connections held open [10000] *1000
       --http-duration SEC   S5 autocannon time per endpoint [10] *2
       --http-connections N  S5 autocannon connections [10]
@@ -81,6 +98,8 @@ Options (defaults in brackets; --quick changes the ones marked *):
       --verify              clients also decode every frame with msgpackr and cross-check (slow)
       --out DIR             results directory [bench/results]
       --render-only         only rebuild summary.md and chart.svg from the results in --out
+      --check               compare tickgate ÷ raw uWS ratios with the targets and print a verdict table;
+                            alone: checks the results already in --out; with --scenario: runs, then checks
   -v, --verbose             show child process output
   -h, --help
 `;
@@ -116,6 +135,11 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       rates: { type: 'string' },
       'latency-tpf': { type: 'string' },
       conns: { type: 'string' },
+      sweep: { type: 'string' },
+      's6-clients': { type: 'string' },
+      's6-topics': { type: 'string' },
+      's6-watch': { type: 'string' },
+      check: { type: 'boolean' },
       'http-conns': { type: 'string' },
       'http-duration': { type: 'string' },
       'http-connections': { type: 'string' },
@@ -163,6 +187,12 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     rates: ints('rates', values.rates, [2000, 10000]),
     latencyTpf: num('latency-tpf', values['latency-tpf'], 64),
     conns: num('conns', values.conns, quick ? 2000 : 10000),
+    s6Clients: num('s6-clients', values['s6-clients'], 2000),
+    s6Topics: num('s6-topics', values['s6-topics'], 1000),
+    s6Watch: num('s6-watch', values['s6-watch'], 100),
+    sweep: values.sweep === undefined ? null : values.sweep.trim() === 'max' ? 'max' : ints('sweep', values.sweep, []),
+    check: values.check ?? false,
+    checkOnly: (values.check ?? false) && values.scenario === undefined,
     httpConns: num('http-conns', values['http-conns'], quick ? 1000 : 10000),
     httpDurationSec: num('http-duration', values['http-duration'], quick ? 2 : 10),
     httpConnections: num('http-connections', values['http-connections'], 10),
@@ -182,6 +212,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     argv,
   };
   if (o.topics < 1 || o.topics > 1000) throw new Error('--topics must be between 1 and 1000');
+  if (o.s6Topics < 1 || o.s6Topics > 1000) throw new Error('--s6-topics must be between 1 and 1000');
+  if (o.s6Watch < 1 || o.s6Watch > o.s6Topics) throw new Error('--s6-watch must be between 1 and --s6-topics');
   if (o.clients < 1) throw new Error('--clients must be at least 1');
   return o;
 }

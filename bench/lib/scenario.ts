@@ -2,7 +2,7 @@ import type { GitInfo, MachineInfo, QuietResult } from './machine.ts';
 import { waitForQuiet } from './machine.ts';
 import type { BenchOptions, ScenarioId } from './options.ts';
 import type { ScenarioReport } from './report.ts';
-import { SERVER_LABELS, ServerStartError, type ServerName } from './workload-run.ts';
+import { OPTIONAL_SERVERS, SERVER_LABELS, ServerStartError, type ServerName } from './workload-run.ts';
 
 export interface Ctx {
   o: BenchOptions;
@@ -14,9 +14,12 @@ export interface Ctx {
   unavailable: Map<ServerName, string>;
 }
 
-/** The scenario's default servers, narrowed by --servers, minus servers known not to start. */
+/**
+ * The scenario's default servers, narrowed by --servers, minus servers known not to start.
+ * Optional baselines (centrifuge) run only when --servers names them.
+ */
 export function serversFor(ctx: Ctx, defaults: readonly ServerName[]): ServerName[] {
-  const chosen = ctx.o.servers ? defaults.filter((s) => ctx.o.servers!.includes(s)) : [...defaults];
+  const chosen = ctx.o.servers ? defaults.filter((s) => ctx.o.servers!.includes(s)) : defaults.filter((s) => !OPTIONAL_SERVERS.includes(s));
   return chosen.filter((s) => !ctx.unavailable.has(s));
 }
 

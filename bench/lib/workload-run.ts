@@ -1,19 +1,28 @@
 import os from 'node:os';
-import type { ConnSpec } from '../client/load-client.ts';
+import type { ClientProtocol, ConnSpec } from '../client/load-client.ts';
+import { ensureCentrifugeBinary } from '../servers/centrifuge-build.ts';
 import type { RunResult, RunSpec } from '../servers/workload.ts';
 import { clock, topicNames } from '../servers/workload.ts';
 import { warmPool, type ClientPool, type LatencySummary, type PoolReport } from './client-pool.ts';
 import { spawnChild, type ChildHandle } from './ipc.ts';
 import { cpuMeter, type CpuShare } from './machine.ts';
 
-export const SERVER_NAMES = ['tickgate', 'uws', 'ws', 'socketio'] as const;
+export const SERVER_NAMES = ['tickgate', 'uws', 'ws', 'socketio', 'centrifuge'] as const;
+/** Baselines that run only when --servers names them (they need more than npm ci: centrifuge needs Go). */
+export const OPTIONAL_SERVERS: readonly ServerName[] = ['centrifuge'];
 export type ServerName = (typeof SERVER_NAMES)[number];
 export const SERVER_LABELS: Record<ServerName, string> = {
   tickgate: 'tickgate',
   uws: 'raw uWS',
   ws: 'ws',
   socketio: 'Socket.IO',
+  centrifuge: 'centrifuge 0.15',
 };
+
+/** The load-client dialect each server speaks. */
+export function protocolOf(server: ServerName): ClientProtocol {
+  return server === 'socketio' ? 'socketio' : server === 'centrifuge' ? 'centrifuge' : 'tickgate';
+}
 
 export interface ServerStartOptions {
   topicCount: number;
@@ -59,7 +68,16 @@ export class ServerProc {
   ) {}
 
   static async start(name: ServerName, o: ServerStartOptions): Promise<ServerProc> {
+    let env: Record<string, string> = {};
+    if (name === 'centrifuge') {
+      try {
+        env = { TICKGATE_CENTRIFUGE_BIN: await ensureCentrifugeBinary() };
+      } catch (err) {
+        throw new ServerStartError(name, err);
+      }
+    }
     const child = spawnChild({
+      env,
       script: 'servers/server-main.ts',
       args: [name],
       label: `server:${name}`,
@@ -116,6 +134,23 @@ export interface WorkloadOptions {
   verbose?: boolean;
   /** Drain: give up when the missing count has not changed for this long. */
   drainStallMs?: number;
+  /** The connections to open, instead of `clients` connections on one topic each (S6 watchlists). */
+  conns?: ConnSpec[];
+  /** Publish one tick on every topic before the clients connect, so every topic exists (and patterns expand) at subscribe time. */
+  prime?: boolean;
+  /** Extra fields of tickgate's subscribe request. */
+  subscribeExtra?: Record<string, unknown>;
+  /**
+   * Sample the server's memory (after a full GC) before the clients connect, no earlier than this
+   * long after the server started, and again once every subscription is acknowledged.
+   */
+  memorySettleMs?: number;
+}
+
+export interface MemoryFigures {
+  rss: number;
+  rssAnon: number;
+  heapUsed: number;
 }
 
 export interface Correctness {
@@ -170,6 +205,11 @@ export interface WorkloadResult {
   firstErrorFrame: string | null;
   /** Wall time of each phase of the run (spawn, connect, run, drain, teardown), ms. */
   phases: Record<string, number>;
+  /** Subscriptions the clients hold (Σ topics over connections, patterns expanded). */
+  subscriptions: number;
+  /** With memorySettleMs: the server's memory before the clients connected and after they subscribed. */
+  memoryBefore: MemoryFigures | null;
+  memoryAfter: MemoryFigures | null;
 }
 
 /**
@@ -179,7 +219,7 @@ export interface WorkloadResult {
  */
 export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
   const topics = topicNames(o.topicCount);
-  const conns: ConnSpec[] = Array.from({ length: o.clients }, (_, i) => ({ topics: [i % o.topicCount] }));
+  const conns: ConnSpec[] = o.conns ? [...o.conns] : Array.from({ length: o.clients }, (_, i) => ({ topics: [i % o.topicCount] }));
   for (let s = 0; s < (o.slowConsumers ?? 0); s++) conns.push({ topics: topics.map((_, i) => i), slow: true });
   const phases: Record<string, number> = {};
   let mark = Date.now();
@@ -195,17 +235,35 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
     maxBackpressureBytes: o.maxBackpressureBytes,
     nofile: conns.length + 1024,
     verbose: o.verbose,
+    ...(o.memorySettleMs !== undefined ? { exposeGc: true, nodeFlags: ['--no-memory-reducer'] } : {}),
   });
+  const serverStartedAt = Date.now();
   let pool: ClientPool | null = null;
+  let startSeq: number[] | undefined;
+  let memoryBefore: MemoryFigures | null = null;
+  let memoryAfter: MemoryFigures | null = null;
+  const sampleMemory = async (): Promise<MemoryFigures> => {
+    const a = (await server.memory(true)) as unknown as MemoryFigures;
+    const b = (await server.memory(true)) as unknown as MemoryFigures;
+    return { rss: Math.min(a.rss, b.rss), rssAnon: Math.min(a.rssAnon, b.rssAnon), heapUsed: Math.min(a.heapUsed, b.heapUsed) };
+  };
   try {
+    if (o.prime) startSeq = (await server.prime()).published;
+    if (o.memorySettleMs !== undefined) {
+      const wait = serverStartedAt + o.memorySettleMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      memoryBefore = await sampleMemory();
+    }
     pool = await poolReady;
     await pool.setup({
       port: server.port,
-      protocol: o.server === 'socketio' ? 'socketio' : 'tickgate',
+      protocol: protocolOf(o.server),
       topics,
       conns,
       latency: o.latency,
       verify: o.verify,
+      ...(startSeq ? { startSeq } : {}),
+      ...(o.subscribeExtra ? { subscribeExtra: o.subscribeExtra } : {}),
     });
     phase('spawnMs');
     const connected = await pool.connect();
@@ -213,6 +271,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
     if (connected.failed > 0) {
       throw new Error(`${o.server}: ${connected.failed} of ${conns.length} connections failed (${connected.firstError})`);
     }
+    if (o.memorySettleMs !== undefined) memoryAfter = await sampleMemory();
     const meter = cpuMeter();
     const harnessCpu0 = process.cpuUsage();
     const meterStart = clock();
@@ -233,9 +292,9 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
       delete serverStatsAfter.memory;
     }
 
-    const publishedTicks = run.published.reduce((a, b) => a + b, 0);
+    const publishedTicks = run.published.reduce((a, b) => a + b, 0) - (startSeq ?? []).reduce((a, b) => a + b, 0);
     let expected = 0;
-    for (const c of conns) if (!c.slow) expected += run.published[c.topics[0]!] ?? 0;
+    for (const c of conns) if (!c.slow) for (const t of c.topics) expected += (run.published[t] ?? 0) - (startSeq?.[t] ?? 0);
     const delivered = rep.ticks;
     const end = Math.max(rep.lastTickAt, run.endedAt);
     const windowMs = Math.max(1, end - run.startedAt);
@@ -295,6 +354,9 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
       closeCodes: rep.closeCodes,
       firstErrorFrame: rep.firstErrorFrame,
       phases,
+      subscriptions: conns.reduce((n, c) => n + c.topics.length, 0),
+      memoryBefore,
+      memoryAfter,
     };
   } finally {
     await pool?.reset().catch(() => {});

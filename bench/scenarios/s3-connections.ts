@@ -3,7 +3,7 @@ import { finishReport, newReport, pairedRatios, runCells, serversFor, type Cell,
 import type { ScenarioReport } from '../lib/report.ts';
 import { agg, fixed, ratio, si, withSpread } from '../lib/stats.ts';
 import { topicNames } from '../servers/workload.ts';
-import { SERVER_LABELS, SERVER_NAMES, ServerProc, type ServerName } from '../lib/workload-run.ts';
+import { protocolOf, SERVER_LABELS, SERVER_NAMES, ServerProc, type ServerName } from '../lib/workload-run.ts';
 
 export interface IdleResult {
   conns: number;
@@ -34,6 +34,8 @@ const STARTUP_SETTLE_MS = 8000;
 const WARMUP_SETTLE_MS = 5000;
 const SETTLE_MS = 2200;
 const WARMUP_CONNS = 50;
+/** Loopback source addresses the connections are spread over (each has its own ephemeral port range). */
+const SOURCE_ADDRESSES = 8;
 
 interface MemorySample {
   rss: number;
@@ -91,7 +93,7 @@ function prepareGroup(servers: ServerName[], o: { conns: number; topics: number;
         const pool = await poolReady;
         await pool.setup({
           port: proc.port,
-          protocol: server === 'socketio' ? 'socketio' : 'tickgate',
+          protocol: protocolOf(server),
           topics: names,
           conns: connsFor(Math.min(WARMUP_CONNS, o.conns), o.topics),
           latency: false,
@@ -134,12 +136,14 @@ async function measureIdle(
     const before = await sampleMemory(proc);
     await pool.setup({
       port: proc.port,
-      protocol: server === 'socketio' ? 'socketio' : 'tickgate',
+      protocol: protocolOf(server),
       topics: topicNames(o.topics),
       conns: connsFor(o.conns, o.topics),
       latency: false,
       verify: false,
       connectConcurrency: 256,
+      // Thousands of connections per step, and the TIME_WAIT sockets of earlier steps: see ClientInit.
+      sourceAddresses: SOURCE_ADDRESSES,
     });
     const c = await pool.connect(300_000);
     if (c.failed > 0) throw new Error(`${c.failed} of ${o.conns} connections failed: ${c.firstError}`);
@@ -162,48 +166,83 @@ async function measureIdle(
   }
 }
 
+/** Connection counts of the sweep: `--sweep max` (or a list), capped by the open-file hard limit. */
+export function sweepSteps(sweep: number[] | 'max' | null, conns: number, hardLimit: number): number[] {
+  // The server needs a few dozen fds of its own; each step stays this far below the hard limit.
+  const cap = Number.isFinite(hardLimit) ? Math.floor((hardLimit - 256) / 500) * 500 : Infinity;
+  if (sweep === null) return [Math.min(conns, cap)];
+  const wanted = sweep === 'max' ? [2500, 5000, 10000, cap] : sweep;
+  return [...new Set(wanted.map((n) => Math.min(n, cap)).filter((n) => n > 0))].sort((a, b) => a - b);
+}
+
 export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
   const o = ctx.o;
   const servers = serversFor(ctx, SERVER_NAMES);
+  const hard = Number(ctx.machine.nofileHard);
+  const steps = sweepSteps(o.sweep, o.conns, hard);
+  const sweeping = o.sweep !== null;
+  const variantOf = (n: number) => (sweeping ? `${n} conns` : '');
   const report = newReport(
     ctx,
     'S3',
-    'Idle connections',
-    `${o.conns} connections, each upgraded and subscribed to one of ${o.topics} topics, no ticks flowing. ` +
+    sweeping ? 'Idle connections (sweep)' : 'Idle connections',
+    `${steps.join(', ')} connections${sweeping ? ' (one fresh server process per step)' : ''}, each upgraded and subscribed to one of ${o.topics} topics, no ticks flowing. ` +
       'RSS per connection = (server anonymous RSS after − before) ÷ connections — anonymous RSS (RssAnon: heap, malloc, stacks) leaves out file-backed code pages, ' +
       'which come and go with the page cache and are not per-connection memory (the JSON has total RSS too); each figure the lower of two samples after a forced full GC; ' +
       `"before" is taken at least ${STARTUP_SETTLE_MS / 1000} s after the server started (V8 memory reducer off, so tsx's loader thread has stopped shrinking) ` +
       `and ${WARMUP_SETTLE_MS / 1000} s after ${WARMUP_CONNS} warm-up connections were opened and closed; "after" ${SETTLE_MS / 1000} s after the last connection was acknowledged; ` +
       'time to open = first connect to last subscription ack, ' +
-      `${o.clientProcs} client processes with 256 handshakes in flight each. Each server process gets \`ulimit -n\` raised to connections + 1024.`,
-    { servers, conns: o.conns, topics: o.topics, repeats: o.repeats, clientProcs: o.clientProcs },
+      `${o.clientProcs} client processes with 256 handshakes in flight each, connections spread over ${SOURCE_ADDRESSES} loopback source addresses. ` +
+      `Open-file limits: the harness started with a soft limit of ${ctx.machine.nofileSoft} (hard ${ctx.machine.nofileHard}); each server process gets \`ulimit -n\` raised to connections + 1024, ` +
+      'or to the hard limit where that is lower. centrifuge\'s heap column is Go\'s live heap (HeapAlloc after runtime.GC), not V8\'s.',
+    { servers, conns: o.conns, steps, sweep: sweeping, topics: o.topics, repeats: o.repeats, clientProcs: o.clientProcs, nofileSoft: ctx.machine.nofileSoft, nofileHard: ctx.machine.nofileHard },
   );
-  // The servers of the current repeat, started and warmed up together (see STARTUP_SETTLE_MS).
+  const asked = Array.isArray(o.sweep) ? Math.max(...o.sweep) : o.sweep === 'max' ? 0 : o.conns;
+  if (Math.max(...steps) < asked) {
+    report.warnings.push(`connections capped at ${Math.max(...steps)}: the open-file hard limit is ${ctx.machine.nofileHard} per process`);
+  }
+  // The servers of the current repeat and step, started and warmed up together (see STARTUP_SETTLE_MS).
   let group = new Map<ServerName, Promise<Prepared>>();
-  const shared = { conns: o.conns, topics: o.topics, clientProcs: o.clientProcs, verbose: o.verbose };
-  const cells: Cell<IdleResult>[] = servers.map((server) => ({
-    variant: '',
-    server,
-    run: () => {
-      if (group.size === 0) group = prepareGroup(servers.filter((s) => !ctx.unavailable.has(s)), shared);
-      if (!group.has(server)) group.set(server, prepareGroup([server], shared).get(server)!);
-      return measureIdle(group, server, shared);
-    },
-  }));
+  let groupConns = -1;
+  const stopGroup = async () => {
+    for (const p of group.values()) await p.then((x) => x.proc.stop()).catch(() => {});
+    group = new Map();
+  };
+  const cells: Cell<IdleResult>[] = [];
+  for (const n of steps) {
+    const shared = { conns: n, topics: o.topics, clientProcs: o.clientProcs, verbose: o.verbose };
+    for (const server of servers) {
+      cells.push({
+        variant: variantOf(n),
+        server,
+        run: async () => {
+          // A new step (or a server left over from a skipped cell of the last one): start afresh.
+          if (groupConns !== n || group.size === 0) {
+            await stopGroup();
+            group = prepareGroup(servers.filter((s) => !ctx.unavailable.has(s)), shared);
+            groupConns = n;
+          }
+          if (!group.has(server)) group.set(server, prepareGroup([server], shared).get(server)!);
+          return measureIdle(group, server, shared);
+        },
+      });
+    }
+  }
   let outcomes;
   try {
     outcomes = await runCells(ctx, report, cells, (r) => `${fixed(r.rssPerConnBytes / 1024, 2)} KB RSS/conn, opened in ${fixed(r.openMs / 1000, 2)} s`);
   } finally {
     // Servers prepared for a cell that never ran (e.g. after a failure).
-    for (const p of group.values()) await p.then((x) => x.proc.stop()).catch(() => {});
+    await stopGroup();
   }
   const rows: string[][] = [];
   const summaryRows: unknown[] = [];
   for (const out of outcomes) {
     const label = SERVER_LABELS[out.cell.server];
     const rs = out.results.map((x) => x.value);
+    const connsCol = sweeping ? [out.cell.variant.split(' ')[0]!] : [];
     if (!rs.length) {
-      rows.push([label, '–', '–', '–', '–', out.errors[0]?.split('\n')[0]?.slice(0, 60) ?? 'failed']);
+      rows.push([label, ...connsCol, '–', '–', '–', '–', out.errors[0]?.split('\n')[0]?.slice(0, 60) ?? 'failed']);
       continue;
     }
     const a = {
@@ -214,34 +253,69 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
     };
     rows.push([
       label,
+      ...connsCol,
       withSpread(a.rssPerConnBytes, (x) => fixed(x / 1024, 2)),
       fixed(a.heapPerConnBytes.median / 1024, 2),
       withSpread(a.openMs, (x) => fixed(x / 1000, 2)),
       si(a.connsPerSec.median),
       '',
     ]);
-    summaryRows.push({ server: out.cell.server, label, ...a });
+    summaryRows.push({ server: out.cell.server, label, variant: out.cell.variant, conns: rs[0]!.conns, ...a });
   }
   report.tables.push({
-    title: `S3 idle connections — ${o.conns} subscribed connections, median of ${o.repeats}`,
-    columns: ['server', 'RSS/conn (KB, anon)', 'JS heap/conn (KB)', 'time to open (s)', 'conns/s', ''],
+    title: `S3 idle connections — ${sweeping ? `sweep over ${steps.join(', ')}` : steps[0]} subscribed connections, median of ${o.repeats}`,
+    columns: ['server', ...(sweeping ? ['conns'] : []), 'RSS/conn (KB, anon)', 'JS heap/conn (KB)', 'time to open (s)', 'conns/s', ''],
     rows,
   });
-  const tg = outcomes.find((x) => x.cell.server === 'tickgate');
   const summaryRatios: unknown[] = [];
-  if (tg && tg.results.length) {
-    const row = ['RSS per connection'];
-    const baselines = outcomes.filter((x) => x.cell.server !== 'tickgate');
-    for (const b of baselines) {
-      const a = agg(pairedRatios(tg, b, (r) => Math.max(1, r.rssPerConnBytes)));
-      const target = b.cell.server === 'uws' ? ` ${a.median <= 1.5 ? '✓' : '✗'} (≤ 1.5×)` : '';
+  const ratioRows: string[][] = [];
+  const baselineNames = servers.filter((s) => s !== 'tickgate');
+  for (const n of steps) {
+    const v = variantOf(n);
+    const tg = outcomes.find((x) => x.cell.server === 'tickgate' && x.cell.variant === v);
+    if (!tg || !tg.results.length) continue;
+    const row = [sweeping ? `RSS per connection, ${n} conns` : 'RSS per connection'];
+    const openRow = [sweeping ? `conns/s, ${n} conns (higher is better)` : 'conns/s (higher is better)'];
+    for (const b of baselineNames) {
+      const bo = outcomes.find((x) => x.cell.server === b && x.cell.variant === v)!;
+      // A baseline whose RSS did not grow measurably (≤ 0: page-granular noise at small counts) gives no ratio.
+      const a = agg(pairedRatios(tg, bo, (r) => r.rssPerConnBytes));
+      const c = agg(pairedRatios(tg, bo, (r) => r.connsPerSec));
+      const target = b === 'uws' ? ` ${a.median <= 1.5 ? '✓' : '✗'} (≤ 1.5×)` : '';
+      const ctarget = b === 'uws' ? ` ${c.median >= 0.9 ? '✓' : '✗'} (≥ 0.9×)` : '';
       row.push(a.n ? `${withSpread(a, ratio)}${target}` : '–');
-      summaryRatios.push({ baseline: b.cell.server, ratio: a });
+      openRow.push(c.n ? `${withSpread(c, ratio)}${ctarget}` : '–');
+      summaryRatios.push({ variant: v, conns: n, baseline: b, ratio: a, connsPerSecRatio: c });
+    }
+    ratioRows.push(row, openRow);
+  }
+  if (ratioRows.length) {
+    report.tables.push({
+      title: 'S3 tickgate ÷ baseline (RSS: lower is better)',
+      columns: ['', ...baselineNames.map((b) => `vs ${SERVER_LABELS[b]}`)],
+      rows: ratioRows,
+    });
+  }
+  if (sweeping && steps.length > 1) {
+    // Flatness: per-connection cost at each step, and the slope between the two largest steps
+    // (what one more connection costs at scale), projected to 100,000 connections.
+    const cols = steps.map((n) => `${n}`);
+    const flat: string[][] = [];
+    for (const server of servers) {
+      const perStep = steps.map((n) => {
+        const out = outcomes.find((x) => x.cell.server === server && x.cell.variant === variantOf(n));
+        return out && out.results.length ? agg(out.results.map((r) => r.value.rssPerConnBytes)).median : NaN;
+      });
+      const [n1, n2] = [steps[steps.length - 2]!, steps[steps.length - 1]!];
+      const [p1, p2] = [perStep[steps.length - 2]!, perStep[steps.length - 1]!];
+      const slope = (p2 * n2 - p1 * n1) / (n2 - n1);
+      flat.push([SERVER_LABELS[server], ...perStep.map((x) => fixed(x / 1024, 2)), fixed(slope / 1024, 2), Number.isFinite(slope) ? `${fixed((slope * 100_000) / 1048576, 0)} MB` : '–']);
     }
     report.tables.push({
-      title: 'S3 tickgate ÷ baseline (lower is better)',
-      columns: ['', ...baselines.map((b) => `vs ${SERVER_LABELS[b.cell.server]}`)],
-      rows: [row],
+      title: 'S3 sweep — RSS per connection (KB, anon) at each step',
+      columns: ['server', ...cols, 'slope (KB/conn)', '100k conns ≈'],
+      rows: flat,
+      note: `slope = (total growth at ${steps[steps.length - 1]} − total growth at ${steps[steps.length - 2]}) ÷ the difference in connections: what one more connection costs at scale; "100k conns" extrapolates that slope (RSS above the idle process).`,
     });
   }
   report.notes.push(

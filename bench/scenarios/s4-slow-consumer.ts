@@ -22,7 +22,8 @@ function fate(r: WorkloadResult): string {
 
 export async function runS4(ctx: Ctx): Promise<ScenarioReport> {
   const o = ctx.o;
-  const servers = serversFor(ctx, o.servers ? o.servers : o.quick ? QUICK_SERVERS : DEFAULT_SERVERS);
+  // centrifuge is an S1–S3 baseline only.
+  const servers = serversFor(ctx, o.servers ? o.servers.filter((s) => s !== 'centrifuge') : o.quick ? QUICK_SERVERS : DEFAULT_SERVERS);
   const report = newReport(
     ctx,
     'S4',

@@ -1,5 +1,5 @@
 /**
- * Server process: starts one server (argv[2]: tickgate | uws | ws | socketio) when asked, then
+ * Server process: starts one server (argv[2]: tickgate | uws | ws | socketio | centrifuge) when asked, then
  * runs the publisher on command and reports what it published and what it cost.
  * Driven by the harness over IPC (see lib/ipc.ts); never run by hand.
  */
@@ -14,6 +14,7 @@ const modules: Record<string, string> = {
   uws: './uws-raw.ts',
   ws: './ws-gateway.ts',
   socketio: './socketio-rooms.ts',
+  centrifuge: './centrifuge.ts',
 };
 
 let server: BenchServer | null = null;
@@ -57,6 +58,7 @@ serveIpc(
     async run(msg) {
       if (!server) throw new Error('not started');
       const spec = msg.spec as RunSpec;
+      if (server.run) return server.run(spec);
       const cpu0 = process.cpuUsage();
       const result = await runPublisher(server.sink, topics, spec);
       const cpu = process.cpuUsage(cpu0);
@@ -72,6 +74,7 @@ serveIpc(
     /** One tick per topic, flushed: gives every topic a last value (snapshots, /v1/snapshot). */
     async prime() {
       if (!server) throw new Error('not started');
+      if (server.prime) return server.prime();
       const now = clock();
       topics.forEach((t, i) => server!.sink.publish(i, makeTick(t, now, i)));
       server.sink.endTurn();
@@ -79,6 +82,7 @@ serveIpc(
       return { published: server.sink.published() };
     },
     async memory(msg) {
+      if (server?.memory) return { ...(await server.memory(msg.gc === true)), gcAvailable: true };
       if (msg.gc && gc) {
         gc();
         await new Promise((r) => setTimeout(r, 50));

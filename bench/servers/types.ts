@@ -1,4 +1,4 @@
-import type { TickSink } from './workload.ts';
+import type { RunResult, RunSpec, TickSink } from './workload.ts';
 
 export interface ServerOptions {
   topics: readonly string[];
@@ -22,6 +22,14 @@ export interface BenchServer {
   /** Server-side counters for the report (connections, drops, buffered bytes...). */
   stats(): Record<string, unknown> | Promise<Record<string, unknown>>;
   stop(): Promise<void>;
+  /**
+   * A server whose publisher runs in another process (centrifuge, in Go) runs the workload itself
+   * and reports that process's CPU, memory and counters; server-main then skips its own publisher.
+   */
+  run?(spec: RunSpec): Promise<RunResult & { published: number[]; cpuUserUs: number; cpuSystemUs: number; memory: Record<string, number>; stats: Record<string, unknown> }>;
+  prime?(): Promise<{ published: number[] }>;
+  /** That process's memory (after a full GC when asked); heapUsed is its language runtime's live heap. */
+  memory?(gc: boolean): Promise<Record<string, number>>;
 }
 
 export type ServerFactory = (options: ServerOptions) => Promise<BenchServer>;

@@ -55,6 +55,8 @@ export async function buildDashboard(outDir: string = DASHBOARD_OUT_DIR, options
     write: false,
     logLevel: 'silent',
     metafile: false,
+    // The workspace client package from its sources, not a possibly stale dist/.
+    conditions: ['tickgate-source'],
   });
   if (result.errors.length > 0) throw new Error(`dashboard build failed: ${result.errors.map((e) => e.text).join('; ')}`);
 

@@ -1,3 +1,4 @@
+import { backoffDelay } from '@tickgate/client/backoff';
 import WebSocket from 'ws';
 import type { FeedTick } from '../../src/core/tick.ts';
 import { isValidTopic, makeTopic } from '../../src/core/topic.ts';
@@ -58,12 +59,12 @@ export interface UpstreamWsStats {
 }
 
 /**
- * Exponential backoff with equal jitter: uniform in [cap/2, cap], cap = min(max, initial × 2^attempt).
- * Never zero (a flapping upstream is not hammered) and spread (many gateways do not return at once).
+ * The shared backoff policy (@tickgate/client/backoff) with equal jitter: uniform in [cap/2, cap],
+ * cap = min(max, initial × 2^attempt). Never zero (a flapping upstream is not hammered) and spread
+ * (many gateways do not return at once).
  */
 export function reconnectDelay(attempt: number, options: { initialMs: number; maxMs: number }, random: () => number = Math.random): number {
-  const cap = Math.min(options.maxMs, options.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(cap / 2 + random() * (cap / 2));
+  return backoffDelay(attempt, { initialDelayMs: options.initialMs, maxDelayMs: options.maxMs, jitter: 'equal' }, random);
 }
 
 const WARN_EVERY_MS = 10_000;

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { errors as joseErrors, importSPKI, jwtVerify, type JWTPayload } from 'jose';
 import type { ApiKeyConfig, AuthConfig } from '../config/security-schema.ts';
+import { z } from 'zod';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { topicError } from '../core/topic.ts';
 import { Identity } from './identity.ts';
 
@@ -37,6 +39,49 @@ export function credentialOf(c: Credentials): string | null {
   return c.query || null;
 }
 
+interface Claims {
+  topics: string[];
+  delayMs: number;
+  sub?: string | undefined;
+  exp?: number | undefined;
+  iat?: number | undefined;
+}
+
+/**
+ * The claims schema for this config. Strict on purpose: a claim of the wrong type or range is a
+ * refusal naming the claim, never a fallback to a default (a malformed delay must not mean
+ * real time). jose has checked the signature, `exp`/`nbf` against the clock, `iss` and `aud`.
+ */
+export function claimsSchema(config: AuthConfig): z.ZodType<Claims> {
+  const jwt = config.jwt;
+  const topicsClaim = jwt?.topicsClaim ?? 'topics';
+  const delayClaim = jwt?.delayClaim ?? 'delayMs';
+  const requireExp = jwt?.requireExp ?? true;
+  const topic = z.string().refine((t) => topicError(t, true) === null, { message: 'every entry must be a topic pattern like "fx.*.quote"' });
+  const missingOr = (what: string) => (iss: { input?: unknown }) => (iss.input === undefined ? 'is required' : what);
+  const seconds = z.number({ error: missingOr('must be a number of seconds') }).int('must be an integer number of seconds').nonnegative('must not be negative');
+  const delay = z
+    .number({ error: 'must be a number of milliseconds' })
+    .int('must be an integer number of milliseconds')
+    .min(0, 'must not be negative')
+    .max(config.maxDelayMs, `must not exceed auth.maxDelayMs (${config.maxDelayMs})`);
+  return z
+    .looseObject({
+      [topicsClaim]: z.array(topic, { error: missingOr('must be an array of topic patterns') }).max(10_000, 'at most 10000 patterns'),
+      [delayClaim]: delay.optional(),
+      sub: z.string({ error: 'must be a string' }).max(256).optional(),
+      exp: requireExp ? seconds : seconds.optional(),
+      iat: seconds.optional(),
+    })
+    .transform((p) => ({
+      topics: p[topicsClaim] as string[],
+      delayMs: (p[delayClaim] as number | undefined) ?? 0,
+      sub: p.sub as string | undefined,
+      exp: p.exp as number | undefined,
+      iat: p.iat as number | undefined,
+    })) as unknown as z.ZodType<Claims>;
+}
+
 const isJwt = (credential: string) => credential.split('.').length === 3;
 
 /**
@@ -47,9 +92,16 @@ export class Authenticator {
   private apiKeys = new Map<string, ApiKeyConfig>();
   private readonly keys: Promise<{ hmac: KeyObject | null; publicKey: KeyObject | CryptoKey | null }>;
 
-  constructor(private readonly config: AuthConfig) {
+  /** Every claim the gateway reads, validated; the topics/delay claims are renamed to `topics`/`delayMs`. */
+  private readonly claims: z.ZodType<Claims>;
+
+  constructor(
+    private readonly config: AuthConfig,
+    private readonly clock: Clock = systemClock,
+  ) {
     this.reloadApiKeys(config.apiKeys);
     const jwt = config.jwt;
+    this.claims = claimsSchema(config);
     this.keys = (async () => {
       const hmac = jwt?.secret ? createSecretKey(Buffer.from(jwt.secret, 'utf8')) : null;
       let publicKey: KeyObject | CryptoKey | null = null;
@@ -122,12 +174,20 @@ export class Authenticator {
       if (err instanceof joseErrors.JOSEAlgNotAllowed) throw new AuthError('token algorithm not allowed');
       throw new AuthError('invalid token');
     }
-    const topics = payload[jwt.topicsClaim];
-    if (!Array.isArray(topics) || topics.some((t) => typeof t !== 'string' || topicError(t, true) !== null)) {
-      throw new AuthError(`token claim "${jwt.topicsClaim}" must be an array of topic patterns`);
+    const claims = this.claims.safeParse(payload);
+    if (!claims.success) {
+      const issue = claims.error.issues[0]!;
+      const name = String(issue.path[0] ?? 'payload');
+      throw new AuthError(`token claim "${name}" is not acceptable: ${issue.message}`);
     }
-    const delay = payload[jwt.delayClaim];
-    const delayMs = typeof delay === 'number' && Number.isSafeInteger(delay) && delay > 0 ? delay : 0;
-    return new Identity('jwt', payload.sub ?? 'jwt', topics as string[], delayMs, typeof payload.exp === 'number' ? payload.exp * 1000 : null);
+    const c = claims.data;
+    const exp = c.exp ?? null;
+    const lifetime = jwt.maxTokenLifetimeSeconds;
+    if (lifetime !== undefined) {
+      if (exp === null) throw new AuthError(`token claim "exp" is required: tokens may live at most ${lifetime} s`);
+      const from = c.iat ?? this.clock.now() / 1000;
+      if (exp - from > lifetime) throw new AuthError(`token claim "exp" is not acceptable: the token lives ${Math.round(exp - from)} s, more than auth.jwt.maxTokenLifetimeSeconds (${lifetime})`);
+    }
+    return new Identity('jwt', c.sub ?? 'jwt', c.topics, c.delayMs, exp === null ? null : exp * 1000);
   }
 }

@@ -39,7 +39,7 @@ describe('config', () => {
     [{ flags: { port: 70000 } }, /^invalid config: port: .*65535.*\[from command line\]$/],
     [{ env: { TICKGATE_LOG_LEVEL: 'loud' } }, /^invalid config: logLevel: .*"info".*\(got "loud"\)/],
     [{ env: { TICKGATE_TRANSPORT__MAX_MESSAGE_BYTES: '10' } }, /^invalid config: transport\.maxMessageBytes: .*256/],
-    [{ env: { TICKGATE_PROT: '1' } }, /^invalid config: prot: unknown key; allowed keys here: host, port, workers, logLevel, feeds, bus, transport, conflation/],
+    [{ env: { TICKGATE_PROT: '1' } }, /^invalid config: prot: unknown key; allowed keys here: host, port, workers, logLevel, logFormat, feeds, bus, transport, conflation/],
     [{ file: tempConfig({ transport: { maxMesageBytes: 1 } }) }, /^invalid config: transport\.maxMesageBytes: unknown key; allowed keys here: maxMessageBytes/],
     [{ file: tempConfig('{ port: 1 ') }, /is not valid JSON/],
     [{ file: '/nonexistent/tickgate.json' }, /cannot read config file \/nonexistent\/tickgate\.json: ENOENT/],

@@ -26,18 +26,64 @@ const ENV_PREFIX = 'TICKGATE_';
 
 /** Defaults < file < env < flags, then validated. Throws ConfigError. */
 export function loadConfig(sources: ConfigSources = {}): Config {
+  return resolveConfig(sources).config;
+}
+
+export interface ResolvedConfig {
+  config: Config;
+  /** The source of every key that did not come from the defaults (dotted paths; arrays are one key). */
+  origin: Map<string, string>;
+}
+
+/** loadConfig, also telling where each value came from (`tickgate config print`). */
+export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
   const origin = new Map<string, string>();
+  const merged = mergeSources(sources, origin);
+  return { config: validateConfig(merged, origin), origin };
+}
+
+function mergeSources(sources: ConfigSources, origin: Map<string, string>): Plain {
   let merged: Plain = {};
   if (sources.file) merged = mergeInto(merged, readConfigFile(sources.file), `config file ${sources.file}`, origin);
   if (sources.env) merged = mergeInto(merged, configFromEnv(sources.env, origin), null, origin);
   if (sources.flags) merged = mergeInto(merged, sources.flags, 'command line', origin);
-  return validateConfig(merged, origin);
+  return merged;
+}
+
+/** The source of `key` (dotted path) in `config print` terms: default, file <path>, env <NAME> or flag. */
+export function sourceLabel(key: string, origin: Map<string, string>): string {
+  const from = sourceOf(key, origin);
+  if (from === undefined) return 'default';
+  if (from === 'command line') return 'flag';
+  return from.replace(/^config file /, 'file ');
 }
 
 export function validateConfig(input: unknown, origin = new Map<string, string>()): Config {
   const result = configSchema.safeParse(input);
   if (result.success) return result.data;
   throw new ConfigError(describeIssue(result.error.issues[0]!, input, origin));
+}
+
+/**
+ * Every problem zod finds in one pass, one line each (`tickgate config check`). The cross-key
+ * rules (e.g. slowConsumer limits below transport limits) run once the keys themselves are
+ * valid, so they show up after the first round of fixes.
+ */
+export function configProblems(input: unknown, origin = new Map<string, string>()): string[] {
+  const result = configSchema.safeParse(input);
+  return result.success ? [] : result.error.issues.flatMap((issue) => expandIssue(issue).map((i) => describeIssue(i, input, origin)));
+}
+
+/** An unrecognized_keys issue names several keys: one line per key. */
+function expandIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'unrecognized_keys' || issue.keys.length < 2) return [issue];
+  return issue.keys.map((k) => ({ ...issue, keys: [k] }));
+}
+
+/** Reads and merges the sources without validating (`tickgate config check`); throws ConfigError for an unreadable file. */
+export function mergeConfigSources(sources: ConfigSources): { input: Plain; origin: Map<string, string> } {
+  const origin = new Map<string, string>();
+  return { input: mergeSources(sources, origin), origin };
 }
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown, origin: Map<string, string>): string {
@@ -62,7 +108,7 @@ function allowedKeys(path: string[]): string[] {
     if (!shape) return [];
     schema = shape[part];
   }
-  return Object.keys(shapeOf(schema) ?? {});
+  return Object.keys(shapeOf(schema) ?? {}).filter((k) => !k.startsWith('$'));
 }
 
 /** Walks through default/optional/pipe wrappers to an object schema's shape. */
@@ -98,11 +144,13 @@ function readConfigFile(file: string): Plain {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = code === 'ENOENT' ? ' (no such file; "tickgate config init" writes a starter)' : code === 'EACCES' ? ' (permission denied)' : '';
+    throw new ConfigError(`cannot read config file ${path}: ${code ?? String(err)}${hint}`);
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(stripJsonComments(text));
   } catch (err) {
     throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
   }
@@ -110,6 +158,39 @@ function readConfigFile(file: string): Plain {
     throw new ConfigError(`config file ${path} must hold a JSON object`);
   }
   return parsed as Plain;
+}
+
+/**
+ * Config files may carry `//` and `/* *\/` comments (the starter file from `tickgate config init`
+ * explains each key that way; editors know the format as JSONC). Comments are blanked out, not
+ * removed, so JSON.parse's error positions still point at the right place; strings are left alone.
+ */
+export function stripJsonComments(text: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === '/' && text[i + 1] === '/') {
+      let j = i;
+      while (j < text.length && text[j] !== '\n') j++;
+      out += ' '.repeat(j - i);
+      i = j;
+    } else if (c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      const j = end === -1 ? text.length : end + 2;
+      out += text.slice(i, j).replace(/[^\n]/g, ' ');
+      i = j;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
 }
 
 const snakeToCamel = (s: string) => s.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -173,8 +254,9 @@ function mergeInto(base: Plain, over: Plain, source: string | null, origin: Map<
   const out: Plain = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    if (isPlain(v) && isPlain(out[k])) {
-      out[k] = mergeInto(out[k] as Plain, v, source, origin, key);
+    if (isPlain(v) && (isPlain(out[k]) || out[k] === undefined)) {
+      // Recurse even into a new object, so each leaf records its own source (config print).
+      out[k] = mergeInto((out[k] as Plain | undefined) ?? {}, v, source, origin, key);
     } else {
       out[k] = v;
       if (source) origin.set(key, source);

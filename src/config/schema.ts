@@ -35,11 +35,15 @@ export const feedEntrySchema = z
 
 export const configSchema = z
   .object({
+    /** The JSON Schema this file follows (schema/tickgate.config.schema.json), for editors; ignored by tickgate. */
+    $schema: z.string().optional(),
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(9001),
     /** uWebSockets.js apps on the same port, one per thread; feeds and the bus run once, on the main thread. */
     workers: z.number().int().min(1).max(64).default(1),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** auto: human-readable lines on a terminal, JSON lines otherwise (pipes, files, log shippers). */
+    logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
     feeds: z.array(feedEntrySchema).default([{ adapter: 'sim-equity', options: {} }, { adapter: 'sim-fx', options: {} }]),
     bus: z
       .object({

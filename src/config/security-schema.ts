@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { topicError } from '../core/topic.ts';
 
+/** No delayed tier may exceed a week, whatever the config says (the delay line's timer re-arms in chunks; see transport/delayed.ts). */
+export const MAX_CONFIGURABLE_DELAY_MS = 7 * 86_400_000;
+
 const topicPattern = z.string().refine((p) => topicError(p, true) === null, { message: 'must be a topic or pattern like "equity.*.quote"' });
 
 export const apiKeySchema = z
@@ -12,7 +15,7 @@ export const apiKeySchema = z
     /** Topic patterns this key may subscribe to. */
     topics: z.array(topicPattern).default([]),
     /** Delayed tier: ticks reach this key this many ms late (0: real time). */
-    delayMs: z.number().int().min(0).max(86_400_000).default(0),
+    delayMs: z.number().int().min(0).max(MAX_CONFIGURABLE_DELAY_MS).default(0),
   })
   .strict();
 
@@ -34,14 +37,25 @@ export const authSchema = z
         /** Claim holding the delayed-tier delay in ms (absent: real time). */
         delayClaim: z.string().default('delayMs'),
         clockToleranceSeconds: z.number().int().min(0).max(300).default(5),
+        /** Refuse tokens without an `exp` claim (they would never expire). */
+        requireExp: z.boolean().default(true),
+        /** Refuse tokens whose `exp` is more than this many seconds after `iat` (or after now, without `iat`). Unset: no maximum. */
+        maxTokenLifetimeSeconds: z.number().int().min(1).optional(),
       })
       .strict()
       .optional(),
     apiKeys: z.array(apiKeySchema).default([]),
+    /** The longest delayed tier a credential may ask for; a token asking for more is refused (401). */
+    maxDelayMs: z.number().int().min(0).max(MAX_CONFIGURABLE_DELAY_MS).default(86_400_000),
     /** A connection whose token expires is warned this long before, and closed at expiry unless it refreshes. */
     expiryWarningSeconds: z.number().int().min(1).max(3600).default(30),
   })
   .strict()
+  .superRefine((a, ctx) => {
+    a.apiKeys.forEach((k, i) => {
+      if (k.delayMs > a.maxDelayMs) ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'delayMs'], message: `must not exceed auth.maxDelayMs (${a.maxDelayMs})` });
+    });
+  })
   .prefault({});
 
 export const tlsSchema = z
@@ -63,6 +77,16 @@ export const limitsSchema = z
     maxNewConnectionsPerSecondPerIp: z.number().int().min(0).default(200),
     /** Client messages per second on one connection; over it → TG_ERR_RATE_LIMITED and the message is ignored (0: unlimited). */
     maxMessagesPerSecond: z.number().int().min(0).default(200),
+    /** Exact topics subscribed before they exist ("pending"), per connection; over it → TG_ERR_TOO_MANY_PENDING (0: unlimited). */
+    maxPendingPerConnection: z.number().int().min(0).default(1_000),
+    /** Pending topics held by all connections from one IP address (0: unlimited). */
+    maxPendingPerIp: z.number().int().min(0).default(10_000),
+    /** Pending topics held by all connections together (0: unlimited). */
+    maxPendingTotal: z.number().int().min(0).default(100_000),
+    /** Patterns one connection may hold; each is matched against every new topic (0: unlimited). */
+    maxPatternsPerConnection: z.number().int().min(0).default(100),
+    /** Estimated bytes all delay lines (delayed tier) may hold together; a full line conflates its oldest ticks. */
+    maxDelayedBytes: z.number().int().min(1_048_576).default(268_435_456),
   })
   .strict()
   .prefault({});

@@ -38,17 +38,10 @@
  * value between check and send) and the checks always see one object shape per kind.
  */
 
-export interface QuoteFields {
-  readonly bid: number;
-  readonly ask: number;
-  readonly bidSize: number;
-  readonly askSize: number;
-}
+import type { QuoteFields, TradeFields, WireQuote, WireTick, WireTrade } from '@tickgate/client/protocol';
 
-export interface TradeFields {
-  readonly price: number;
-  readonly size: number;
-}
+// The wire shapes are protocol: defined once in the client package.
+export type { QuoteFields, TradeFields, WireQuote, WireTick, WireTrade } from '@tickgate/client/protocol';
 
 export type TickKind = 'quote' | 'trade';
 
@@ -57,21 +50,6 @@ export type FeedTick =
   | ({ readonly topic: string; readonly ts: number; readonly kind: 'quote' } & QuoteFields)
   | ({ readonly topic: string; readonly ts: number; readonly kind: 'trade' } & TradeFields);
 
-/**
- * One tick as it appears on the wire, after the bus stamped it.
- * Field order is fixed (seq, ts, gts, then the payload) so every entry has the same shape.
- */
-export interface WireQuote extends QuoteFields {
-  seq: number;
-  ts: number;
-  gts: number;
-}
-export interface WireTrade extends TradeFields {
-  seq: number;
-  ts: number;
-  gts: number;
-}
-export type WireTick = WireQuote | WireTrade;
 
 /** Every reason a tick is refused by the bus; each is a `reason` label on tickgate_ticks_rejected_total. */
 export const TICK_REJECT_REASONS = [

@@ -1,3 +1,4 @@
+import { backoffDelay } from '@tickgate/client/backoff';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import type { FeedTick } from '../core/tick.ts';
@@ -67,7 +68,7 @@ export class FeedSupervisor {
 
   private launch(): void {
     this.restartTimer = null;
-    const run: Run = { controller: new AbortController(), active: true, startedAt: Date.now() };
+    const run: Run = { controller: new AbortController(), active: true, startedAt: this.clock.now() };
     this.run = run;
     this.state = 'starting';
     const { feedId, hooks } = this;
@@ -130,9 +131,8 @@ export class FeedSupervisor {
     this.lastError = error instanceof Error ? error.message : String(error);
     this.hooks.failed(this.feedId);
     this.hooks.up(this.feedId, false);
-    if (Date.now() - run.startedAt >= this.backoff.resetAfterMs) this.attempt = 0;
-    const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
-    const delay = Math.round(this.backoff.initialMs / 2 + Math.random() * (cap - this.backoff.initialMs / 2));
+    if (this.clock.now() - run.startedAt >= this.backoff.resetAfterMs) this.attempt = 0;
+    const delay = backoffDelay(this.attempt, { initialDelayMs: this.backoff.initialMs, maxDelayMs: this.backoff.maxMs, jitter: 'equal' });
     this.attempt++;
     this.state = 'backoff';
     this.logger.error({ err: error, attempt: this.attempt, restartInMs: delay }, 'feed failed; restarting after backoff');

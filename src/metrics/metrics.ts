@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import client from 'prom-client';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { ALL_ERROR_CODES } from '../core/errors.ts';
 import { PROCESS_ERROR_KINDS, processErrorCounts } from '../process-guards.ts';
 import { FastHistogram } from './fast-histogram.ts';
@@ -16,9 +17,10 @@ export type CloseReason = 'client' | 'shutdown' | 'slow_consumer' | 'error';
  * Every metric tickgate exports, defined in one place, on its own registry.
  * Labels are low-cardinality by construction: feed id, error code, reject reason, close reason.
  */
-export function createMetrics(hot: HotStats = new HotStats(), options: { processMetrics?: boolean } = {}) {
+export function createMetrics(hot: HotStats = new HotStats(), options: { processMetrics?: boolean; clock?: Clock } = {}) {
   const registry = new client.Registry();
   const r = [registry];
+  const clock = options.clock ?? systemClock;
   // Process-wide metrics come from the main thread only: worker threads share the process.
   if (options.processMetrics ?? true) {
     client.collectDefaultMetrics({ register: registry });
@@ -33,7 +35,7 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
       help: 'Number of open file descriptors (refreshed at most every 10 s).',
       registers: r,
       collect() {
-        const now = Date.now();
+        const now = clock.now();
         if (now - readAt >= 10_000) {
           readAt = now;
           try {

@@ -22,7 +22,7 @@ export function jsonFrame(frame: ServerFrame): string {
   return JSON.stringify(frame);
 }
 
-const MAX_DEPTH = 32;
+export const MAX_DEPTH = 32;
 
 /**
  * Client messages must be plain data. msgpackr maps the reserved byte 0xc1 and extension types

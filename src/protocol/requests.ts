@@ -2,10 +2,9 @@ import { ErrorCode, TickgateError } from '../core/errors.ts';
 import { topicError } from '../core/topic.ts';
 import { CLIENT_OPS, type ClientRequest, type RequestId, type ResumePosition } from './frames.ts';
 
-export const MAX_ID_LENGTH = 64;
-export const MAX_TOPICS_PER_REQUEST = 1000;
-/** A pattern resubscribed after a reconnect carries one position per topic it matched. */
-export const MAX_RESUME_POSITIONS = 10_000;
+import { MAX_ID_LENGTH, MAX_RATE, MAX_RESUME_POSITIONS, MAX_TOKEN_LENGTH, MAX_TOPICS_PER_REQUEST } from '@tickgate/client/protocol';
+
+export { MAX_ID_LENGTH, MAX_RESUME_POSITIONS, MAX_TOPICS_PER_REQUEST };
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
@@ -70,7 +69,7 @@ export function parseRequest(decoded: unknown): ClientRequest {
       return { op, id };
     case 'refresh': {
       const token = decoded.token;
-      if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
+      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
         throw new TickgateError(ErrorCode.INVALID_REQUEST, 'refresh: "token" must be a JWT string');
       }
       return { op, id, token };
@@ -84,8 +83,8 @@ export function parseRequest(decoded: unknown): ClientRequest {
 
 function readMaxRate(v: unknown): number {
   if (v === undefined || v === null || v === 0) return 0;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1000) {
-    throw new TickgateError(ErrorCode.INVALID_REQUEST, 'subscribe: "maxRate" must be a number of updates per second from 0 (every tick) to 1000');
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_RATE) {
+    throw new TickgateError(ErrorCode.INVALID_REQUEST, `subscribe: "maxRate" must be a number of updates per second from 0 (every tick) to ${MAX_RATE}`);
   }
   return v;
 }

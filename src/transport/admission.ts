@@ -1,4 +1,5 @@
 import type { LimitsConfig } from '../config/security-schema.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { ErrorCode } from '../core/errors.ts';
 
 export interface Refusal {
@@ -27,6 +28,7 @@ export class Admission {
   constructor(
     private readonly limits: LimitsConfig,
     allowedOrigins: readonly string[],
+    private readonly clock: Clock = systemClock,
   ) {
     this.origins = new Set(allowedOrigins);
   }
@@ -65,7 +67,7 @@ export class Admission {
     const state = this.ips.get(ip);
     if (!state) return;
     state.open--;
-    if (state.open <= 0 && Date.now() - state.windowStart >= 1000) this.ips.delete(ip);
+    if (state.open <= 0 && this.clock.now() - state.windowStart >= 1000) this.ips.delete(ip);
   }
 
   private state(ip: string): IpState {
@@ -77,9 +79,33 @@ export class Admission {
     return s;
   }
 
-
   /** Drops idle per-IP entries; called periodically so a scan of many IPs cannot grow the map forever. */
   sweep(now: number): void {
     for (const [ip, s] of this.ips) if (s.open <= 0 && now - s.windowStart >= 1000) this.ips.delete(ip);
+  }
+}
+
+/**
+ * Logs refused upgrades and HTTP requests (OWASP: log access-control failures) without letting a
+ * flood of refusals flood the log: at most one line per reason per second, carrying how many
+ * refusals of that reason the previous lines left out. Every refusal is counted in metrics anyway.
+ */
+export class RefusalLog {
+  private readonly windows = new Map<string, { start: number; suppressed: number }>();
+
+  constructor(
+    private readonly logger: { warn(obj: object, msg: string): void },
+    private readonly now: () => number,
+  ) {}
+
+  refused(reason: string, details: Record<string, unknown>): void {
+    const now = this.now();
+    const w = this.windows.get(reason);
+    if (w !== undefined && now - w.start < 1000) {
+      w.suppressed++;
+      return;
+    }
+    this.logger.warn({ reason, ...details, ...(w && w.suppressed > 0 ? { suppressedBefore: w.suppressed } : {}) }, 'request refused');
+    this.windows.set(reason, { start: now, suppressed: 0 });
   }
 }

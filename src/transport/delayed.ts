@@ -1,79 +1,264 @@
+import type { TopicBus } from '../bus/bus.ts';
+import { systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../core/clock.ts';
 import type { WireTick } from '../core/tick.ts';
 import type { TicksFrame } from '../protocol/frames.ts';
 
+/**
+ * Estimated heap cost of one held tick (the WireTick object with its boxed doubles, and its
+ * array slot) and of one held frame. Calibrated by `npm run measure:delayed` (see
+ * docs/security.md, "Delayed tier"): measured 282 bytes of heap per held one-tick frame
+ * (Node 20, x64), against 288 estimated.
+ */
+export const HELD_TICK_BYTES = 160;
+export const HELD_FRAME_BYTES = 128;
+/** setTimeout fires at once for anything above 2^31-1 ms; longer waits re-arm in chunks. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface Held {
   releaseAt: number;
-  frame: TicksFrame;
+  epoch: number;
+  ticks: WireTick[];
+  /** Ticks this entry stands for (> ticks.length once conflated). */
+  represents: number;
 }
 
-interface DelayQueue {
+/** One (topic, delay): the frames its delayed subscribers will get, oldest first. */
+interface DelayLine {
+  readonly topic: string;
   readonly delayMs: number;
-  /** Topic → delayed subscribers. */
-  readonly topics: Map<string, number>;
+  subscribers: number;
   items: Held[];
   head: number;
-  timer: NodeJS.Timeout | null;
+  bytes: number;
+  /** 0: every frame kept; otherwise frames in one bucket of this many ms are merged into one. */
+  quantumMs: number;
+  timer: TimerHandle | null;
+  /** The newest tick released to subscribers (for HTTP snapshots of delayed identities). */
+  released: WireTick | undefined;
+}
+
+export interface DelayedOptions {
+  /** All delay lines together hold at most this many (estimated) bytes. */
+  maxBytes: number;
 }
 
 /**
  * Delayed tiers: identities entitled only to delayed data get every tick `delayMs` late, from
- * the same feed. Frames of topics that have delayed subscribers are held in one FIFO per delay
- * (release times only grow) and published, once per frame, to the tier's own uWS topics.
+ * the same feed. One delay line per (topic, delay), shared by every subscriber of that pair and
+ * published once per frame to the tier's own uWS topics. Guarantees:
+ * - memory: the lines together stay under `maxBytes` (estimated, see HELD_TICK_BYTES): each line
+ *   may use maxBytes / lines. A full line conflates its frames into time buckets that double in
+ *   width (each bucket keeps its last tick, and the released frame's `conflated` field says how
+ *   many ticks it stands for, as conflation tiers do), instead of growing. Buckets span the whole
+ *   line on purpose: folding only the oldest entries into the next one would either release a
+ *   newer tick early or keep moving the head's release time back, so nothing would ever be released;
+ * - never early: an entry is released at (its newest tick's arrival + delayMs) or later;
+ * - release: a line is dropped, timer and all, when its last subscriber leaves;
+ * - long delays re-arm their timer in chunks of at most MAX_TIMER_MS.
  * Nothing is held for topics without delayed subscribers.
  */
 export class DelayedTiers {
-  private readonly queues = new Map<number, DelayQueue>();
+  private readonly lines = new Map<string, DelayLine>();
+  /** Topic → its lines (one per delay), so a frame touches only its own topic's lines. */
+  private readonly byTopic = new Map<string, DelayLine[]>();
+  private bytes = 0;
+  /** Ticks merged away by conflation since start (for tests and logs). */
+  conflatedTicks = 0;
 
-  constructor(private readonly publish: (topic: string, delayMs: number, frame: TicksFrame) => void) {}
+  constructor(
+    private readonly options: DelayedOptions,
+    private readonly publish: (topic: string, delayMs: number, frame: TicksFrame) => void,
+    private readonly clock: Clock = systemClock,
+    private readonly onConflating: (topic: string, delayMs: number, quantumMs: number) => void = () => {},
+    /** Release timers; Node's by default (a ManualClock in tests, so a delay needs no real wait). */
+    private readonly timers: Timers = systemTimers,
+  ) {}
 
   changed(topic: string, delayMs: number, delta: number): void {
-    let q = this.queues.get(delayMs);
-    if (!q) {
+    const key = lineKey(topic, delayMs);
+    let line = this.lines.get(key);
+    if (!line) {
       if (delta <= 0) return;
-      q = { delayMs, topics: new Map(), items: [], head: 0, timer: null };
-      this.queues.set(delayMs, q);
+      line = { topic, delayMs, subscribers: 0, items: [], head: 0, bytes: 0, quantumMs: 0, timer: null, released: undefined };
+      this.lines.set(key, line);
+      const same = this.byTopic.get(topic);
+      if (same) same.push(line);
+      else this.byTopic.set(topic, [line]);
+      // Every line's share just shrank: trim the others now so the total bound holds at once.
+      for (const other of this.lines.values()) this.fit(other);
     }
-    const n = (q.topics.get(topic) ?? 0) + delta;
-    if (n > 0) q.topics.set(topic, n);
-    else q.topics.delete(topic);
+    line.subscribers += delta;
+    // Dropped once the turn ends with no subscriber, so a resubscribe in the same turn (token
+    // refresh re-deriving subscriptions) keeps what the line holds.
+    if (line.subscribers <= 0) {
+      const l = line;
+      queueMicrotask(() => {
+        if (l.subscribers <= 0 && this.lines.get(key) === l) this.drop(key, l);
+      });
+    }
   }
 
   get active(): boolean {
-    return this.queues.size > 0;
+    return this.lines.size > 0;
   }
 
-  /** Called per published frame while any delayed tier exists. */
-  hold(topic: string, epoch: number, ticks: readonly WireTick[], now: number): void {
-    for (const q of this.queues.values()) {
-      if (!q.topics.has(topic)) continue;
-      q.items.push({ releaseAt: now + q.delayMs, frame: { t: 'ticks', topic, epoch, ticks: ticks.slice() } });
-      if (q.timer === null) this.arm(q, now);
+  /** Estimated bytes held by all lines. */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  get lineCount(): number {
+    return this.lines.size;
+  }
+
+  /** Called per published frame while any delay line exists. */
+  hold(topic: string, epoch: number, ticks: readonly WireTick[], now = this.clock.now()): void {
+    const lines = this.byTopic.get(topic);
+    if (lines === undefined) return;
+    for (const line of lines) {
+      this.push(line, { releaseAt: now + line.delayMs, epoch, ticks: ticks.slice(), represents: ticks.length });
     }
   }
 
-  private arm(q: DelayQueue, now: number): void {
-    const next = q.items[q.head];
+  /** The newest tick a delayed identity of `delayMs` may see on `topic` from a live line, if any. */
+  released(topic: string, delayMs: number): WireTick | undefined {
+    return this.lines.get(lineKey(topic, delayMs))?.released;
+  }
+
+  private push(line: DelayLine, item: Held): void {
+    const last = line.items.length > line.head ? line.items[line.items.length - 1]! : undefined;
+    if (last !== undefined && line.quantumMs > 0 && bucket(last, line.quantumMs) === bucket(item, line.quantumMs)) {
+      this.merge(line, last, item);
+    } else {
+      line.items.push(item);
+      this.account(line, HELD_FRAME_BYTES + item.ticks.length * HELD_TICK_BYTES);
+    }
+    this.fit(line);
+    if (line.timer === null) this.arm(line);
+  }
+
+  /** Folds `newer` into `into`: the newest tick and the later release time survive. */
+  private merge(line: DelayLine, into: Held, newer: Held): void {
+    const before = into.ticks.length;
+    into.ticks = [newer.ticks[newer.ticks.length - 1]!];
+    into.represents += newer.represents;
+    into.releaseAt = newer.releaseAt;
+    into.epoch = newer.epoch;
+    this.conflatedTicks += before + newer.ticks.length - 1;
+    this.account(line, (1 - before) * HELD_TICK_BYTES);
+  }
+
+  /** Conflates the line into wider buckets until it fits its share of maxBytes. */
+  private fit(line: DelayLine): void {
+    const share = this.options.maxBytes / Math.max(1, this.lines.size);
+    while (line.bytes > share && line.items.length - line.head > 1) {
+      const span = Math.max(1, line.items[line.items.length - 1]!.releaseAt - line.items[line.head]!.releaseAt);
+      const entries = line.items.length - line.head;
+      line.quantumMs = line.quantumMs === 0 ? Math.max(1, Math.ceil((2 * span) / entries)) : line.quantumMs * 2;
+      this.onConflating(line.topic, line.delayMs, line.quantumMs);
+      const kept: Held[] = [];
+      for (let i = line.head; i < line.items.length; i++) {
+        const item = line.items[i]!;
+        const prev = kept[kept.length - 1];
+        if (prev !== undefined && bucket(prev, line.quantumMs) === bucket(item, line.quantumMs)) {
+          this.merge(line, prev, item);
+          this.account(line, -(HELD_FRAME_BYTES + item.ticks.length * HELD_TICK_BYTES));
+        } else {
+          if (item.ticks.length > 1) {
+            // A multi-tick frame alone in its bucket still shrinks to its newest tick.
+            const extra = item.ticks.length - 1;
+            item.ticks = [item.ticks[extra]!];
+            this.conflatedTicks += extra;
+            this.account(line, -extra * HELD_TICK_BYTES);
+          }
+          kept.push(item);
+        }
+      }
+      line.items = kept;
+      line.head = 0;
+    }
+    // A single frame larger than the share (maxTicksPerFrame × HELD_TICK_BYTES) is kept: bounded by the frame size.
+  }
+
+  private arm(line: DelayLine): void {
+    const next = line.items[line.head];
     if (!next) return;
-    q.timer = setTimeout(() => this.release(q), Math.max(0, next.releaseAt - now));
+    const wait = Math.min(MAX_TIMER_MS, Math.max(0, next.releaseAt - this.clock.now()));
+    line.timer = this.timers.setTimeout(() => this.release(line), wait);
   }
 
-  private release(q: DelayQueue): void {
-    q.timer = null;
-    const now = Date.now();
-    while (q.head < q.items.length && q.items[q.head]!.releaseAt <= now) {
-      const item = q.items[q.head++]!;
-      if (q.topics.has(item.frame.topic)) this.publish(item.frame.topic, q.delayMs, item.frame);
+  private release(line: DelayLine): void {
+    line.timer = null;
+    const now = this.clock.now();
+    while (line.head < line.items.length && line.items[line.head]!.releaseAt <= now) {
+      const item = line.items[line.head]!;
+      line.items[line.head++] = undefined as unknown as Held; // let it be collected now
+      this.account(line, -(HELD_FRAME_BYTES + item.ticks.length * HELD_TICK_BYTES));
+      line.released = item.ticks[item.ticks.length - 1];
+      const frame: TicksFrame = { t: 'ticks', topic: line.topic, epoch: item.epoch, ticks: item.ticks };
+      if (item.represents > item.ticks.length) frame.conflated = item.represents;
+      this.publish(line.topic, line.delayMs, frame);
     }
-    if (q.head > 1024 && q.head * 2 > q.items.length) {
-      q.items = q.items.slice(q.head);
-      q.head = 0;
+    if (line.head > 1024 && line.head * 2 > line.items.length) {
+      line.items = line.items.slice(line.head);
+      line.head = 0;
     }
-    if (q.head < q.items.length) this.arm(q, now);
-    else if (q.topics.size === 0) this.queues.delete(q.delayMs);
+    if (line.head === line.items.length) {
+      line.items = [];
+      line.head = 0;
+      line.quantumMs = 0; // an empty line starts again at full resolution
+    }
+    this.arm(line);
+  }
+
+  private account(line: DelayLine, delta: number): void {
+    line.bytes += delta;
+    this.bytes += delta;
+  }
+
+  private drop(key: string, line: DelayLine): void {
+    if (line.timer) this.timers.clearTimeout(line.timer);
+    line.timer = null;
+    this.bytes -= line.bytes;
+    line.bytes = 0;
+    line.items = [];
+    line.head = 0;
+    this.lines.delete(key);
+    const same = this.byTopic.get(line.topic)?.filter((l) => l !== line) ?? [];
+    if (same.length > 0) this.byTopic.set(line.topic, same);
+    else this.byTopic.delete(line.topic);
   }
 
   stop(): void {
-    for (const q of this.queues.values()) if (q.timer) clearTimeout(q.timer);
-    this.queues.clear();
+    for (const [key, line] of this.lines) this.drop(key, line);
   }
+}
+
+const lineKey = (topic: string, delayMs: number) => `${delayMs}\u0000${topic}`;
+const bucket = (item: Held, quantumMs: number) => Math.floor(item.releaseAt / quantumMs);
+
+/**
+ * The value a delayed identity may see over HTTP: the newest tick that is at least `delayMs`
+ * old, from the live delay line or the bus history; undefined when none old enough is held
+ * (never a fresher one).
+ */
+export function delayedValue(bus: TopicBus, tiers: DelayedTiers, topic: string, delayMs: number, now: number): WireTick | undefined {
+  const view = bus.topic(topic);
+  const last = view?.last;
+  if (view === undefined || last === undefined) return undefined;
+  const cutoff = now - delayMs;
+  if (view.lastUpdate <= cutoff) return last;
+  const fromLine = tiers.released(topic, delayMs);
+  let best: WireTick | undefined = fromLine !== undefined && fromLine.gts <= cutoff ? fromLine : undefined;
+  // The oldest afterSeq the history can still replay from: binary search (replayAfter is all-or-nothing).
+  let lo = 0;
+  let hi = last.seq;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (bus.replayAfter(topic, mid) === null) lo = mid + 1;
+    else hi = mid;
+  }
+  const held = bus.replayAfter(topic, lo) ?? [];
+  for (const t of held) if (t.gts <= cutoff && (best === undefined || t.seq > best.seq)) best = t;
+  return best;
 }

@@ -1,9 +1,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import type uWS from 'uWebSockets.js';
+import { AuthError, credentialOf, type Authenticator } from '../auth/authenticator.ts';
+import type { Identity } from '../auth/identity.ts';
 import type { TopicBus } from '../bus/bus.ts';
-import { systemClock } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
+import type { WireTick } from '../core/tick.ts';
 import { ErrorCode } from '../core/errors.ts';
-import { topicError, TopicPattern } from '../core/topic.ts';
+import { parseTopic, topicError, TopicPattern } from '../core/topic.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { DASHBOARD_DIST_DIR, NOT_BUILT_HTML, StaticFiles } from './static.ts';
 
@@ -14,6 +17,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: '400 Bad Request',
   401: '401 Unauthorized',
   403: '403 Forbidden',
+  426: '426 Upgrade Required',
   429: '429 Too Many Requests',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
@@ -36,6 +40,8 @@ export function sendError(res: Res, status: number, code: ErrorCode, message: st
 export interface HttpContext {
   bus: TopicBus;
   metrics: Metrics;
+  /** The gateway's clock (the one the bus stamps lastUpdate with). */
+  clock: Clock;
   startedAt: number;
   version: string;
   /** Health of each feed, for /healthz. */
@@ -43,6 +49,12 @@ export interface HttpContext {
   isShuttingDown(): boolean;
   topicStatus(topic: string): { status: 'live' | 'stale'; reason: string; since: number };
   log: { error(obj: object, msg?: string): void };
+  /** Records a refused request (rate-limited log; see RefusalLog). */
+  refused(reason: string, details: Record<string, unknown>): void;
+  /** The same authenticator, entitlements and delayed tier as the WebSocket upgrade. */
+  authenticator: Authenticator;
+  /** The newest value a delayed identity may see (never a fresher one); undefined if none is held. */
+  delayedValue(topic: string, delayMs: number): WireTick | undefined;
   /** When set, /metrics requires `Authorization: Bearer <token>`. */
   metricsBearerToken?: string | undefined;
   /** Renders /metrics; defaults to this registry (worker threads render the aggregate of all threads). */
@@ -86,6 +98,35 @@ function registerMetricsRoute(app: uWS.TemplatedApp, ctx: HttpContext): void {
   });
 }
 
+/**
+ * Runs `route` with the request's identity: the one authorisation path of every data route,
+ * identical to the WebSocket upgrade's (credentialOf + Authenticator). Credentials: the
+ * `Authorization` header (Bearer JWT or ApiKey) or `?token=`. Refusal: 401 with the reason.
+ * The request object is valid only in the handler: `route` gets what it needs passed in.
+ */
+function withIdentity(res: Res, req: uWS.HttpRequest, ctx: HttpContext, route: (identity: Identity) => void): void {
+  const auth = ctx.authenticator;
+  if (!auth.enabled) return route(auth.anonymous);
+  const credential = credentialOf({ authorization: req.getHeader('authorization'), protocols: '', query: req.getQuery('token') ?? '' });
+  const url = req.getUrl();
+  const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  auth.authenticate(credential).then(
+    (identity) => {
+      if (!aborted) res.cork(() => route(identity));
+    },
+    (err: unknown) => {
+      const message = err instanceof AuthError ? err.message : 'authentication failed';
+      if (!(err instanceof AuthError)) ctx.log.error({ err }, 'authentication error');
+      ctx.refused('unauthorized', { ip, url, status: 401, message });
+      if (!aborted) res.cork(() => sendError(res, 401, ErrorCode.UNAUTHORIZED, message, ctx.metrics, { 'WWW-Authenticate': 'Bearer' }));
+    },
+  );
+}
+
 /** Registers the HTTP API: /metrics, /healthz, /v1/topics, /v1/snapshot/:topic, /v1 (index), the dashboard (/, /assets/*), and 404/405 fallbacks. */
 export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, options: RouteOptions = { metrics: true }): void {
   const { bus, metrics } = ctx;
@@ -104,53 +145,73 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
       status: shuttingDown ? 'shutting_down' : 'ok',
       version: ctx.version,
       epoch: bus.epoch,
-      uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000),
+      uptimeSeconds: Math.round((ctx.clock.now() - ctx.startedAt) / 1000),
       topics: bus.topicCount,
       feeds: ctx.feedStates(),
     });
   });
 
+  // Data routes authenticate first: an unauthenticated request learns nothing, not even a 400.
   app.get('/v1/topics', (res, req) => {
     const patternText = req.getQuery('pattern');
-    let pattern: TopicPattern | null = null;
-    if (patternText) {
-      const err = topicError(patternText, true);
-      if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
-      pattern = new TopicPattern(patternText);
-    }
-    const now = systemClock.now(); // the clock lastUpdate comes from
-    const topics = [];
-    for (const view of bus.topics()) {
-      if (pattern && !pattern.matches(view.parsed)) continue;
-      const status = ctx.topicStatus(view.parsed.topic);
-      topics.push({
-        topic: view.parsed.topic,
-        feed: view.feedId,
-        status: status.status,
-        statusReason: status.since === 0 ? null : status.reason,
-        seq: view.last?.seq ?? 0,
-        lastUpdate: view.lastUpdate === 0 ? null : Math.round(view.lastUpdate),
-        ageMs: view.lastUpdate === 0 ? null : Math.max(0, Math.round(now - view.lastUpdate)),
-      });
-    }
-    topics.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
-    sendJson(res, 200, { epoch: bus.epoch, count: topics.length, topics });
+    withIdentity(res, req, ctx, (identity) => {
+      let pattern: TopicPattern | null = null;
+      if (patternText) {
+        const err = topicError(patternText, true);
+        if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
+        pattern = new TopicPattern(patternText);
+      }
+      const now = ctx.clock.now(); // the clock lastUpdate comes from
+      const topics = [];
+      for (const view of bus.topics()) {
+        if (pattern && !pattern.matches(view.parsed)) continue;
+        // Topics outside the identity's entitlements are simply absent.
+        if (!identity.entitled(view.parsed)) continue;
+        const status = ctx.topicStatus(view.parsed.topic);
+        // A delayed identity sees the position of its delayed value, never the live one.
+        const last = identity.delayMs > 0 ? ctx.delayedValue(view.parsed.topic, identity.delayMs) : view.last;
+        const lastUpdate = identity.delayMs > 0 ? (last?.gts ?? 0) : view.lastUpdate;
+        topics.push({
+          topic: view.parsed.topic,
+          feed: view.feedId,
+          status: status.status,
+          statusReason: status.since === 0 ? null : status.reason,
+          seq: last?.seq ?? 0,
+          lastUpdate: lastUpdate === 0 ? null : Math.round(lastUpdate),
+          ageMs: lastUpdate === 0 ? null : Math.max(0, Math.round(now - lastUpdate)),
+        });
+      }
+      topics.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+      sendJson(res, 200, { epoch: bus.epoch, count: topics.length, ...(identity.delayMs > 0 ? { delayMs: identity.delayMs } : {}), topics });
+    });
   });
 
   app.get('/v1/snapshot/:topic', (res, req) => {
-    let topic: string;
-    try {
-      topic = decodeURIComponent(req.getParameter(0) ?? '');
-    } catch {
-      return sendError(res, 400, ErrorCode.INVALID_TOPIC, 'the topic in the path is not valid percent-encoding', metrics);
-    }
-    const err = topicError(topic);
-    if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
-    const view = bus.topic(topic);
-    if (view?.last === undefined) {
-      return sendError(res, 404, ErrorCode.UNKNOWN_TOPIC, `no tick has been seen for topic "${topic}"`, metrics);
-    }
-    sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, ...view.last });
+    const raw = req.getParameter(0) ?? '';
+    withIdentity(res, req, ctx, (identity) => {
+      let topic: string;
+      try {
+        topic = decodeURIComponent(raw);
+      } catch {
+        return sendError(res, 400, ErrorCode.INVALID_TOPIC, 'the topic in the path is not valid percent-encoding', metrics);
+      }
+      const err = topicError(topic);
+      if (err) return sendError(res, 400, ErrorCode.INVALID_TOPIC, err, metrics);
+      const view = bus.topic(topic);
+      if (!identity.entitled(view?.parsed ?? parseTopic(topic))) {
+        ctx.refused('not_entitled', { subject: identity.subject, topic, status: 403 });
+        return sendError(res, 403, ErrorCode.NOT_ENTITLED, `not entitled to ${topic}; this credential may read ${identity.topics.join(', ') || 'nothing'}`, metrics);
+      }
+      if (view?.last === undefined) {
+        return sendError(res, 404, ErrorCode.UNKNOWN_TOPIC, `no tick has been seen for topic "${topic}"`, metrics);
+      }
+      if (identity.delayMs === 0) return sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, ...view.last });
+      const delayed = ctx.delayedValue(topic, identity.delayMs);
+      if (delayed === undefined) {
+        return sendError(res, 404, ErrorCode.UNKNOWN_TOPIC, `no value of "${topic}" at least ${identity.delayMs} ms old (your delay) is held yet`, metrics);
+      }
+      sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, delayMs: identity.delayMs, ...delayed });
+    });
   });
 
   // The trading dashboard (dashboards/trading, built into dist/, read into memory once here) at /

@@ -1,8 +1,14 @@
+import type uWS from 'uWebSockets.js';
+import type { TimerHandle } from '../core/clock.ts';
 import type { TopicPattern } from '../core/topic.ts';
+import type { CloseReason } from '../metrics/metrics.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { WireFormat } from '../protocol/frames.ts';
 
-export type CloseReason = 'client' | 'shutdown' | 'slow_consumer' | 'error';
+/** A client connection: the uWS socket whose user data is the Session. */
+export type Socket = uWS.WebSocket<Session>;
+
+export type { CloseReason };
 
 /**
  * One WebSocket connection's state; also the uWS user data object.
@@ -24,6 +30,13 @@ export class Session {
   downgraded = false;
   /** When the send buffer first went over the soft limit (ms), 0 while under it. */
   slowSince = 0;
+  /**
+   * Read probes (slow consumers): the number of the last WebSocket ping sent behind the backlog,
+   * and of the last one the client answered. A pong proves the client read every frame sent
+   * before that ping; a shrinking send buffer only proves the kernel took the bytes.
+   */
+  readProbeSent = 0;
+  readProbeAnswered = 0;
   /** Set once the gateway has decided to close this connection (slow consumer, shutdown). */
   closing = false;
   closeReason: CloseReason = 'client';
@@ -40,7 +53,7 @@ export class Session {
   messageWindowStart = 0;
   messagesInWindow = 0;
   /** Token-expiry warning and close timers. */
-  expiryTimers: NodeJS.Timeout[] = [];
+  expiryTimers: TimerHandle[] = [];
 
   constructor(id: number, format: WireFormat, remoteAddress: string, identity: Identity) {
     this.id = id;
@@ -48,5 +61,4 @@ export class Session {
     this.remoteAddress = remoteAddress;
     this.identity = identity;
   }
-
 }

@@ -1,6 +1,7 @@
 import type uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { TopicBus } from '../bus/bus.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ServerFrame } from '../protocol/frames.ts';
 import type { Session } from './session.ts';
@@ -28,13 +29,19 @@ interface GuardDeps {
 
 const CLOSE_POLICY_VIOLATION = 1008;
 const CLOSE_TRY_AGAIN_LATER = 1013;
+/** Payload of read-probe pings; clients echo it in their pong (RFC 6455 §5.5.3). */
+const READ_PROBE_PREFIX = 'tg-read:';
 
 /**
  * Slow consumers, in visible steps, each counted in tickgate_slow_consumer_actions_total:
  * 1. send buffer over softLimitBytes → the client's every-tick topics are downgraded to
  *    downgradeRate (conflated frames say how many ticks each stands for); a `slow` frame says which.
- * 2. buffer back under recoverBelowBytes → every tick again, after a `slow` frame and fresh snapshots.
- * 3. over the soft limit for maxSlowMs → closed with 1008; over the hard limit
+ * 2. recovered: the client answered the read probe (a WebSocket ping queued behind the backlog at
+ *    the downgrade, so its pong proves the client read everything before it) AND the buffer is back
+ *    under recoverBelowBytes → every tick again, after a `slow` frame and fresh snapshots. A buffer
+ *    that shrank only because the kernel took the bytes is not recovery: no pong, no recovery.
+ * 3. not recovered maxSlowMs after the first downgrade → closed with 1008 (the close frame is
+ *    cut off after closeGraceMs if the client does not read it either); over the hard limit
  *    (transport.maxBackpressureBytes, where uWS drops frames) → closed with 1013.
  * A closed client resumes from its last seq on reconnect, so it learns exactly what it missed.
  * The buffer check is one native call per connection per checkIntervalMs, off the tick path.
@@ -48,10 +55,11 @@ export class SlowConsumerGuard {
     private readonly hardLimitBytes: number,
     private readonly closeGraceMs: number,
     private readonly deps: GuardDeps,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => this.sweep(Date.now()), this.options.checkIntervalMs);
+    this.timer = setInterval(() => this.sweep(this.clock.now()), this.options.checkIntervalMs);
     this.timer.unref();
   }
 
@@ -68,13 +76,31 @@ export class SlowConsumerGuard {
       const buffered = ws.getBufferedAmount();
       if (!session.downgraded) {
         if (buffered > softLimitBytes) this.downgrade(ws, session, buffered, now);
-      } else if (buffered <= recoverBelowBytes) {
+      } else if (session.readProbeAnswered === session.readProbeSent && buffered <= recoverBelowBytes) {
         this.recover(ws, session, buffered);
       } else if (now - session.slowSince > maxSlowMs) {
         this.action('close_timeout');
-        this.closeSlow(ws, session, CLOSE_POLICY_VIOLATION, `slow consumer: send buffer over ${softLimitBytes} bytes for ${Math.round(maxSlowMs / 1000)} s`);
+        this.closeSlow(ws, session, CLOSE_POLICY_VIOLATION, `slow consumer: did not catch up within ${maxSlowMs} ms of falling behind`);
+      } else if (session.readProbeAnswered === session.readProbeSent) {
+        // It read up to the last probe but the buffer is still high: probe again behind the rest.
+        this.probe(ws, session);
       }
     }
+  }
+
+  /** Queues a WebSocket ping behind everything sent so far; the client's pong answers it (see `answered`). */
+  private probe(ws: Socket, session: Session): void {
+    session.readProbeSent++;
+    ws.ping(`${READ_PROBE_PREFIX}${session.readProbeSent}`);
+  }
+
+  /** A pong arrived: if it answers a read probe, the client has read everything before that probe. */
+  answered(ws: Socket, message: ArrayBuffer): void {
+    const text = Buffer.from(message).toString('latin1');
+    if (!text.startsWith(READ_PROBE_PREFIX)) return;
+    const n = Number(text.slice(READ_PROBE_PREFIX.length));
+    const session = ws.getUserData();
+    if (Number.isSafeInteger(n) && n > session.readProbeAnswered && n <= session.readProbeSent) session.readProbeAnswered = n;
   }
 
   private downgrade(ws: Socket, session: Session, buffered: number, now: number): void {
@@ -90,6 +116,7 @@ export class SlowConsumerGuard {
       bufferedBytes: buffered,
       message: `send buffer at ${buffered} bytes (soft limit ${this.options.softLimitBytes}): every-tick topics now conflated to ${this.options.downgradeRate}/s`,
     });
+    this.probe(ws, session);
   }
 
   private recover(ws: Socket, session: Session, buffered: number): void {
@@ -138,14 +165,15 @@ export class SlowConsumerGuard {
     session.closeReason = 'slow_consumer';
     this.deps.logger.warn({ session: session.id, remote: session.remoteAddress, code, reason }, 'closing slow consumer');
     this.deps.subscriptions.unsubscribeAll(session);
+    // A client that reads nothing never completes the closing handshake either: cut it off.
+    session.closeTimer = setTimeout(() => {
+      if (!session.closed) ws.close();
+    }, this.closeGraceMs);
     if (ws.getBufferedAmount() < this.hardLimitBytes) {
       ws.end(code, reason);
       return;
     }
     session.pendingClose = { code, reason };
-    session.closeTimer = setTimeout(() => {
-      if (!session.closed) ws.close();
-    }, this.closeGraceMs);
   }
 
   /** uWS says the buffer drained: deliver a pending close. */
@@ -154,9 +182,8 @@ export class SlowConsumerGuard {
     const pending = session.pendingClose;
     if (pending === null || session.closed || ws.getBufferedAmount() >= this.hardLimitBytes) return;
     session.pendingClose = null;
-    if (session.closeTimer) clearTimeout(session.closeTimer);
-    session.closeTimer = null;
-    ws.end(pending.code, pending.reason);
+    ws.end(pending.code, pending.reason); // closeTimer stays armed: the client must still read the close frame
+
   }
 
   forget(ws: Socket): void {

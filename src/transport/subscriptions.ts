@@ -1,6 +1,7 @@
 import type { TopicBus, TopicView } from '../bus/bus.ts';
 import { ErrorCode, TickgateError } from '../core/errors.ts';
 import { isPattern, parseTopic, TopicPattern, type ParsedTopic } from '../core/topic.ts';
+import { PendingTopics, type PendingLimits } from './pending.ts';
 import type { Session } from './session.ts';
 import { wireTopic } from './wire-topics.ts';
 
@@ -43,13 +44,23 @@ export class SubscriptionManager {
    * uWS's numSubscribers (a native call that copies the topic string) once per frame.
    */
   readonly wireSubscribers = new Map<string, number>();
+  /** Exact topics held before they exist, capped per connection, per IP and in total. */
+  readonly pending: PendingTopics;
 
   constructor(
     private readonly bus: TopicBus,
     private readonly maxPerSession: number,
     private readonly downgradeRate: number,
     private readonly events: SubscriptionEvents,
-  ) {}
+    private readonly limits: PendingLimits & { maxPatternsPerConnection: number } = {
+      maxPendingPerConnection: 0,
+      maxPendingPerIp: 0,
+      maxPendingTotal: 0,
+      maxPatternsPerConnection: 0,
+    },
+  ) {
+    this.pending = new PendingTopics(limits);
+  }
 
   attach(session: Session, socket: TopicSocket): void {
     this.sockets.set(session, socket);
@@ -93,6 +104,21 @@ export class SubscriptionManager {
         `subscribe would hold ${session.topics.size + additions.length} topics; the limit per connection is ${this.maxPerSession}`,
       );
     }
+    const maxPatterns = this.limits.maxPatternsPerConnection;
+    let newPatterns = 0;
+    for (const text of compiled.keys()) if (!session.patterns.has(text)) newPatterns++;
+    if (maxPatterns > 0 && session.patterns.size + newPatterns > maxPatterns) {
+      throw new TickgateError(
+        ErrorCode.TOO_MANY_PENDING,
+        `subscribe would hold ${session.patterns.size + newPatterns} patterns; the limit per connection is ${maxPatterns} (limits.maxPatternsPerConnection)`,
+      );
+    }
+    const newPending = new Set<string>();
+    for (const entry of entries) {
+      if (!isPattern(entry) && !session.exact.has(entry) && this.bus.topic(entry) === undefined) newPending.add(entry);
+    }
+    this.pending.check(session, newPending.size);
+    for (const topic of newPending) this.pending.add(session, topic);
     const touched = new Set<string>(additions);
     for (const entry of entries) {
       if (isPattern(entry)) continue;
@@ -136,6 +162,7 @@ export class SubscriptionManager {
           if (view !== undefined && held.pattern.matches(view.parsed)) touched.add(topic);
         }
       } else if (session.exact.delete(entry)) {
+        this.pending.remove(session, entry);
         this.letGo(entry);
         touched.add(entry);
       }
@@ -145,6 +172,7 @@ export class SubscriptionManager {
 
   /** A topic appeared: subscribe every session whose pattern matches, before its first frame is published. */
   onTopic(view: TopicView): void {
+    this.pending.appeared(view.parsed.topic);
     const told = new Set<Session>();
     for (const { pattern, sessions } of this.patternHolders.values()) {
       if (!pattern.matches(view.parsed)) continue;
@@ -260,6 +288,7 @@ export class SubscriptionManager {
     for (const topic of [...session.exact.keys()]) {
       if (!session.identity.entitled(this.parsed(topic))) {
         session.exact.delete(topic);
+        this.pending.remove(session, topic);
         this.letGo(topic);
       }
     }
@@ -302,7 +331,10 @@ export class SubscriptionManager {
       this.dropHolder(text, session);
       this.letGo(text);
     }
-    for (const topic of session.exact.keys()) this.letGo(topic);
+    for (const topic of session.exact.keys()) {
+      this.pending.remove(session, topic);
+      this.letGo(topic);
+    }
     this.events.changed(-session.topics.size);
     session.topics.clear();
     session.exact.clear();

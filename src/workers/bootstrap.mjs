@@ -1,6 +1,6 @@
-// Worker-thread entry: loads tsx so the worker can run the TypeScript sources, like bin/tickgate.js.
+// Worker-thread entry when the gateway runs from its TypeScript sources (tsx, vitest): loads the
+// same hooks as bin/tickgate-dev.js. The compiled build starts worker-main.js directly.
 import { workerData } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
+import '../../bin/dev-hooks.mjs';
 
-register();
 await import(workerData.entry);

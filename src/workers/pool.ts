@@ -42,11 +42,13 @@ export class WorkerPool implements BusSink {
 
   /** Starts the worker threads on `port`; resolves when all of them listen. */
   async start(port: number, epoch: number, version: string): Promise<void> {
-    const entry = new URL('./worker-main.ts', import.meta.url).href;
+    // From the sources (tsx, vitest) the worker needs the TypeScript loader; compiled, it is plain JS.
+    const compiled = import.meta.url.endsWith('.js');
+    const entry = new URL(compiled ? './worker-main.js' : './worker-main.ts', import.meta.url).href;
     const starts: Promise<void>[] = [];
     for (let id = 1; id < this.config.workers; id++) {
       const init: WorkerInit = { entry, workerId: id, port, config: this.config, epoch, version };
-      const worker = new Worker(new URL('./bootstrap.mjs', import.meta.url), { workerData: init });
+      const worker = new Worker(compiled ? new URL(entry) : new URL('./bootstrap.mjs', import.meta.url), { workerData: init });
       const thread: Thread = { worker, id, interest: new Set() };
       this.threads.push(thread);
       starts.push(

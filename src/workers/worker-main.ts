@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Authenticator } from '../auth/authenticator.ts';
 import { systemClock } from '../core/clock.ts';
-import { createLogger } from '../logger.ts';
+import { createLogger, resolveLogFormat } from '../logger.ts';
 import { createMetrics } from '../metrics/metrics.ts';
 import { Transport } from '../transport/server.ts';
 import { transportOptions } from '../transport/options.ts';
@@ -17,7 +17,8 @@ const init = workerData as WorkerInit;
 const port = parentPort!;
 const post = (m: WorkerToMain) => port.postMessage(m);
 const { config } = init;
-const logger = createLogger(config.logLevel).child({ worker: init.workerId });
+// The main thread resolved `auto` against its own stdout (a worker's stdout is never a terminal).
+const logger = createLogger(config.logLevel, resolveLogFormat(config.logFormat, false)).child({ worker: init.workerId });
 const metrics = createMetrics(undefined, { processMetrics: false });
 // In NATS JetStream mode subscribes for topics this thread has no state for ask the main thread (WorkerBus.warm).
 const bus = new WorkerBus({ clock: systemClock, historyMaxTicks: config.bus.historyMaxTicks, historyMaxAgeMs: config.bus.historyMaxAgeMs, epoch: init.epoch }, post);

@@ -55,6 +55,32 @@ describeNats('ingest failover (issue 13)', { timeout: 60_000 }, () => {
     expect(resumedAt - killedAt).toBeLessThan(TTL_MS + 3_000);
   });
 
+  it('CLI: an active ingest that stalls past the TTL finds the lease taken when it wakes, stops publishing and exits 3 with one line', async () => {
+    const prefix = uniquePrefix();
+    const env = {
+      TICKGATE_LOG_LEVEL: 'warn',
+      TICKGATE_BUS__NATS__SUBJECT_PREFIX: prefix,
+      TICKGATE_BUS__NATS__JETSTREAM__ENABLED: 'true',
+      TICKGATE_BUS__NATS__JETSTREAM__STREAM: `S_${prefix}`,
+      TICKGATE_BUS__NATS__LEASE__TTL_MS: String(TTL_MS),
+    };
+    const args = ['ingest', '--bus', natsUrl!, '--port', '0', '--feeds', 'sim-fx', '--lease'];
+    const active = runCli(args, env);
+    await active.waitForOutput(/ingest publishing/);
+    const standby = runCli(args, env);
+    await standby.waitForOutput(/waiting for NATS/);
+    active.child.kill('SIGSTOP'); // a stall (GC pause, frozen VM): no renewals, no exit
+    try {
+      await standby.waitForOutput(/ingest publishing/, 15_000);
+    } finally {
+      active.child.kill('SIGCONT');
+    }
+    const code = await Promise.race([active.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
+    expect(code).toBe(3);
+    expect(active.err()).toMatch(/^tickgate ingest: another ingest holds the failover lease; this one stopped publishing \(exit 3\)$/m);
+    expect(standby.child.exitCode).toBeNull();
+  });
+
   it('fencing: a holder that stops renewing may publish only until before the standby can take the lease, and its next renewal is refused', async () => {
     const prefix = uniquePrefix();
     const logger = createLogger('silent');

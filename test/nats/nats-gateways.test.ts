@@ -1,28 +1,26 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it, onTestFinished } from 'vitest';
 import type { Ingest } from '../../src/ingest.ts';
 import { quote, TestClient, ticksOf, type Frame } from '../helpers.ts';
 import { describeNats, flushIngest, natsUrl, startIngest, startNatsGateway, uniquePrefix, until } from './helpers.ts';
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
+/** Runs `stop` when the current test finishes (last registered first). */
+const cleanupAfterTest = (stop: () => Promise<unknown>) => onTestFinished(async () => void (await stop()));
 
 async function withIngest(prefix: string): Promise<Ingest> {
   const ingest = await startIngest({ url: natsUrl!, prefix });
-  cleanup.push(() => ingest.stop());
+  cleanupAfterTest(() => ingest.stop());
   return ingest;
 }
 
 async function gateway(prefix: string) {
   const g = await startNatsGateway({ url: natsUrl!, prefix });
-  cleanup.push(() => g.gw.stop());
+  cleanupAfterTest(() => g.gw.stop());
   return g;
 }
 
 async function client(url: string): Promise<TestClient> {
   const c = await TestClient.connect(url);
-  cleanup.push(() => c.close());
+  cleanupAfterTest(() => c.close());
   return c;
 }
 

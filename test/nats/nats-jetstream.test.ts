@@ -1,22 +1,20 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
-import { connect } from '../../src/client/index.ts';
+import { connect } from '@tickgate/client';
 import { quote, TestClient, ticksOf } from '../helpers.ts';
 import { describeNats, flushIngest, natsUrl, startIngest, startNatsGateway, uniquePrefix, until } from './helpers.ts';
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
+/** Runs `stop` when the current test finishes (last registered first); a failing stop is ignored. */
+const cleanupAfterTest = (stop: () => Promise<unknown>) => onTestFinished(() => stop().then(() => undefined, () => undefined));
 
 async function setup() {
   const s = { url: natsUrl!, prefix: uniquePrefix(), jetstream: true };
   const ingest = await startIngest(s);
-  cleanup.push(() => ingest.stop());
+  cleanupAfterTest(() => ingest.stop());
   const a = await startNatsGateway(s);
-  cleanup.push(() => a.gw.stop());
+  cleanupAfterTest(() => a.gw.stop());
   const b = await startNatsGateway(s);
-  cleanup.push(() => b.gw.stop());
+  cleanupAfterTest(() => b.gw.stop());
   let bid = 100;
   const publish = async (topic: string, n: number) => {
     for (let i = 0; i < n; i++) {
@@ -30,7 +28,7 @@ async function setup() {
 
 async function client(url: string): Promise<TestClient> {
   const c = await TestClient.connect(url);
-  cleanup.push(() => c.close());
+  cleanupAfterTest(() => c.close());
   return c;
 }
 
@@ -73,7 +71,7 @@ describeNats('JetStream mode: snapshots and resume across gateways', () => {
       }
     }
     const sdk = connect('ws://gateways.invalid/v1/stream', { WebSocket: LoadBalancer as never, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
-    cleanup.push(() => sdk.close());
+    cleanupAfterTest(() => sdk.close());
     const gaps: unknown[] = [];
     sdk.on('gap', (...args) => gaps.push(args));
     const seqs: number[] = [];

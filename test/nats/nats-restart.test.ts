@@ -1,12 +1,10 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it, onTestFinished } from 'vitest';
 import { quote, TestClient, ticksOf } from '../helpers.ts';
 import { describeNats, natsServerBin, startIngest, startNatsGateway, uniquePrefix, until } from './helpers.ts';
 import { startNatsServer } from './nats-server.ts';
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
+/** Runs `stop` when the current test finishes (last registered first); a failing stop is ignored. */
+const cleanupAfterTest = (stop: () => Promise<unknown>) => onTestFinished(() => stop().then(() => undefined, () => undefined));
 
 /**
  * nats-server is SIGKILLed and started again (same port, same store) while ticks flow:
@@ -16,22 +14,22 @@ afterEach(async () => {
  */
 async function killAndRestart(jetstream: boolean) {
   const server = await startNatsServer(natsServerBin!, { jetstream });
-  cleanup.push(() => server.stop());
+  cleanupAfterTest(() => server.stop());
   const prefix = uniquePrefix();
   const setup = { url: server.url, prefix, jetstream };
   const ingest = await startIngest(setup);
-  cleanup.push(() => ingest.stop());
+  cleanupAfterTest(() => ingest.stop());
   const g = await startNatsGateway(setup, { liveness: { staleAfterMs: 2_000, checkIntervalMs: 20 } });
-  cleanup.push(() => g.gw.stop());
+  cleanupAfterTest(() => g.gw.stop());
   const c = await TestClient.connect(g.stream);
-  cleanup.push(() => c.close());
+  cleanupAfterTest(() => c.close());
   await c.request({ op: 'subscribe', id: 1, topics: ['equity.AAPL.quote'] });
   await g.nats.settled();
 
   // A feed ticking every 10 ms on the ingest side, through the outage.
   let bid = 100;
   const feed = setInterval(() => ingest.bus.publish(quote('equity.AAPL.quote', (bid += 0.01)), 'sim'), 10);
-  cleanup.push(async () => clearInterval(feed));
+  cleanupAfterTest(async () => clearInterval(feed));
   const seqs = () => ticksOf(c, 'equity.AAPL.quote').map((t) => t.seq as number);
   await c.waitFor(() => seqs().length >= 10);
 

@@ -7,19 +7,32 @@
  *   user input (add / remove / select / max rate) → Market + StreamClient.setWanted + localStorage
  *
  * `?url=ws://host:port/v1/stream` points the page at another gateway (default: the one serving it).
+ * `?token=<jwt or API key>` is passed on to the stream URL, for a gateway with auth enabled
+ * (docs/security.md); it is never shown on the page.
  */
 import './styles.css';
 import { ChartView } from './chart.ts';
 import { parseEntry, type WatchEntry } from './instruments.ts';
 import { Market, type Row } from './model.ts';
 import { loadSaved, save, type Saved } from './storage.ts';
-import { ProtocolStreamClient, type StreamClient } from './stream.ts';
+import { SdkStreamClient, type StreamClient } from './stream.ts';
 import { byId, Notices, StatusView, WatchlistView } from './view.ts';
 
 function streamUrl(): string {
-  const param = new URLSearchParams(location.search).get('url');
-  if (param) return param;
-  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/stream`;
+  const params = new URLSearchParams(location.search);
+  const base = params.get('url') || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/stream`;
+  const token = params.get('token');
+  if (!token) return base;
+  const url = new URL(base);
+  url.searchParams.set('token', token);
+  return url.toString();
+}
+
+/** The stream URL without its token, for display. */
+function shown(url: string): string {
+  const u = new URL(url);
+  if (u.searchParams.has('token')) u.searchParams.set('token', '…');
+  return u.toString();
 }
 
 function storage(): Storage | null {
@@ -51,7 +64,7 @@ const addForm = byId<HTMLFormElement>('add-form');
 const addInput = byId<HTMLInputElement>('add-input');
 const addError = byId('add-error');
 const url = streamUrl();
-byId('build-info').textContent = `stream ${url}`;
+byId('build-info').textContent = `stream ${shown(url)}`;
 
 function persist(): void {
   save(storage(), { watchlist: entries.map((e) => e.text), maxRate: saved.maxRate, selected: chart.selected?.key ?? null });
@@ -127,7 +140,7 @@ function configureRateSelect(): void {
   if (rateSelect.value === '') rateSelect.value = '0';
 }
 
-const client: StreamClient = new ProtocolStreamClient(url, {
+const client: StreamClient = new SdkStreamClient(url, {
   onState(state) {
     status.setState(state);
     if (state.kind === 'reconnecting' && state.attempt === 1) notices.show('info', `disconnected: ${state.reason}; reconnecting`, 'conn');

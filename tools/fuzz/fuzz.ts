@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util';
 import { decode } from '@msgpack/msgpack';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
-import { Random } from '../src/core/random.ts';
+import { Random } from '../../src/core/random.ts';
 
 // ---- options and results -----------------------------------------------------------------
 
@@ -715,11 +715,11 @@ interface GatewayChild {
   exited: Promise<void>;
 }
 
-const BIN = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/tickgate-dev.js', import.meta.url));
 const MAX_MESSAGE_BYTES = 16_384;
 const MAX_PAYLOAD_BYTES = 1_048_576;
 /** Makes the child run a full GC on SIGUSR2 (see the file), for exact heap-used samples. */
-const GC_PRELOAD = new URL('./fuzz-gc-preload.mjs', import.meta.url).href;
+const GC_PRELOAD = new URL('../gc-preload.mjs', import.meta.url).href;
 
 async function startGatewayChild(defaultLimits: boolean, dir: string): Promise<GatewayChild> {
   const config = {

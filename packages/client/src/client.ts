@@ -1,8 +1,20 @@
 import { decode } from '@msgpack/msgpack';
-import { isPattern, parseTopic, topicError, TopicPattern } from '../core/topic.ts';
-import type { AckFrame, ResumePosition, ServerFrame, SlowFrame, TopicResult, WelcomeFrame } from '../protocol/frames.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { Emitter } from './emitter.ts';
+import {
+  CloseCode,
+  MAX_RESUME_POSITIONS,
+  PROTOCOL_VERSION,
+  type AckFrame,
+  type GapReason,
+  type RequestId,
+  type ResumePosition,
+  type ServerFrame,
+  type SlowFrame,
+  type TopicResult,
+  type WelcomeFrame,
+} from './protocol.ts';
+import { isPattern, parseTopic, topicError, TopicPattern } from './topic.ts';
 
 /** The browser WebSocket surface the SDK uses; `ws` in Node provides the same. */
 export interface WebSocketLike {
@@ -22,11 +34,11 @@ export interface ConnectOptions {
   token?: string;
   /** Server frame format; msgpack (default) or json. */
   format?: 'msgpack' | 'json';
-  /** Reconnect backoff (full jitter). Defaults: 250 ms initial, 15 s cap. */
+  /** Reconnect backoff (the shared policy, full jitter by default). Defaults: 250 ms initial, 15 s cap. */
   reconnect?: Partial<BackoffOptions> & { enabled?: boolean };
   /** Dead-connection detection: ping after `intervalMs` of silence; reconnect after `timeoutMs` with nothing received. */
   heartbeat?: { intervalMs?: number; timeoutMs?: number };
-  /** WebSocket implementation; defaults to globalThis.WebSocket, else the `ws` package (Node). */
+  /** WebSocket implementation. Browser build: defaults to globalThis.WebSocket. Node build: defaults to the `ws` package. */
   WebSocket?: WebSocketConstructor;
 }
 
@@ -59,7 +71,6 @@ export interface Tick {
   latencyMs: number;
 }
 
-export type GapReason = 'missed' | 'epoch_changed' | 'too_old' | 'unknown_seq' | 'replay_limit';
 
 export interface ClientEvents {
   open: () => void;
@@ -71,8 +82,13 @@ export interface ClientEvents {
   recovered: (topic: string) => void;
   /** The gateway downgraded (or restored) delivery because this client reads too slowly. */
   slow: (frame: SlowFrame) => void;
-  /** An error frame from the gateway (bad request, limit). */
-  error: (code: string, message: string) => void;
+  /** An error frame from the gateway (bad request, limit), with the id of the request it answers (null if none). */
+  error: (code: string, message: string, id: RequestId | null) => void;
+  /**
+   * Raw-frame hook: every decoded frame from the gateway, before the client acts on it (ticks not
+   * yet de-duplicated). For tools that need the wire as it is, like the recorder.
+   */
+  frame: (frame: ServerFrame) => void;
   ack: (ack: AckFrame) => void;
   /** Topics taken away because this identity's entitlements changed. */
   revoked: (topics: string[], reason: string) => void;
@@ -93,7 +109,6 @@ export interface ClientStats {
 }
 
 const OPEN = 1;
-const USER_CLOSE = 4000;
 
 interface Position {
   epoch: number;
@@ -201,6 +216,7 @@ export class TickgateClient extends Emitter<ClientEvents> {
   private readonly routeCache = new Map<string, Subscription[]>();
   /** Topics whose epoch change an ack already reported, so the first new-epoch tick is no second gap. */
   private readonly reportedEpochGap = new Set<string>();
+  private readonly pings = new Map<number, { sentAt: number; resolve: (rttMs: number) => void; reject: (err: Error) => void }>();
   private nextId = 1;
   private attempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -230,7 +246,7 @@ export class TickgateClient extends Emitter<ClientEvents> {
       this.rejectOpened = reject;
     });
     this.opened.catch(() => {});
-    void this.open();
+    this.open();
   }
 
   /** Last position seen per topic: what the client resumes from after a reconnect. */
@@ -260,9 +276,18 @@ export class TickgateClient extends Emitter<ClientEvents> {
     if (this.ws?.readyState === OPEN) this.ws.send(JSON.stringify({ op: 'refresh', id: this.nextId++, token }));
   }
 
+  /** Measures the round trip to the gateway (ms) with a ping request; rejects if the connection is not open or drops first. */
+  ping(): Promise<number> {
+    if (this.ws?.readyState !== OPEN) return Promise.reject(new Error('not connected'));
+    const id = this.nextId++;
+    this.ws.send(JSON.stringify({ op: 'ping', id }));
+    return new Promise((resolve, reject) => this.pings.set(id, { sentAt: performance.now(), resolve, reject }));
+  }
+
   /** Closes for good: no reconnect. */
   close(): Promise<void> {
     this.state = 'closed';
+    this.failPings('client closed');
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.stopHeartbeat();
     this.rejectOpened(new Error('client closed'));
@@ -271,7 +296,7 @@ export class TickgateClient extends Emitter<ClientEvents> {
     if (!ws || ws.readyState > OPEN) return Promise.resolve();
     return new Promise((resolve) => {
       ws.onclose = () => resolve();
-      ws.close(1000, 'client closing');
+      ws.close(CloseCode.NORMAL, 'client closing');
     });
   }
 
@@ -280,19 +305,31 @@ export class TickgateClient extends Emitter<ClientEvents> {
     this.routeCache.clear();
     const stillWanted = new Set([...this.subscriptions].flatMap((s) => s.entries));
     const release = sub.entries.filter((e) => !stillWanted.has(e));
+    // A topic no subscription wants any more starts afresh if subscribed again (snapshot, not a resume).
+    for (const topic of [...this.positions.keys()]) {
+      if (![...this.subscriptions].some((s) => s.matches(topic))) {
+        this.positions.delete(topic);
+        this.reportedEpochGap.delete(topic);
+      }
+    }
     if (release.length > 0 && this.ws?.readyState === OPEN) {
       this.ws.send(JSON.stringify({ op: 'unsubscribe', id: this.nextId++, topics: release }));
     }
   }
 
-  private async open(): Promise<void> {
-    let Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Ctor) {
-      const name = 'ws'; // not a literal, so browser bundlers leave it alone
-      Ctor = ((await import(name)) as { default: WebSocketConstructor }).default;
-    }
+  private open(): void {
+    const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Ctor) throw new Error('no WebSocket implementation: pass options.WebSocket, or import the Node build of @tickgate/client (it uses the ws package)');
     if (this.state === 'closed') return;
-    const ws = new Ctor(this.url);
+    let ws: WebSocketLike;
+    try {
+      ws = new Ctor(this.url);
+    } catch (err) {
+      // e.g. a malformed URL in a browser: retry like any failed connection, and say why.
+      this.emit('close', CloseCode.ABNORMAL, (err as Error).message);
+      this.scheduleReconnect();
+      return;
+    }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.onopen = () => {
@@ -317,6 +354,7 @@ export class TickgateClient extends Emitter<ClientEvents> {
       if (this.ws !== ws) return;
       this.ws = null;
       this.stopHeartbeat();
+      this.failPings(`connection closed (${ev.code})`);
       for (const sub of this.pendingAcks.values()) sub.rejectReady(new Error(`connection closed (${ev.code}) before the ack`));
       this.pendingAcks.clear();
       this.emit('close', ev.code, ev.reason);
@@ -336,7 +374,7 @@ export class TickgateClient extends Emitter<ClientEvents> {
     this.emit('reconnecting', this.attempt, delay);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      void this.open();
+      this.open();
     }, delay);
   }
 
@@ -348,16 +386,22 @@ export class TickgateClient extends Emitter<ClientEvents> {
         // Dead connection: no data and no pong. Drop it and reconnect.
         this.ws = null;
         this.stopHeartbeat();
+        this.failPings('connection dead (heartbeat timeout)');
         for (const sub of this.pendingAcks.values()) sub.rejectReady(new Error('connection dead (heartbeat timeout) before the ack'));
         this.pendingAcks.clear();
         ws.onclose = null;
-        ws.close(USER_CLOSE, 'heartbeat timeout');
-        this.emit('close', 1006, 'heartbeat timeout');
+        ws.close(CloseCode.CLIENT_HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+        this.emit('close', CloseCode.ABNORMAL, 'heartbeat timeout');
         this.scheduleReconnect();
       } else if (silentFor >= this.heartbeatIntervalMs && ws.readyState === OPEN) {
         ws.send(JSON.stringify({ op: 'ping', id: this.nextId++ }));
       }
     }, Math.max(100, Math.min(this.heartbeatIntervalMs, this.heartbeatTimeoutMs) / 2));
+  }
+
+  private failPings(why: string): void {
+    for (const p of this.pings.values()) p.reject(new Error(why));
+    this.pings.clear();
   }
 
   private stopHeartbeat(): void {
@@ -368,7 +412,15 @@ export class TickgateClient extends Emitter<ClientEvents> {
   private sendSubscribe(sub: Subscription): void {
     const id = this.nextId++;
     const resume: Record<string, Position> = {};
-    for (const [topic, pos] of this.positions) if (sub.matches(topic)) resume[topic] = pos;
+    let n = 0;
+    // The protocol's limit; topics beyond it get a snapshot instead of a replay (and a `missed` gap if seqs jump).
+    for (const [topic, pos] of this.positions) {
+      if (n >= MAX_RESUME_POSITIONS) break;
+      if (sub.matches(topic)) {
+        resume[topic] = pos;
+        n++;
+      }
+    }
     this.pendingAcks.set(id, sub);
     const request: Record<string, unknown> = { op: 'subscribe', id, topics: sub.entries, snapshot: sub.options.snapshot };
     if (sub.options.maxRate > 0) request.maxRate = sub.options.maxRate;
@@ -381,10 +433,11 @@ export class TickgateClient extends Emitter<ClientEvents> {
     try {
       frame = (typeof data === 'string' ? JSON.parse(data) : decode(data as ArrayBuffer)) as ServerFrame;
     } catch {
-      this.emit('error', 'TG_CLIENT_DECODE', 'could not decode a frame from the gateway');
+      this.emit('error', 'TG_CLIENT_DECODE', 'could not decode a frame from the gateway', null);
       return;
     }
     this.stats.frames++;
+    this.emit('frame', frame);
     switch (frame.t) {
       case 'ticks':
       case 'snapshot':
@@ -406,12 +459,26 @@ export class TickgateClient extends Emitter<ClientEvents> {
           this.pendingAcks.delete(frame.id as number);
           sub.rejectReady(new Error(`${frame.code}: ${frame.message}`));
         }
-        this.emit('error', frame.code, frame.message);
+        this.emit('error', frame.code, frame.message, frame.id);
         break;
       }
       case 'welcome':
+        if (frame.v !== PROTOCOL_VERSION) {
+          // A gateway speaking another protocol version: continuing would misread its frames.
+          this.emit('error', 'TG_CLIENT_VERSION', `unsupported protocol version ${String(frame.v)}; this client speaks v${PROTOCOL_VERSION}`, null);
+          void this.close();
+          return;
+        }
         this.emit('welcome', frame);
         break;
+      case 'pong': {
+        const p = this.pings.get(frame.id as number);
+        if (p) {
+          this.pings.delete(frame.id as number);
+          p.resolve(performance.now() - p.sentAt);
+        }
+        break;
+      }
       case 'revoked':
         this.emit('revoked', frame.topics, frame.reason);
         break;
@@ -419,7 +486,7 @@ export class TickgateClient extends Emitter<ClientEvents> {
         this.emit('auth', frame.state, frame.expiresAt);
         break;
       default:
-        break; // pong, auth, revoked: receipt alone keeps the heartbeat happy
+        break; // a frame kind this version does not know: receipt alone keeps the heartbeat happy
     }
   }
 

@@ -4,7 +4,7 @@
  * every second). Every few seconds it samples the gateway's /metrics — RSS, heap used (right
  * after a forced full GC, so the number is live data, not GC timing), active handles, open fds,
  * event-loop lag — prints a table, fits a least-squares line per metric (slope per minute, over
- * the samples after a warm-up), and writes bench/results/soak.json and soak.md.
+ * the samples after a warm-up), and writes tools/soak/results/soak.json and soak.md.
  *
  *   npm run soak -- --minutes 3 [--sample-seconds 5] [--steady 10] [--churn 10] [--warmup-seconds 60] [--no-gc]
  *
@@ -21,10 +21,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
-import { Random } from '../src/core/random.ts';
+import { Random } from '../../src/core/random.ts';
 
-const BIN = fileURLToPath(new URL('../bin/tickgate.js', import.meta.url));
-const GC_PRELOAD = new URL('./fuzz-gc-preload.mjs', import.meta.url).href;
+const BIN = fileURLToPath(new URL('../../bin/tickgate-dev.js', import.meta.url));
+const GC_PRELOAD = new URL('../gc-preload.mjs', import.meta.url).href;
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 
 export interface SoakOptions {
