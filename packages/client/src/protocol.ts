@@ -74,8 +74,11 @@ export const ALL_ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);
 /** Why a subscribe could not resume a topic (the `reason` of a `gap` result, docs/protocol.md §5.7). */
 export const RESUME_GAP_REASONS = ['epoch_changed', 'too_old', 'unknown_seq', 'replay_limit'] as const;
 export type ResumeGapReason = (typeof RESUME_GAP_REASONS)[number];
-/** Every gap a client reports: the gateway's resume reasons plus `missed` (a hole inside one connection's stream). */
-export const GAP_REASONS = ['missed', ...RESUME_GAP_REASONS] as const;
+/**
+ * Every gap a client reports: the gateway's resume reasons, `missed` (a hole inside one
+ * connection's stream) and `lost` (a `status` `gap` frame: ticks lost upstream, behind NATS).
+ */
+export const GAP_REASONS = ['missed', 'lost', ...RESUME_GAP_REASONS] as const;
 export type GapReason = (typeof GAP_REASONS)[number];
 
 /** WebSocket close codes in use (docs/protocol.md §10.2). */
