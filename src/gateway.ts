@@ -18,6 +18,9 @@ import { Transport } from './transport/server.ts';
 import { VERSION } from './version.ts';
 import { WorkerPool } from './workers/pool.ts';
 
+
+/** How long start() waits for a NATS bus to learn the upstream epoch before listening anyway. */
+const EPOCH_WAIT_MS = 3_000;
 export interface GatewayDeps {
   logger?: Logger;
   clock?: Clock;
@@ -103,6 +106,7 @@ export class Gateway {
     if (config.workers > 1) {
       this.pool = new WorkerPool(config, this.transport, this.metrics, this.logger, (entry, interested) => this.feedInterest(entry, interested));
       this.bus.setSink(this.market.wrap(this.pool));
+      this.pool.warmFrom = this.bus;
     } else {
       this.bus.setSink(this.market.wrap(this.transport));
     }
@@ -226,6 +230,9 @@ export class Gateway {
     await this.loadModuleFeeds();
     this.busWiring.start();
     this.market.start();
+    // NATS: welcome and /healthz carry the real epoch from the first connection on (bounded wait;
+    // with NATS unreachable the gateway serves anyway and learns the epoch when it connects).
+    await this.busWiring.epochKnown(EPOCH_WAIT_MS);
     // uWS shares a port between threads only when it is bound by number, not as port 0.
     if (this.pool && this.config.port === 0) this.transport.setPort(await freePort(this.config.host));
     this.port = await this.transport.listen();

@@ -1,10 +1,13 @@
 import http from 'node:http';
+import { hostname } from 'node:os';
+import type { Subscription } from '@nats-io/transport-node';
 import type { AddressInfo } from 'node:net';
 import { builtinFeeds } from '../feeds/index.ts';
 import { MemoryBus } from './bus/memory-bus.ts';
 import { NatsIngestPublisher } from './bus/nats/ingest-publisher.ts';
 import { NatsLink } from './bus/nats/link.ts';
-import { ensureStream } from './bus/nats/stream.ts';
+import { IngestLease } from './bus/nats/lease.ts';
+import { ensureStream, readStreamTail } from './bus/nats/stream.ts';
 import { Subjects } from './bus/nats/subjects.ts';
 import { ConfigError, validateConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
@@ -22,6 +25,8 @@ export interface IngestDeps {
   moduleBaseDir?: string;
   /** Serve /healthz and /metrics on config.host:config.port (default true; tests turn it off). */
   http?: boolean;
+  /** Failover mode: another ingest took the lease; this one no longer publishes. */
+  onFenced?: () => void;
 }
 
 /**
@@ -30,7 +35,8 @@ export interface IngestDeps {
  * No WebSocket listener; a small HTTP listener answers /healthz and /metrics.
  *
  * Run exactly one ingest process per subject prefix: seqs and the epoch are assigned here, and a
- * second process would publish its own, conflicting ones.
+ * second process would publish its own, conflicting ones. In JetStream mode a restarted ingest
+ * continues the stream's epoch and seqs (continueStream).
  */
 export class Ingest {
   readonly config: Config;
@@ -44,12 +50,21 @@ export class Ingest {
   private server: http.Server | null = null;
   private readonly startedAt = Date.now();
   private stopped: Promise<void> | null = null;
+  private readonly clock: Clock;
+  private lease: IngestLease | null = null;
+  private epochResponder: Subscription | null = null;
+  /** `active` publishes; `standby` waits for the failover lease; `fenced` lost it. */
+  role: 'active' | 'standby' | 'fenced' = 'active';
 
   constructor(config: Config, private readonly deps: IngestDeps = {}) {
     if (config.bus.kind !== 'nats') throw new ConfigError('invalid config: bus.kind: ingest publishes to NATS: give --bus nats://host:4222 (or bus.kind "nats")');
     this.config = config;
     this.logger = deps.logger ?? createLogger(config.logLevel);
     const clock = deps.clock ?? systemClock;
+    this.clock = clock;
+    if (config.bus.nats.lease.enabled && !config.bus.nats.jetstream.enabled) {
+      throw new ConfigError('invalid config: bus.nats.lease.enabled: failover needs JetStream (bus.nats.jetstream.enabled): the standby continues seqs from the stream');
+    }
     this.metrics = createMetrics();
     const { metrics } = this;
     const nats = config.bus.nats;
@@ -78,7 +93,13 @@ export class Ingest {
             metrics.busReconnects.inc();
             // A server restarted with memory storage lost the stream: recreate it before the
             // frames that waited are published, so it captures them.
-            void this.ensureStream().then(() => this.publisher.reconnected());
+            // One attempt only: while a cluster elects a stream leader, the frames that waited
+            // go out anyway (gateways get them live; a hole in the stream is reported to
+            // clients that later read it back), and the stream is ensured again meanwhile.
+            void this.ensureStream(0).then((ready) => {
+              this.publisher.reconnected();
+              if (!ready) void this.ensureStream();
+            });
           }
         },
         down: () => {
@@ -130,21 +151,117 @@ export class Ingest {
     );
   }
 
-  private async ensureStream(): Promise<void> {
+  /**
+   * Creates or updates the stream. Retried for a while: a NATS cluster answers "JetStream not
+   * available" until its nodes have elected a meta leader (after a start, or a node loss).
+   */
+  private async ensureStream(retryMs = STREAM_SETUP_RETRY_MS): Promise<boolean> {
     const js = this.config.bus.nats.jetstream;
-    const nc = this.link.connection;
-    if (!js.enabled || nc === null) return;
-    try {
-      await ensureStream(nc, this.subjects, js);
-      this.logger.info({ stream: js.stream, subjects: this.subjects.all, maxAgeMs: js.maxAgeMs, maxMsgsPerSubject: js.maxMsgsPerSubject }, 'JetStream stream ready');
-    } catch (err) {
-      this.logger.error({ err: (err as Error).message, stream: js.stream }, 'JetStream stream could not be created or updated; publishing on core NATS only');
+    if (!js.enabled) return true;
+    const deadline = Date.now() + retryMs;
+    for (let attempt = 0; ; attempt++) {
+      const nc = this.link.connection;
+      if (nc === null || this.stopped) return false;
+      try {
+        await ensureStream(nc, this.subjects, js);
+        this.logger.info({ stream: js.stream, subjects: this.subjects.all, maxAgeMs: js.maxAgeMs, maxMsgsPerSubject: js.maxMsgsPerSubject, replicas: js.replicas }, 'JetStream stream ready');
+        return true;
+      } catch (err) {
+        if (Date.now() >= deadline) {
+          if (retryMs === 0) return false;
+          this.logger.error({ err: (err as Error).message, stream: js.stream }, 'JetStream stream could not be created or updated; publishing on core NATS only');
+          return false;
+        }
+        if (attempt === 0) this.logger.warn({ err: (err as Error).message, stream: js.stream }, 'JetStream not ready; retrying');
+        await new Promise((r) => setTimeout(r, 250));
+      }
     }
   }
 
   /**
+   * JetStream mode: continue the stream's epoch and every topic's seq (the last frame per subject)
+   * instead of starting a new epoch, so a restarted (or failed-over) ingest is invisible to
+   * clients. Without a readable stream the bus keeps its fresh epoch; gateways then announce a
+   * per-topic `reset` to their clients (docs/protocol.md §6.9).
+   */
+  private async continueStream(): Promise<void> {
+    const js = this.config.bus.nats.jetstream;
+    const nc = this.link.connection;
+    if (!js.enabled || nc === null) return;
+    try {
+      // Retried: after a failover the cluster may still be electing the stream's leader.
+      const deadline = Date.now() + 10_000;
+      let tail: Awaited<ReturnType<typeof readStreamTail>>;
+      for (;;) {
+        try {
+          tail = await readStreamTail(nc, this.subjects, js.stream, 10_000);
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      if (tail === null) {
+        this.logger.info({ stream: js.stream, epoch: this.bus.epoch }, 'stream empty: starting a new epoch');
+        return;
+      }
+      this.bus.continueFrom(tail.epoch, tail.topics);
+      this.logger.info({ stream: js.stream, epoch: tail.epoch, topics: tail.topics.length }, 'continuing the epoch and seqs from the stream');
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message, stream: js.stream, epoch: this.bus.epoch }, 'reading the stream tail failed: starting a new epoch (clients get a reset)');
+    }
+  }
+
+  /** Answers gateways asking for the current epoch (their welcome and /healthz are right from the start). */
+  private answerEpochRequests(): void {
+    const nc = this.link.connection;
+    if (nc === null) return;
+    this.epochResponder = nc.subscribe(this.subjects.epochRequest, {
+      callback: (_err, msg) => {
+        msg.respond(JSON.stringify({ epoch: this.bus.epoch }));
+      },
+    });
+  }
+
+  /**
+   * Failover mode: wait as a standby until this process holds the lease, then keep it. Losing it
+   * (a renewal refused: another ingest took over) fences this one: nothing more is published,
+   * the feeds stop, and `onFenced` runs (the CLI exits with code 3 so a supervisor restarts it as
+   * a standby).
+   */
+  private async takeLease(): Promise<void> {
+    const nats = this.config.bus.nats;
+    const nc = this.link.connection;
+    if (!nats.lease.enabled || nc === null) return;
+    const lease = new IngestLease(nc, { prefix: nats.subjectPrefix, holder: `${hostname()}:${process.pid}:${this.bus.epoch}`, ttlMs: nats.lease.ttlMs }, this.clock, this.logger.child({ lease: true }));
+    this.lease = lease;
+    for (const deadline = Date.now() + STREAM_SETUP_RETRY_MS; ; ) {
+      try {
+        await lease.ensure(nats.jetstream.replicas);
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`failover lease: its stream cannot be created: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    this.role = 'standby';
+    this.logger.info({ ttlMs: nats.lease.ttlMs }, 'standby: waiting for the lease');
+    await lease.acquire();
+    this.role = 'active';
+    this.publisher.setGate(lease);
+    lease.keep(() => {
+      this.role = 'fenced';
+      this.publisher.fence();
+      this.epochResponder?.unsubscribe();
+      void Promise.all(this.supervisors.map((s) => s.stop()));
+      this.deps.onFenced?.();
+    });
+  }
+
+  /**
    * Connects to NATS (waiting for it, retrying with backoff), creates the stream in JetStream
-   * mode, starts the feeds, then the HTTP listener. Resolves with its port (null without one).
+   * mode, continues its epoch and seqs, starts the feeds, then the HTTP listener. Resolves with
+   * its port (null without one).
    */
   async start(): Promise<{ port: number | null }> {
     for (const [i, entry] of this.config.feeds.entries()) {
@@ -159,10 +276,14 @@ export class Ingest {
     }
     this.link.start();
     await this.link.ready();
+    // Listening first: a standby answers /healthz (lease: standby) while it waits.
+    const port = this.deps.http === false ? null : await this.listen();
+    await this.takeLease();
     await this.ensureStream();
+    await this.continueStream();
+    this.answerEpochRequests();
     for (const s of this.supervisors) s.start();
-    if (this.deps.http === false) return { port: null };
-    return { port: await this.listen() };
+    return { port };
   }
 
   private listen(): Promise<number> {
@@ -174,6 +295,7 @@ export class Ingest {
         const body = {
           status: this.stopped ? 'shutting_down' : 'ok',
           role: 'ingest',
+          lease: this.config.bus.nats.lease.enabled ? this.role : 'off',
           epoch: this.bus.epoch,
           uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
           topics: this.bus.topicCount,
@@ -210,6 +332,7 @@ export class Ingest {
   /** Stops feeds, flushes the bus and NATS, closes the HTTP listener. Idempotent. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
+      this.lease?.stop();
       await Promise.all(this.supervisors.map((s) => s.stop()));
       await this.bus.close();
       this.publisher.close();
@@ -223,3 +346,6 @@ export class Ingest {
 export function createIngest(input: ConfigInput | Config = {}, deps: IngestDeps = {}): Ingest {
   return new Ingest(validateConfig(input), deps);
 }
+
+/** How long the ingest retries creating the stream before it publishes on core NATS only. */
+const STREAM_SETUP_RETRY_MS = 15_000;

@@ -35,6 +35,18 @@ export interface BusSink {
   onTopic(topic: TopicView): void;
   /** A frame of ticks for one topic, in seq order; frames of one topic arrive in seq order. */
   onBatch(batch: EncodedBatch): void;
+  /**
+   * Optional (relaying buses only): seqs `from`..`to` of the topic were lost upstream and will
+   * never be delivered; called right before the `onBatch` that jumps over them.
+   */
+  onGap?(topic: TopicView, from: number, to: number): void;
+  /**
+   * Optional (relaying buses only): the topic's seqs start over in `epoch` (upstream restarted
+   * without continuing its sequence); called right before the first `onBatch` of the new epoch.
+   */
+  onReset?(topic: TopicView, epoch: number): void;
+  /** Optional (relaying buses only): the bus's epoch changed (called before the resets it causes). */
+  onEpoch?(epoch: number): void;
 }
 
 export type PublishResult = { readonly ok: true; readonly seq: number } | { readonly ok: false; readonly reason: TickRejectReason };

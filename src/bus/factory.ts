@@ -28,6 +28,8 @@ export interface BusWiring {
   interest(entry: string, interested: boolean): void;
   /** Starts the broker connection in the background (the gateway serves meanwhile; topics stay pending). */
   start(): void;
+  /** Resolves once the bus knows its upstream epoch, or after `timeoutMs` (immediately for an in-process bus). */
+  epochKnown(timeoutMs: number): Promise<void>;
 }
 
 /**
@@ -58,7 +60,7 @@ export function createBus(config: Config, deps: BusDeps): BusWiring {
         streamRead: (kind, result) => metrics.busStreamReads.labels(kind, result).inc(),
       },
     });
-    return { bus, runsFeeds: false, interest: (entry, interested) => bus.interest(entry, interested), start: () => bus.start() };
+    return { bus, runsFeeds: false, interest: (entry, interested) => bus.interest(entry, interested), start: () => bus.start(), epochKnown: (ms) => bus.epochKnown(ms) };
   }
   metrics.busConnected.set(1);
   const bus = new MemoryBus({
@@ -69,5 +71,5 @@ export function createBus(config: Config, deps: BusDeps): BusWiring {
     bookDepth: config.market.bookDepth,
     observer: deps.observer,
   });
-  return { bus, runsFeeds: true, interest: () => {}, start: () => {} };
+  return { bus, runsFeeds: true, interest: () => {}, start: () => {}, epochKnown: async () => {} };
 }

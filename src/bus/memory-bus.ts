@@ -80,7 +80,7 @@ function nextEpoch(clock: Clock): number {
  * flushes every dirty topic: one msgpack encode per frame, one `onBatch` call per frame.
  */
 export class MemoryBus implements TopicBus {
-  readonly epoch: number;
+  private currentEpoch: number;
   private readonly clock: Clock;
   private readonly maxTicksPerFrame: number;
   private readonly observer: BusObserver;
@@ -104,7 +104,7 @@ export class MemoryBus implements TopicBus {
     this.clock = options.clock;
     this.maxTicksPerFrame = Math.max(1, Math.floor(options.maxTicksPerFrame));
     this.observer = options.observer ?? noopObserver;
-    this.epoch = options.epoch ?? nextEpoch(options.clock);
+    this.currentEpoch = options.epoch ?? nextEpoch(options.clock);
     this.historyMaxTicks = Math.max(1, options.historyMaxTicks ?? 1000);
     this.historyMaxAgeMs = options.historyMaxAgeMs ?? 60_000;
     this.maxTopicsPerFeed = options.maxTopicsPerFeed ?? DEFAULT_MAX_TOPICS_PER_FEED;
@@ -112,6 +112,39 @@ export class MemoryBus implements TopicBus {
 
   setSink(sink: BusSink): void {
     this.sink = sink;
+  }
+
+  get epoch(): number {
+    return this.currentEpoch;
+  }
+
+  /**
+   * Continues an earlier run's sequences instead of starting a new epoch (the NATS ingest after a
+   * restart or failover, from the stream's last frame per topic): the epoch becomes `epoch` and
+   * each topic's next tick gets seq `last.seq + 1` (and must not have a `ts` before `last.ts`).
+   * Only before the first publish: seqs already handed out cannot be renumbered.
+   */
+  continueFrom(epoch: number, topics: Iterable<{ topic: string; feedId: string; last: WireEntry }>): void {
+    if (this.byTopic.size !== 0) throw new Error('MemoryBus.continueFrom: topics exist already');
+    this.currentEpoch = epoch;
+    lastEpoch = Math.max(lastEpoch, epoch);
+    for (const { topic, feedId, last } of topics) {
+      if (topicError(topic) !== null) continue;
+      const parsed = parseTopic(topic);
+      const rules = tickRules(parsed.assetClass, parsed.channel);
+      // A book restarts empty: its first update lists every level, and holders whose book then
+      // fails the checksum resubscribe for a snapshot (src/market/market-data.ts applyVerified).
+      const book = rules.kind === 'book' ? new BookWindow(this.bookDepth) : null;
+      const state = new TopicState(parsed, rules, feedId, epoch, new TickRing(this.historyMaxTicks, this.historyMaxAgeMs), book);
+      state.seq = last.seq;
+      state.lastTs = last.ts;
+      state.last = last;
+      state.lastUpdate = last.gts;
+      state.history.push(last);
+      this.topicsCreated.set(feedId, (this.topicsCreated.get(feedId) ?? 0) + 1);
+      this.byTopic.set(topic, state);
+      this.sink.onTopic(state);
+    }
   }
 
   get topicCount(): number {

@@ -25,6 +25,12 @@ export interface RelayBusOptions {
   historyMaxAgeMs: number;
   /** The upstream epoch when known at start (worker threads get the main bus's). */
   epoch?: number;
+  /**
+   * Called for a frame that does not follow its topic's last seq (a hole) before it is relayed.
+   * Returning true takes the frame (the NATS bus holds it while it reads the hole back from the
+   * JetStream stream and relays it again afterwards); false relays it now, reporting the hole.
+   */
+  hole?: (topic: string, packed: Uint8Array, feedId: string) => boolean;
 }
 
 /**
@@ -59,13 +65,11 @@ export class RelayBus implements TopicBus {
     const frame = unpackFrame(packed) as { t?: unknown; topic?: unknown; epoch?: unknown; ticks?: unknown };
     if (frame.t !== 'ticks' || typeof frame.topic !== 'string' || typeof frame.epoch !== 'number' || !Array.isArray(frame.ticks)) return;
     const ticks = frame.ticks as WireEntry[];
-    if (frame.epoch !== this.epoch) {
-      // The ingest side restarted: seqs start over, old history means nothing.
-      this.epoch = frame.epoch;
-      for (const t of this.byTopic.values()) {
-        t.history.clear();
-        t.last = undefined;
-      }
+    const epoch = frame.epoch;
+    if (epoch !== this.epoch) {
+      // An older epoch's frame (a stream read-back from before a restart) means nothing now.
+      if (epoch < this.epoch) return;
+      this.newEpoch(epoch);
     }
     let state = this.byTopic.get(frame.topic);
     if (state === undefined) {
@@ -74,18 +78,46 @@ export class RelayBus implements TopicBus {
       this.byTopic.set(frame.topic, state);
       this.sink.onTopic(state);
     }
-    // Upstream may deliver a frame twice (NATS: overlapping subscriptions, a stream read-back) or
-    // with a hole (frames lost while disconnected): drop what is already held, and restart the
-    // history after a hole, since replayAfter relies on consecutive seqs.
+    // Upstream may deliver a frame twice (NATS: overlapping subscriptions, a stream read-back,
+    // a republish after an outage): drop what is already held.
     const newest = state.last?.seq ?? 0;
     const first = ticks[0];
     if (first === undefined || first.seq <= newest) return;
-    if (newest !== 0 && first.seq !== newest + 1) state.history.clear();
-    const batch: EncodedBatch = { topic: state, epoch: frame.epoch, ticks, packed };
+    if (newest !== 0 && first.seq !== newest + 1) {
+      // A hole: the owner may repair it first; otherwise the ticks are lost for good, holders are
+      // told the exact range, and the history restarts (replayAfter relies on consecutive seqs).
+      if (this.options.hole?.(frame.topic, packed, feedId) === true) return;
+      state.history.clear();
+      this.sink.onGap?.(state, newest + 1, first.seq - 1);
+    }
+    const batch: EncodedBatch = { topic: state, epoch, ticks, packed };
     this.sink.onBatch(batch);
     for (const t of ticks) state.history.push(t);
     state.last = ticks[ticks.length - 1] ?? state.last;
     state.lastUpdate = this.options.clock.now();
+  }
+
+  /**
+   * The upstream epoch learned out of band (asked at connect, or from the main thread): a newer
+   * one is taken as if a frame of it had arrived; an older or equal one changes nothing.
+   */
+  adoptEpoch(epoch: number): void {
+    if (epoch > this.epoch) this.newEpoch(epoch);
+  }
+
+  /**
+   * Upstream restarted without continuing its sequences (the ingest could not read them back):
+   * seqs start over at 1, old history means nothing, and every holder of a topic with a value is
+   * told now (a `reset` status), before any frame of the new epoch. Quiet topics go `pending`.
+   */
+  private newEpoch(epoch: number): void {
+    this.epoch = epoch;
+    this.sink.onEpoch?.(epoch);
+    for (const t of this.byTopic.values()) {
+      t.history.clear();
+      if (t.last !== undefined) this.sink.onReset?.(t, epoch);
+      t.last = undefined;
+    }
   }
 
   flush(): void {}
@@ -106,6 +138,43 @@ export class RelayBus implements TopicBus {
     const state = this.byTopic.get(topic);
     if (state === undefined) return afterSeq === 0 ? [] : null;
     return state.history.after(afterSeq, this.options.clock.now());
+  }
+
+  /** Every tick of `topic` still held for resume, oldest first. */
+  held(topic: string): WireEntry[] {
+    const state = this.byTopic.get(topic);
+    if (state === undefined) return [];
+    const now = this.options.clock.now();
+    const oldest = state.history.oldestSeq(now);
+    return (oldest === 0 ? null : state.history.after(oldest - 1, now)) ?? (state.last === undefined ? [] : [state.last]);
+  }
+
+  /**
+   * Takes a topic's state from elsewhere (a worker thread gets the main thread's after a stream
+   * read there): its held ticks become this topic's history and last value. Not handed to the
+   * sink (history, not news). Frames of the topic relayed before are older or the same (one
+   * ordered channel); should `ticks` end after them, the holders are told of the difference.
+   */
+  prime(topic: string, feedId: string, epoch: number, ticks: readonly WireEntry[]): void {
+    const tail = ticks[ticks.length - 1];
+    if (tail === undefined || topicError(topic) !== null) return;
+    if (epoch !== this.epoch) {
+      if (epoch < this.epoch) return;
+      this.newEpoch(epoch);
+    }
+    let state = this.byTopic.get(topic);
+    if (state === undefined) {
+      state = new RelayTopic(parseTopic(topic), feedId, this.options.historyMaxTicks, this.options.historyMaxAgeMs);
+      this.byTopic.set(topic, state);
+      this.sink.onTopic(state);
+    }
+    const newest = state.last?.seq ?? 0;
+    if (tail.seq < newest) return;
+    if (newest !== 0 && tail.seq > newest) this.sink.onGap?.(state, newest + 1, tail.seq);
+    state.history.clear();
+    for (const t of ticks) state.history.push(t);
+    state.last = tail;
+    state.lastUpdate = this.options.clock.now();
   }
 
   async close(): Promise<void> {}

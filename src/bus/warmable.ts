@@ -1,4 +1,5 @@
 import type { ResumePosition } from '../protocol/frames.ts';
+import type { WireEntry } from '../core/tick.ts';
 import type { TopicBus } from './bus.ts';
 
 /**
@@ -21,6 +22,11 @@ import type { TopicBus } from './bus.ts';
  */
 export interface WarmableBus extends TopicBus {
   warm(topics: readonly string[], resume: ReadonlyMap<string, ResumePosition>, snapshot: boolean): Promise<void> | null;
+  /**
+   * Every tick of `topic` held for resume, oldest first (what `warm` fetched plus what followed):
+   * `--workers` hands it to the worker thread whose client asked (src/workers/).
+   */
+  heldTicks(topic: string): WireEntry[];
 }
 
 export function isWarmableBus(bus: TopicBus): bus is WarmableBus {

@@ -51,8 +51,14 @@ export function flagsToConfig(values: FlagValues): Record<string, unknown> {
 }
 
 /** The effective config for a command: file, environment and flags, validated (throws ConfigError). */
-export function configFromCommandLine(values: FlagValues, env: NodeJS.ProcessEnv = process.env): ResolvedConfig & { flags: Record<string, unknown> } {
-  const flags = flagsToConfig(values);
+export function configFromCommandLine(
+  values: FlagValues,
+  env: NodeJS.ProcessEnv = process.env,
+  /** A command's own flags that set config keys (ingest --lease), applied on top of the shared ones. */
+  extra?: (flags: Record<string, unknown>) => Record<string, unknown>,
+): ResolvedConfig & { flags: Record<string, unknown> } {
+  const shared = flagsToConfig(values);
+  const flags = extra ? extra(shared) : shared;
   return { ...resolveConfig({ file: values.config, env, flags }), flags };
 }
 

@@ -26,7 +26,7 @@ Examples:
   tickgate config init && tickgate config check tickgate.config.jsonc
 
 Run "tickgate <command> --help" for a command's options.
-Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error (3: ingest --lease lost its lease).
   tickgate --help | --version
 `;
 }

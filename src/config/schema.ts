@@ -75,6 +75,20 @@ export const configSchema = z
                 maxAgeMs: z.number().int().min(1_000).max(30 * 86_400_000).default(300_000),
                 maxMsgsPerSubject: z.number().int().min(1).max(10_000_000).default(10_000),
                 storage: z.enum(['file', 'memory']).default('file'),
+                /** Copies of the stream in a NATS cluster (docs/scaling.md): 3 survives losing any one node. */
+                replicas: z.number().int().min(1).max(5).default(1),
+              })
+              .strict()
+              .prefault({}),
+            /**
+             * Ingest failover (docs/scaling.md): ingests with this on take turns through a lease in
+             * JetStream; one publishes, the others wait as standbys. Needs jetstream.enabled.
+             */
+            lease: z
+              .object({
+                enabled: z.boolean().default(false),
+                /** A standby takes over at most about this long after the active one stopped renewing. */
+                ttlMs: z.number().int().min(1_000).max(60_000).default(4_000),
               })
               .strict()
               .prefault({}),

@@ -4,7 +4,7 @@ import type { WireBar, WireBook, WireEntry, WireQuote, WireTrade } from '../core
 import { makeTopic } from '../core/topic.ts';
 import type { DayStats, EntriesSnapshotFrame } from '../protocol/frames.ts';
 import { BAR_INTERVALS, BarBuilder, barChannel } from './bars.ts';
-import { Book } from './book.ts';
+import { Book, bookChecksum } from './book.ts';
 import { DayStatsState } from './day-stats.ts';
 import type { MarketView } from './market-view.ts';
 
@@ -58,6 +58,23 @@ class BarStore {
     const matching = all.filter((b) => b.start >= from && b.start < to);
     return matching.slice(Math.max(0, matching.length - limit));
   }
+}
+
+/**
+ * Applies one update and checks the result against its checksum. They disagree only when the
+ * source's book restarted under continued seqs (a NATS ingest after a restart or failover starts
+ * from an empty book, so its first update lists every level it holds): the update is then the
+ * whole book, and the snapshot this gateway serves follows it. Clients see the same mismatch in
+ * their own books and resubscribe (protocol §17), which gives them this snapshot.
+ */
+function applyVerified(book: Book, update: WireBook): void {
+  book.apply(update.bids, update.asks);
+  if (bookChecksum(book.bids.top(book.bids.length), book.asks.top(book.asks.length)) === update.checksum) return;
+  book.clear();
+  book.apply(
+    update.bids.filter(([, size]) => size > 0),
+    update.asks.filter(([, size]) => size > 0),
+  );
 }
 
 /** A book topic as its subscribers hold it: every flushed update applied. */
@@ -125,6 +142,19 @@ export class MarketData implements BusSink, MarketView {
     if (handler !== null) this.handlers.set(view, handler);
   }
 
+  // A relaying bus's notices pass straight through: bars and stats only follow accepted ticks.
+  onGap(topic: TopicView, from: number, to: number): void {
+    this.inner.onGap?.(topic, from, to);
+  }
+
+  onReset(topic: TopicView, epoch: number): void {
+    this.inner.onReset?.(topic, epoch);
+  }
+
+  onEpoch(epoch: number): void {
+    this.inner.onEpoch?.(epoch);
+  }
+
   onBatch(batch: EncodedBatch): void {
     this.inner.onBatch(batch);
     const handler = this.handlers.get(batch.topic);
@@ -138,7 +168,7 @@ export class MarketData implements BusSink, MarketView {
       const published = new PublishedBook();
       this.books.set(topic, published);
       return (_v, ticks) => {
-        for (const t of ticks as readonly WireBook[]) published.book.apply(t.bids, t.asks);
+        for (const t of ticks as readonly WireBook[]) applyVerified(published.book, t);
         published.last = ticks[ticks.length - 1] as WireBook;
       };
     }

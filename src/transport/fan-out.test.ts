@@ -29,7 +29,7 @@ function setup() {
     liveness: { staleCount: 2 },
     bus,
     metrics,
-    logger: { info() {} },
+    logger: { info() {}, warn() {} },
     rateTiers: [1, 10],
     clock,
   });
@@ -96,5 +96,20 @@ describe('FanOut', () => {
     expect(published.map((p) => p.topic)).toEqual(['equity.AAPL.quote', 'r1:equity.AAPL.quote', 'json:r10:equity.AAPL.quote']);
     fanOut.publishDelayed('equity.AAPL.quote', 900_000, { t: 'ticks', topic: 'equity.AAPL.quote', epoch: 7, ticks: [] });
     expect(published.at(-1)?.topic).toBe('d900000:equity.AAPL.quote');
+  });
+
+  it('gap and reset notices (relaying buses) reach the same real-time variants as a status frame, with the range or the new epoch', () => {
+    const { fanOut, published, wireSubscribers, bus, publish } = setup();
+    publish('equity.AAPL.quote', 10);
+    for (const t of ['equity.AAPL.quote', 'json:r1:equity.AAPL.quote', 'd900000:equity.AAPL.quote']) wireSubscribers.set(t, 1);
+    const view = bus.topic('equity.AAPL.quote')!;
+    fanOut.onGap(view, 5, 9);
+    fanOut.onReset(view, 8);
+    expect(published.map((p) => [p.topic, p.frame])).toEqual([
+      ['equity.AAPL.quote', expect.objectContaining({ t: 'status', status: 'gap', reason: 'lost', from: 5, to: 9 })],
+      ['json:r1:equity.AAPL.quote', expect.objectContaining({ t: 'status', status: 'gap', reason: 'lost', from: 5, to: 9 })],
+      ['equity.AAPL.quote', expect.objectContaining({ t: 'status', status: 'reset', reason: 'epoch_changed', epoch: 8 })],
+      ['json:r1:equity.AAPL.quote', expect.objectContaining({ t: 'status', status: 'reset', reason: 'epoch_changed', epoch: 8 })],
+    ]);
   });
 });

@@ -23,7 +23,7 @@ export interface FanOutDeps {
   liveness: { readonly staleCount: number };
   bus: Pick<TopicBus, 'topicCount'>;
   metrics: Pick<Metrics, 'hot' | 'topics' | 'conflatedFrames' | 'staleTopics'>;
-  logger: Pick<Logger, 'info'>;
+  logger: Pick<Logger, 'info' | 'warn'>;
   rateTiers: readonly number[];
   clock: Clock;
 }
@@ -111,6 +111,28 @@ export class FanOut {
     const topic = view.parsed.topic;
     this.deps.metrics.staleTopics.set(this.deps.liveness.staleCount);
     this.deps.logger.info({ topic, status: frame.status, reason: frame.reason }, 'topic status changed');
+    this.publishNotice(topic, frame);
+  }
+
+  /** Upstream lost seqs `from`..`to` of the topic for good: every holder is told before the jump (protocol §6.9). */
+  onGap(view: TopicView, from: number, to: number): void {
+    const topic = view.parsed.topic;
+    this.deps.logger.warn({ topic, from, to }, 'ticks lost upstream; clients told');
+    this.publishNotice(topic, { t: 'status', topic, status: 'gap', reason: 'lost', from, to, lastUpdate: Math.round(view.lastUpdate) });
+  }
+
+  /** The topic's seqs start over in a new epoch: every holder is told before its first frame (protocol §6.9). */
+  onReset(view: TopicView, epoch: number): void {
+    const topic = view.parsed.topic;
+    this.publishNotice(topic, { t: 'status', topic, status: 'reset', reason: 'epoch_changed', epoch, lastUpdate: Math.round(view.lastUpdate) });
+  }
+
+  /**
+   * A status frame to every real-time variant of the topic (each format, every tick and each rate
+   * tier). Delayed tiers get none: their ticks come `delayMs` later, so a notice now would not sit
+   * next to the frames it is about (protocol §6.9 says what such a client sees instead).
+   */
+  private publishNotice(topic: string, frame: GatewayFrame): void {
     for (const format of FORMATS) {
       this.publishEncoded(wireTopic(topic, format), format, frame, 0);
       for (const rate of this.deps.rateTiers) this.publishEncoded(wireTopic(topic, format, rate), format, frame, 0);

@@ -290,6 +290,14 @@ export class Transport implements BusSink {
     this.fanOut.onBatch(batch);
   }
 
+  onGap(view: TopicView, from: number, to: number): void {
+    this.fanOut.onGap(view, from, to);
+  }
+
+  onReset(view: TopicView, epoch: number): void {
+    this.fanOut.onReset(view, epoch);
+  }
+
   /**
    * Applies reloaded API keys (SIGHUP) to live connections: a removed key is closed with 1008,
    * a changed key gets its new entitlements at once.

@@ -1,5 +1,15 @@
 import type { ApiKeyConfig } from '../config/security-schema.ts';
 import type { Config } from '../config/schema.ts';
+import type { WireEntry } from '../core/tick.ts';
+import type { ResumePosition } from '../protocol/frames.ts';
+
+/** A topic's state as the main thread holds it after fetching it from the JetStream stream. */
+export interface PrimedTopic {
+  topic: string;
+  feedId: string;
+  epoch: number;
+  ticks: WireEntry[];
+}
 
 /** What a worker thread gets at start. Plain data (structured clone). */
 export interface WorkerInit {
@@ -23,6 +33,8 @@ export interface FramesMessage {
 
 export type MainToWorker =
   | FramesMessage
+  | { type: 'epoch'; epoch: number }
+  | { type: 'warmed'; id: number; topics: PrimedTopic[] }
   | { type: 'feed'; feedId: string; up: boolean; states: Record<string, string> }
   | { type: 'apiKeys'; keys: ApiKeyConfig[] }
   | { type: 'collect'; id: number }
@@ -33,6 +45,7 @@ export type MainToWorker =
 export type WorkerToMain =
   | { type: 'ready' }
   | { type: 'interest'; entry: string; interested: boolean }
+  | { type: 'warm'; id: number; topics: string[]; resume: [string, ResumePosition][]; snapshot: boolean }
   | { type: 'collected'; id: number; metrics: unknown[] }
   | { type: 'metrics?'; id: number }
   | { type: 'closed' };

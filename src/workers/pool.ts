@@ -1,11 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import client from 'prom-client';
 import type { Logger } from 'pino';
-import type { BusSink, EncodedBatch, TopicView } from '../bus/bus.ts';
+import type { BusSink, EncodedBatch, TopicBus, TopicView } from '../bus/bus.ts';
+import { isWarmableBus } from '../bus/warmable.ts';
 import type { ApiKeyConfig } from '../config/security-schema.ts';
 import type { Config } from '../config/schema.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { MainToWorker, WorkerInit, WorkerToMain } from './messages.ts';
+import type { MainToWorker, PrimedTopic, WorkerInit, WorkerToMain } from './messages.ts';
 
 interface Thread {
   readonly worker: Worker;
@@ -74,6 +75,21 @@ export class WorkerPool implements BusSink {
     this.local.onTopic(view);
   }
 
+  // Gaps and resets: each worker's RelayBus sees the same frames and reports them to its own clients.
+  onGap(view: TopicView, from: number, to: number): void {
+    this.local.onGap?.(view, from, to);
+  }
+
+  onReset(view: TopicView, epoch: number): void {
+    this.local.onReset?.(view, epoch);
+  }
+
+  /** The upstream epoch changed (NATS): workers adopt it now, before the frames of the new epoch. */
+  onEpoch(epoch: number): void {
+    this.local.onEpoch?.(epoch);
+    this.broadcast({ type: 'epoch', epoch });
+  }
+
   onBatch(batch: EncodedBatch): void {
     this.local.onBatch(batch);
     if (this.threads.length === 0) return;
@@ -84,6 +100,7 @@ export class WorkerPool implements BusSink {
   }
 
   private post(): void {
+    if (this.pending.length === 0) return; // already posted early (see answerWarm)
     const buffer = new SharedArrayBuffer(this.pendingBytes);
     const bytes = new Uint8Array(buffer);
     const view = new DataView(buffer);
@@ -168,6 +185,9 @@ export class WorkerPool implements BusSink {
         else thread.interest.delete(m.entry);
         this.count(m.entry, m.interested);
         break;
+      case 'warm':
+        void this.answerWarm(thread, m);
+        break;
       case 'collected':
         this.collects.get(m.id)?.(m.metrics);
         this.collects.delete(m.id);
@@ -178,6 +198,31 @@ export class WorkerPool implements BusSink {
       default:
         break;
     }
+  }
+
+  /** The bus the main thread relays from, for worker `warm` requests (set by the composition root). */
+  warmFrom: TopicBus | null = null;
+
+  /**
+   * A worker's client subscribes to topics that thread holds no state for (JetStream mode): the
+   * main thread's bus reads them from the stream (or has them live), then the thread gets each
+   * topic's held ticks. Frames already queued for the workers are posted first, so the state sent
+   * is never older than what the thread has relayed (one ordered channel per thread).
+   */
+  private async answerWarm(thread: Thread, m: Extract<WorkerToMain, { type: 'warm' }>): Promise<void> {
+    const bus = this.warmFrom;
+    const topics: PrimedTopic[] = [];
+    if (bus !== null && isWarmableBus(bus)) {
+      const resume = new Map(m.resume);
+      await bus.warm(m.topics, resume, m.snapshot);
+      this.post();
+      for (const topic of new Set([...m.topics, ...resume.keys()])) {
+        const view = bus.topic(topic);
+        if (view?.last === undefined) continue;
+        topics.push({ topic, feedId: view.feedId, epoch: bus.epoch, ticks: bus.heldTicks(topic) });
+      }
+    }
+    thread.worker.postMessage({ type: 'warmed', id: m.id, topics } satisfies MainToWorker);
   }
 
   /** Closes every worker's clients with 1001 and waits for the threads to exit. */

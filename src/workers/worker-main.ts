@@ -1,6 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Authenticator } from '../auth/authenticator.ts';
-import { RelayBus } from '../bus/relay-bus.ts';
 import { systemClock } from '../core/clock.ts';
 import { createLogger, resolveLogFormat } from '../logger.ts';
 import { MarketData } from '../market/market-data.ts';
@@ -8,6 +7,7 @@ import { createMetrics } from '../metrics/metrics.ts';
 import { Transport } from '../transport/server.ts';
 import { transportOptions } from '../transport/options.ts';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './messages.ts';
+import { WorkerBus } from './worker-bus.ts';
 
 /**
  * One worker thread: a uWebSockets.js app on the shared port, fed by the main thread's bus.
@@ -21,7 +21,8 @@ const { config } = init;
 // The main thread resolved `auto` against its own stdout (a worker's stdout is never a terminal).
 const logger = createLogger(config.logLevel, resolveLogFormat(config.logFormat, false)).child({ worker: init.workerId });
 const metrics = createMetrics(undefined, { processMetrics: false });
-const bus = new RelayBus({ clock: systemClock, historyMaxTicks: config.bus.historyMaxTicks, historyMaxAgeMs: config.bus.historyMaxAgeMs, epoch: init.epoch });
+// In NATS JetStream mode subscribes for topics this thread has no state for ask the main thread (WorkerBus.warm).
+const bus = new WorkerBus({ clock: systemClock, historyMaxTicks: config.bus.historyMaxTicks, historyMaxAgeMs: config.bus.historyMaxAgeMs, epoch: init.epoch }, post);
 const authenticator = new Authenticator(config.auth);
 let feedStates: Record<string, string> = {};
 let nextRequest = 0;
@@ -62,6 +63,12 @@ port.on('message', (m: MainToWorker) => {
       }
       break;
     }
+    case 'warmed':
+      bus.warmed(m.id, m.topics);
+      break;
+    case 'epoch':
+      bus.adoptEpoch(m.epoch);
+      break;
     case 'feed':
       feedStates = m.states;
       transport.liveness.feedUp(m.feedId, m.up);

@@ -20,6 +20,11 @@ export interface NatsSetup {
   url: string;
   prefix: string;
   jetstream?: boolean;
+  /** Wait between reconnect attempts (default 100 ms): who reconnects first after an outage. */
+  reconnectTimeWaitMs?: number;
+  storage?: 'file' | 'memory';
+  /** Stream replicas (3 on a 3-node cluster). */
+  replicas?: number;
 }
 
 function natsConfig(s: NatsSetup): NonNullable<ConfigInput['bus']> {
@@ -28,9 +33,9 @@ function natsConfig(s: NatsSetup): NonNullable<ConfigInput['bus']> {
     nats: {
       url: s.url,
       subjectPrefix: s.prefix,
-      reconnectTimeWaitMs: 100,
+      reconnectTimeWaitMs: s.reconnectTimeWaitMs ?? 100,
       reconnectJitterMs: 50,
-      jetstream: { enabled: s.jetstream ?? false, stream: `S_${s.prefix}`, storage: 'file', maxAgeMs: 60_000, maxMsgsPerSubject: 1000 },
+      jetstream: { enabled: s.jetstream ?? false, stream: `S_${s.prefix}`, storage: s.storage ?? 'file', replicas: s.replicas ?? 1, maxAgeMs: 60_000, maxMsgsPerSubject: 1000 },
     },
   };
 }

@@ -163,7 +163,7 @@ const client: StreamClient = new SdkStreamClient(url, {
     if (market.rowFor(topic) === undefined) return;
     market.noteGap(topic);
     const range = gap.from !== undefined ? ` seq ${gap.from}${gap.to !== undefined && gap.to !== gap.from ? `–${gap.to}` : ''}` : '';
-    const why = gap.reason === 'missed' ? 'missed' : `could not resume (${gap.reason.replace('_', ' ')}):`;
+    const why = gap.reason === 'missed' ? 'missed' : gap.reason === 'lost' ? 'lost upstream' : `could not resume (${gap.reason.replace('_', ' ')}):`;
     notices.show('gap', `gap on ${topic}: ${why}${range}`, `gap:${topic}`);
   },
   onTopicStatus(topic, stale, reason) {

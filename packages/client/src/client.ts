@@ -76,8 +76,17 @@ export interface ClientEvents {
   open: () => void;
   close: (code: number, reason: string) => void;
   reconnecting: (attempt: number, delayMs: number) => void;
-  /** Seqs `from`..`to` of `topic` were missed (undefined when unknown, e.g. the gateway restarted). */
+  /**
+   * Seqs `from`..`to` of `topic` were missed (undefined when unknown, e.g. the gateway restarted).
+   * `lost`: the gateway announced ticks lost upstream (a `status` `gap` frame, behind NATS).
+   */
   gap: (topic: string, from: number | undefined, to: number | undefined, reason: GapReason) => void;
+  /**
+   * The topic's sequence starts over in `epoch` (a `status` `reset` frame: behind NATS, the ingest
+   * restarted without continuing its sequence). The client dropped the topic's position; the
+   * topic's next frame (seq 1 of `epoch`) is the new baseline. Drop any value cached for the topic.
+   */
+  reset: (topic: string, epoch: number) => void;
   stale: (topic: string, reason: string) => void;
   recovered: (topic: string) => void;
   /** The gateway downgraded (or restored) delivery because this client reads too slowly. */
@@ -103,6 +112,8 @@ export interface ClientStats {
   ticks: number;
   gaps: number;
   duplicates: number;
+  /** `status` `reset` frames handled (a topic's sequence started over in a new epoch). */
+  resets: number;
   reconnects: number;
   /** Latest gateway-time → receipt latency (ms). */
   lastLatencyMs: number;
@@ -203,7 +214,7 @@ export class Subscription implements AsyncIterable<Tick> {
  */
 export class TickgateClient extends Emitter<ClientEvents> {
   state: 'connecting' | 'open' | 'reconnecting' | 'closed' = 'connecting';
-  readonly stats: ClientStats = { frames: 0, ticks: 0, gaps: 0, duplicates: 0, reconnects: 0, lastLatencyMs: 0 };
+  readonly stats: ClientStats = { frames: 0, ticks: 0, gaps: 0, duplicates: 0, resets: 0, reconnects: 0, lastLatencyMs: 0 };
   /** Resolves when the first connection opens; rejects if the client is closed before that. */
   readonly opened: Promise<void>;
   private resolveOpened!: () => void;
@@ -448,7 +459,9 @@ export class TickgateClient extends Emitter<ClientEvents> {
         break;
       case 'status':
         if (frame.status === 'stale') this.emit('stale', frame.topic, frame.reason);
-        else this.emit('recovered', frame.topic);
+        else if (frame.status === 'live') this.emit('recovered', frame.topic);
+        else if (frame.status === 'gap') this.onLost(frame.topic, frame.from, frame.to);
+        else if (frame.status === 'reset') this.onReset(frame.topic, frame.epoch);
         break;
       case 'slow':
         this.emit('slow', frame);
@@ -505,6 +518,30 @@ export class TickgateClient extends Emitter<ClientEvents> {
     if (result.reason === 'epoch_changed') this.reportedEpochGap.add(result.topic);
     this.stats.gaps++;
     this.emit('gap', result.topic, result.from, result.to, result.reason);
+  }
+
+  /**
+   * Seqs `from`..`to` were lost upstream for good; the topic's next frame starts at `to + 1`
+   * (protocol §6.9). Reported once, here, and the position moves past them so the jump in the next
+   * frame is not reported a second time as `missed`.
+   */
+  private onLost(topic: string, from: number, to: number): void {
+    this.stats.gaps++;
+    this.emit('gap', topic, from, to, 'lost');
+    const pos = this.positions.get(topic);
+    if (pos !== undefined && pos.seq < to) this.positions.set(topic, { epoch: pos.epoch, seq: to });
+  }
+
+  /**
+   * The topic's seqs start over in `epoch` (protocol §6.9): forget the old position, so the next
+   * frame is accepted as the new baseline (no `missed` or `epoch_changed` gap for an announced
+   * restart) and a reconnect before it asks for a snapshot, not a resume from the dead epoch.
+   */
+  private onReset(topic: string, epoch: number): void {
+    this.positions.delete(topic);
+    this.reportedEpochGap.delete(topic);
+    this.stats.resets++;
+    this.emit('reset', topic, epoch);
   }
 
   private onTicks(topic: string, epoch: number, entries: Record<string, number>[], snapshot: boolean, conflated: number | undefined): void {

@@ -74,8 +74,11 @@ export const ALL_ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);
 /** Why a subscribe could not resume a topic (the `reason` of a `gap` result, docs/protocol.md §5.7). */
 export const RESUME_GAP_REASONS = ['epoch_changed', 'too_old', 'unknown_seq', 'replay_limit'] as const;
 export type ResumeGapReason = (typeof RESUME_GAP_REASONS)[number];
-/** Every gap a client reports: the gateway's resume reasons plus `missed` (a hole inside one connection's stream). */
-export const GAP_REASONS = ['missed', ...RESUME_GAP_REASONS] as const;
+/**
+ * Every gap a client reports: the gateway's resume reasons, `missed` (a hole inside one
+ * connection's stream) and `lost` (a `status` `gap` frame: ticks lost upstream, behind NATS).
+ */
+export const GAP_REASONS = ['missed', 'lost', ...RESUME_GAP_REASONS] as const;
 export type GapReason = (typeof GAP_REASONS)[number];
 
 /** WebSocket close codes in use (docs/protocol.md §10.2). */
@@ -294,6 +297,36 @@ export interface StatusFrame {
   lastUpdate: number;
 }
 
+/**
+ * Ticks of a topic that upstream lost for good (NATS bus: frames neither delivered live nor held
+ * by the JetStream stream): sent to every holder of the topic right before the frame that jumps
+ * over them, with the exact missed range (docs/protocol.md §6.9).
+ */
+export interface GapStatusFrame {
+  t: 'status';
+  topic: string;
+  status: 'gap';
+  reason: 'lost';
+  /** First and last missed seq, inclusive, in the topic's current epoch. */
+  from: number;
+  to: number;
+  lastUpdate: number;
+}
+
+/**
+ * The topic's sequence starts over in a new epoch (the ingest restarted and could not continue
+ * the old one): sent to every holder of the topic before the first frame of the new epoch.
+ */
+export interface ResetStatusFrame {
+  t: 'status';
+  topic: string;
+  status: 'reset';
+  reason: 'epoch_changed';
+  /** The new epoch; the topic's next frame carries it, with seqs starting over. */
+  epoch: number;
+  lastUpdate: number;
+}
+
 /** Slow-consumer steps the client must know about. */
 export interface SlowFrame {
   t: 'slow';
@@ -383,6 +416,6 @@ export interface RevokedFrame {
   reason: string;
 }
 
-export type ServerFrame = WelcomeFrame | AckFrame | TicksFrame | SnapshotFrame | ErrorFrame | PongFrame | StatusFrame | SlowFrame | AuthFrame | RevokedFrame;
+export type ServerFrame = WelcomeFrame | AckFrame | TicksFrame | SnapshotFrame | ErrorFrame | PongFrame | StatusFrame | GapStatusFrame | ResetStatusFrame | SlowFrame | AuthFrame | RevokedFrame;
 /** Every frame the gateway sends, book and bar entries included. */
 export type GatewayFrame = ServerFrame | EntriesFrame | EntriesSnapshotFrame;

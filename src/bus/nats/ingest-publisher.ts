@@ -13,6 +13,13 @@ interface Pending {
   options: PublishOptions;
 }
 
+/** Whether this process may publish now (the failover lease, src/bus/nats/lease.ts); always yes without one. */
+export interface PublishGate {
+  mayPublish(): boolean;
+}
+
+const alwaysOpen: PublishGate = { mayPublish: () => true };
+
 export interface IngestCounters {
   framesOut: number;
   framesDropped: number;
@@ -56,6 +63,9 @@ export class NatsIngestPublisher implements BusSink {
   private generation = 0;
   private confirming = false;
   private readonly timer: NodeJS.Timeout;
+  /** Checked per frame (one compare); closed for good by fence(). */
+  private gate: PublishGate = alwaysOpen;
+  private fenced = false;
 
   constructor(
     private readonly link: NatsLink,
@@ -85,12 +95,25 @@ export class NatsIngestPublisher implements BusSink {
    */
   reconnected(): void {
     const nc = this.link.connection;
-    if (nc === null || !this.link.connected) return;
+    if (nc === null || !this.link.connected || this.fenced || !this.gate.mayPublish()) return;
     this.online = true;
     const backlog = this.backlog;
     this.backlog = [];
     this.backlogBytes = 0;
     for (const f of backlog) this.send(nc, f);
+  }
+
+  /** Frames wait (in the backlog) whenever `gate` says no; they go out once it says yes again. */
+  setGate(gate: PublishGate): void {
+    this.gate = gate;
+  }
+
+  /** Another process holds the lease: nothing is published any more, what waits is dropped. */
+  fence(): void {
+    this.fenced = true;
+    this.online = false;
+    this.backlog = [];
+    this.backlogBytes = 0;
   }
 
   /** Stops the confirmation timer (the link is closed by its owner). */
@@ -114,7 +137,8 @@ export class NatsIngestPublisher implements BusSink {
     // nats.js keeps a reference until its next socket write, and `packed` may point into the
     // encoder's reused buffer: hand it a copy (kept until confirmed).
     const frame: Pending = { subject, data: batch.packed.slice(), options };
-    if (this.online) {
+    if (this.fenced) return;
+    if (this.online && this.gate.mayPublish()) {
       this.send(nc, frame);
     } else {
       this.backlog.push(frame);
@@ -138,6 +162,8 @@ export class NatsIngestPublisher implements BusSink {
 
   /** One PING/PONG at a time: when it returns, everything published before it reached the server. */
   private confirm(): void {
+    // Frames that waited for the gate (a lease renewal came late) go out once it opens again.
+    if (this.online && this.backlog.length > 0 && !this.fenced && this.gate.mayPublish()) this.reconnected();
     const nc = this.link.connection;
     if (nc === null || !this.online || this.confirming || this.unconfirmed.length === 0) return;
     const generation = this.generation;

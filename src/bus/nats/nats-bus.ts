@@ -10,8 +10,13 @@ import { RelayBus } from '../relay-bus.ts';
 import type { WarmableBus } from '../warmable.ts';
 import { NatsLink, type NatsLinkOptions } from './link.ts';
 import { FEED_HEADER } from './ingest-publisher.ts';
-import { TickStreamReader, type StoredFrame } from './stream.ts';
+import { decodeTicks, newestStreamEpoch, TickStreamReader, type StoredFrame } from './stream.ts';
 import { Subjects } from './subjects.ts';
+
+/** Stream reads in flight at once after a reconnect (each holds its topic's live frames). */
+const RESYNC_CONCURRENCY = 8;
+/** After a reconnect, topics whose read has not started within this long are not read back. */
+const RESYNC_BUDGET_MS = 5_000;
 
 /** The feed id of topics whose frames carry no feed header. */
 export const NATS_FEED_ID = 'nats';
@@ -56,6 +61,8 @@ interface Held {
 /** A topic being filled from the stream: live frames wait in `buffer` until the stream part is in. */
 interface Fill {
   readonly kind: StreamReadKind;
+  /** The seq the reader needs ticks after (a resume position, or the relay's last seq), or null. */
+  after: number | null;
   readonly buffer: { data: Uint8Array; feedId: string | null }[];
   done: Promise<void>;
   stopped: boolean;
@@ -96,16 +103,32 @@ export class NatsBus implements WarmableBus {
   private readonly warmTimeoutMs: number;
   private readonly warmLingerMs: number;
   private closed = false;
+  private resolveEpochAsked: (p: Promise<void>) => void = () => {};
+  private readonly epochAsked = new Promise<void>((resolve) => {
+    this.resolveEpochAsked = (p) => void p.then(resolve, resolve);
+  });
+  /** False while a finished fill relays the frames it held (see repair()). */
+  private repairing = true;
   private readonly onMessageBound = (err: Error | null, msg: Msg) => this.onMessage(err, msg);
 
   constructor(private readonly options: NatsBusOptions) {
     this.subjects = new Subjects(options.subjectPrefix);
-    this.relay = new RelayBus({ clock: options.clock, historyMaxTicks: options.historyMaxTicks, historyMaxAgeMs: options.historyMaxAgeMs });
+    this.relay = new RelayBus({
+      clock: options.clock,
+      historyMaxTicks: options.historyMaxTicks,
+      historyMaxAgeMs: options.historyMaxAgeMs,
+      ...(options.stream === null ? {} : { hole: (topic: string, packed: Uint8Array, feedId: string) => this.repair(topic, packed, feedId) }),
+    });
     this.relay.setSink({
       onTopic: (view) => this.sink.onTopic(view),
       onBatch: (batch: EncodedBatch) => {
         if (batch.topic.parsed.topic !== this.muted) this.sink.onBatch(batch);
       },
+      onGap: (view, from, to) => {
+        if (view.parsed.topic !== this.muted) this.sink.onGap?.(view, from, to);
+      },
+      onReset: (view, epoch) => this.sink.onReset?.(view, epoch),
+      onEpoch: (epoch) => this.sink.onEpoch?.(epoch),
     });
     this.warmTimeoutMs = options.warmTimeoutMs ?? 2_000;
     this.warmLingerMs = options.warmLingerMs ?? 5_000;
@@ -148,6 +171,11 @@ export class NatsBus implements WarmableBus {
     return this.relay.replayAfter(topic, afterSeq);
   }
 
+  /** Every tick of `topic` held for resume, oldest first (handing a topic's state to a worker thread). */
+  heldTicks(topic: string): WireEntry[] {
+    return this.relay.held(topic);
+  }
+
   // ---- lifecycle -----------------------------------------------------------------------------
 
   /** Starts connecting in the background: the gateway serves (topics pending) until NATS is up. */
@@ -170,8 +198,41 @@ export class NatsBus implements WarmableBus {
     await this.relay.close();
   }
 
+  /**
+   * Resolves once the upstream epoch is known (asked at the first connection) or after
+   * `timeoutMs`, whichever comes first: the gateway's welcome and /healthz then carry it.
+   */
+  epochKnown(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+      void this.epochAsked.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Asks the active ingest for its epoch (request/reply), or, with none answering, reads the
+   * stream's newest frame. Bounded; a failure leaves the epoch to the first frame.
+   */
+  private async askEpoch(nc: NatsConnection): Promise<void> {
+    let epoch: number | null = null;
+    try {
+      const reply = await nc.request(this.subjects.epochRequest, '', { timeout: 1_000 });
+      const body = reply.json<{ epoch?: unknown }>();
+      if (typeof body.epoch === 'number') epoch = body.epoch;
+    } catch {
+      // no ingest answering (not started yet, or an older version)
+    }
+    if (epoch === null && this.options.stream !== null) epoch = await newestStreamEpoch(nc, this.options.stream).catch(() => null);
+    if (epoch !== null && !this.closed) this.relay.adoptEpoch(epoch);
+  }
+
   private onUp(nc: NatsConnection, reconnected: boolean): void {
     if (this.options.stream !== null && this.reader === null) this.reader = new TickStreamReader(nc, this.subjects, this.options.stream);
+    if (!reconnected) this.resolveEpochAsked(this.askEpoch(nc));
     // Entries held before the first connection; later, nats.js resubscribes by itself.
     for (const [entry, held] of this.held) if (held.sub === null) held.sub = nc.subscribe(this.subjects.of(entry), { callback: this.onMessageBound });
     this.options.hooks.connection(true, reconnected, this.feeds);
@@ -251,8 +312,7 @@ export class NatsBus implements WarmableBus {
   warm(topics: readonly string[], resume: ReadonlyMap<string, ResumePosition>, snapshot: boolean): Promise<void> | null {
     if (this.reader === null || !this.link.connected || this.closed) return null;
     let waits: Promise<void>[] | null = null;
-    for (const topic of topics) {
-      if (isPattern(topic) || topicError(topic) !== null) continue;
+    for (const topic of warmCandidates(topics, resume)) {
       const inFlight = this.fills.get(topic);
       if (inFlight !== undefined) {
         (waits ??= []).push(inFlight.done);
@@ -263,7 +323,9 @@ export class NatsBus implements WarmableBus {
       const position = resume.get(topic);
       if (position === undefined && !snapshot) continue;
       const kind: StreamReadKind = position === undefined ? 'snapshot' : 'history';
-      (waits ??= []).push(this.startFill(topic, kind, this.options.clock.now() - this.options.historyMaxAgeMs, true));
+      const fill = this.holdLive(topic, kind);
+      if (position !== undefined && position.epoch === this.relay.epoch) fill.after = position.seq;
+      (waits ??= []).push(this.runFill(topic, fill, this.options.clock.now() - this.options.historyMaxAgeMs, true));
     }
     if (waits === null) return null;
     const all = Promise.all(waits).then(() => undefined);
@@ -289,11 +351,35 @@ export class NatsBus implements WarmableBus {
    * `muted`: the stream frames are history (warm) rather than news for current subscribers (resync).
    */
   private startFill(topic: string, kind: StreamReadKind, startTime: number, muted: boolean): Promise<void> {
-    const fill: Fill = { kind, buffer: [], done: Promise.resolve(), stopped: false };
+    return this.runFill(topic, this.holdLive(topic, kind), startTime, muted);
+  }
+
+  /** From now on, live frames of `topic` wait in a fill (synchronous: no frame slips past). */
+  private holdLive(topic: string, kind: StreamReadKind): Fill {
+    const fill: Fill = { kind, after: this.relay.topic(topic)?.last?.seq ?? null, buffer: [], done: Promise.resolve(), stopped: false };
     this.fills.set(topic, fill);
+    return fill;
+  }
+
+  private runFill(topic: string, fill: Fill, startTime: number, muted: boolean): Promise<void> {
+    const { kind } = fill;
     const temporary = kind !== 'resync';
     if (temporary) this.interest(topic, true);
-    fill.done = this.readStream(topic, kind, startTime, muted, fill)
+    // Bounded: while a cluster elects a stream leader, reads go unanswered, and this topic's live
+    // frames wait meanwhile. After the bound they are relayed (a hole, if any, is reported).
+    const read = this.readStream(topic, kind, startTime, muted, fill);
+    read.catch(() => undefined); // settles after the bound: not an unhandled rejection
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = Promise.race([
+      read,
+      new Promise<StreamReadResult>((resolve) => {
+        timer = setTimeout(() => {
+          fill.stopped = true;
+          resolve('timeout');
+        }, this.warmTimeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    fill.done = bounded
       .then(
         (result) => this.options.hooks.streamRead(kind, fill.stopped && result === 'ok' ? 'timeout' : result),
         (err: unknown) => {
@@ -302,8 +388,7 @@ export class NatsBus implements WarmableBus {
         },
       )
       .finally(() => {
-        this.fills.delete(topic);
-        for (const { data, feedId } of fill.buffer) this.relay.relay(data, this.feedOf(feedId));
+        this.release(topic, fill);
         if (!temporary) return;
         // Held a little longer: the subscribe that asked takes its own hold right after this
         // resolves, and a client moving between gateways often asks again soon.
@@ -315,6 +400,42 @@ export class NatsBus implements WarmableBus {
         this.lingerTimers.add(timer);
       });
     return fill.done;
+  }
+
+  /** Ends a fill: the live frames it held are relayed, in order. */
+  private release(topic: string, fill: Fill): void {
+    fill.stopped = true;
+    if (this.fills.get(topic) === fill) this.fills.delete(topic);
+    // What the stream could not fill is lost for good: the relay reports it (a `gap` status)
+    // instead of asking for another read.
+    this.repairing = false;
+    try {
+      for (const { data, feedId } of fill.buffer) this.relay.relay(data, this.feedOf(feedId));
+    } finally {
+      this.repairing = true;
+    }
+  }
+
+  /**
+   * The relay's hole hook: a live frame that does not follow its topic's last seq. In JetStream
+   * mode the missing frames are usually in the stream (published while this gateway was cut off,
+   * or before nats.js had resubscribed): hold this frame and later ones, read the hole back, then
+   * relay them. Returns false (report the hole) without a stream, inside a fill, or while
+   * relaying what a fill held.
+   */
+  private repair(topic: string, packed: Uint8Array, feedId: string): boolean {
+    if (!this.repairing || this.reader === null || this.closed || this.fills.has(topic) || !this.link.connected) return false;
+    const view = this.relay.topic(topic);
+    if (view === undefined) return false;
+    const fill = this.holdLive(topic, 'resync');
+    fill.buffer.push({ data: packed.slice(), feedId });
+    void this.runFill(topic, fill, this.resyncStart(view), false);
+    return true;
+  }
+
+  /** Where a read-back starts: a little before the last frame held (local vs server clock); what is held is dropped by seq. */
+  private resyncStart(view: TopicView): number {
+    return Math.max(view.lastUpdate - 2_000, this.options.clock.now() - this.options.historyMaxAgeMs);
   }
 
   private async readStream(topic: string, kind: StreamReadKind, startTime: number, muted: boolean, fill: Fill): Promise<StreamReadResult> {
@@ -329,7 +450,8 @@ export class NatsBus implements WarmableBus {
     // take the whole bus back to the old epoch.
     if (epoch === null || (this.relay.epoch !== 0 && epoch < this.relay.epoch)) return 'empty';
     const relay = ({ data, feedId }: StoredFrame) => {
-      if (frameEpoch(data) !== epoch) return;
+      // Past the bound the fill's held frames were relayed already: older ones are history now.
+      if (fill.stopped || frameEpoch(data) !== epoch) return;
       this.muted = muted ? topic : null;
       try {
         this.relay.relay(data, this.feedOf(feedId));
@@ -338,32 +460,85 @@ export class NatsBus implements WarmableBus {
       }
     };
     if (kind !== 'snapshot' && last.storedAt >= startTime) {
-      for await (const frame of reader.range(topic, startTime, last.streamSeq, () => fill.stopped || this.closed)) relay(frame);
+      const from = await this.narrowStart(topic, startTime, fill.after, epoch);
+      for await (const frame of reader.range(topic, from, last.streamSeq, () => fill.stopped || this.closed)) relay(frame);
     }
     relay(last); // dropped as a duplicate when the range already ended with it
     return 'ok';
   }
 
-  /** After a reconnect: reads back what each live topic missed, a few topics at a time. */
-  private async resync(): Promise<void> {
+  /**
+   * A resume usually needs only the last seconds of a topic, but the read starts by time and the
+   * full window (`historyMaxAgeMs`) of a busy topic can take longer than the read's bound — cut
+   * short, it would leave a hole right before the live frames. So: when the ticks needed start
+   * after `afterSeq`, try a short window first (one peek at its first frame) and use it when it
+   * reaches back far enough.
+   */
+  private async narrowStart(topic: string, startTime: number, afterSeq: number | null, epoch: number): Promise<number> {
+    if (afterSeq === null || this.reader === null) return startTime;
     const now = this.options.clock.now();
-    const queue: { topic: string; since: number }[] = [];
+    for (const windowMs of [5_000, 20_000]) {
+      const candidate = now - windowMs;
+      if (candidate <= startTime) return startTime;
+      const first = await this.reader.first(topic, candidate).catch(() => null);
+      if (first === null) continue;
+      const frame = decodeTicks(first.data);
+      if (frame !== null && frame.epoch === epoch && frame.ticks[0]!.seq <= afterSeq + 1) return candidate;
+    }
+    return startTime;
+  }
+
+  /**
+   * After a reconnect: reads back what each live topic missed, a few topics at a time. Every
+   * topic's live frames are held from this moment on (not only once its read starts): a frame
+   * relayed before the read would make the relay drop the stream's older frames as duplicates.
+   */
+  private async resync(): Promise<void> {
+    const queue: { topic: string; fill: Fill; since: number }[] = [];
     for (const view of this.relay.topics()) {
       const topic = view.parsed.topic;
       if (view.last !== undefined && this.covered(topic) && !this.fills.has(topic)) {
-        // Local clock vs the server's: start a little early; what is already held is dropped by seq.
-        queue.push({ topic, since: Math.max(view.lastUpdate - 2_000, now - this.options.historyMaxAgeMs) });
+        queue.push({ topic, since: this.resyncStart(view), fill: this.holdLive(topic, 'resync') });
       }
     }
     let i = 0;
+    const deadline = this.options.clock.now() + RESYNC_BUDGET_MS;
     const worker = async () => {
-      while (i < queue.length && !this.closed) {
+      while (i < queue.length) {
         const next = queue[i++]!;
-        if (!this.fills.has(next.topic)) await this.startFill(next.topic, 'resync', next.since, false);
+        if (this.closed || this.options.clock.now() > deadline) {
+          // Thousands of topics, or a stream that does not answer: the rest go live at once.
+          this.release(next.topic, next.fill);
+          this.options.hooks.streamRead('resync', 'timeout');
+          continue;
+        }
+        await this.runFill(next.topic, next.fill, next.since, false);
       }
     };
-    await Promise.all([worker(), worker(), worker(), worker()]);
+    await Promise.all(Array.from({ length: RESYNC_CONCURRENCY }, worker));
   }
+}
+
+/**
+ * The concrete topics a subscribe may need from the stream: its exact topics, and the topics of
+ * its resume positions that one of its patterns matches (a client resuming `fx.*.quote` on a
+ * gateway that has not seen those topics yet).
+ */
+function warmCandidates(entries: readonly string[], resume: ReadonlyMap<string, ResumePosition>): string[] {
+  const out: string[] = [];
+  const patterns: TopicPattern[] = [];
+  for (const entry of entries) {
+    if (isPattern(entry)) {
+      if (topicError(entry, true) === null) patterns.push(new TopicPattern(entry));
+    } else if (topicError(entry) === null) out.push(entry);
+  }
+  if (patterns.length === 0) return out;
+  for (const topic of resume.keys()) {
+    if (out.includes(topic) || topicError(topic) !== null) continue;
+    const parsed = parseTopic(topic);
+    if (patterns.some((p) => p.matches(parsed))) out.push(topic);
+  }
+  return out;
 }
 
 /** The epoch of an encoded ticks frame (cold path: stream reads only). */

@@ -21,6 +21,14 @@ export class Subjects {
     return subject.slice(this.head.length);
   }
 
+  /**
+   * Where the active ingest answers requests for its epoch (gateways ask at connect). Outside
+   * `<prefix>.>` so the stream does not capture the requests.
+   */
+  get epochRequest(): string {
+    return `_tickgate.${this.prefix}.epoch`;
+  }
+
   /** Every tickgate subject: what a JetStream stream captures. */
   get all(): string {
     return `${this.prefix}.>`;
