@@ -33,6 +33,9 @@ export interface RequestDeps {
   clock: Clock;
 }
 
+/** Largest integer V8 stores unboxed in a field (31-bit small integers). */
+const SMALL_INT_MAX = 2 ** 30 - 1;
+
 /** Most ticks one subscribe may replay (about 1 MB of frames). */
 export const MAX_REPLAY_TICKS_PER_REQUEST = 10_000;
 
@@ -208,7 +211,9 @@ export class RequestHandler {
   private overMessageRate(session: Session): boolean {
     const max = this.options.limits.maxMessagesPerSecond;
     if (max === 0) return false;
-    const now = Math.floor(this.deps.clock.now()) - this.windowOrigin;
+    const ms = Math.floor(this.deps.clock.now()) - this.windowOrigin;
+    // `| 0` turns the float result into a small integer (V8 would box the float as is).
+    const now = ms <= SMALL_INT_MAX ? ms | 0 : ms;
     if (now - session.messageWindowStart >= 1000) {
       session.messageWindowStart = now;
       session.messagesInWindow = 0;

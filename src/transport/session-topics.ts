@@ -7,13 +7,14 @@ import type { Session } from './session.ts';
  * updates per second, 0 meaning every tick; the config bounds them to 0–100.
  *
  * Why this shape: a dashboard connection watching one topic used to hold two Maps (about 370
- * bytes) for it. Both rates pack into one small integer, and up to FLAT_MAX topics live in a
- * flat `[topic, packed, …]` array sized exactly (64 bytes for one topic); beyond that a Map
- * (one entry per topic instead of two). Topic keys are the bus's own strings where the topic
+ * bytes) for it. Both rates pack into one small integer. The commonest holding of all — one
+ * topic, asked by exact name, every tick — is the topic string alone (no bytes of its own);
+ * otherwise up to FLAT_MAX topics live in a flat `[topic, packed, …]` array sized exactly (64
+ * bytes for one topic), and beyond that a Map (one entry per topic instead of two). Topic keys are the bus's own strings where the topic
  * exists (see SubscriptionManager), so 10,000 subscribers of one topic share one string.
  * Cold path only: requests, topic appearance, slow-consumer steps, close.
  */
-export type TopicSlots = (string | number)[] | TopicMap | null;
+export type TopicSlots = string | (string | number)[] | TopicMap | null;
 
 /** The large form: topic → packed rates, with the count of delivered topics kept up to date. */
 export class TopicMap extends Map<string, number> {
@@ -29,9 +30,12 @@ const pack = (requested: number, delivered: number): number => (requested + 1) *
 const requestedOf = (packed: number): number => Math.floor(packed / SHIFT) - 1;
 const deliveredOf = (packed: number): number => (packed % SHIFT) - 1;
 const orUndefined = (rate: number): number | undefined => (rate === NONE ? undefined : rate);
+/** Asked by exact name at every tick, delivered at every tick: what a lone topic string stands for. */
+const EVERY_TICK = pack(0, 0);
 
 function packedOf(slots: TopicSlots, topic: string): number {
   if (slots === null) return 0;
+  if (typeof slots === 'string') return slots === topic ? EVERY_TICK : 0;
   if (slots instanceof TopicMap) return slots.get(topic) ?? 0;
   for (let i = 0; i < slots.length; i += 2) if (slots[i] === topic) return slots[i + 1] as number;
   return 0;
@@ -61,6 +65,7 @@ export function setExact(session: Session, topic: string, rate: number | undefin
 export function deliveredCount(session: Session): number {
   const slots = session.topics;
   if (slots === null) return 0;
+  if (typeof slots === 'string') return 1;
   if (slots instanceof TopicMap) return slots.delivered;
   let n = 0;
   for (let i = 1; i < slots.length; i += 2) if (deliveredOf(slots[i] as number) !== NONE) n++;
@@ -93,6 +98,7 @@ export function clearDelivered(session: Session): void {
 
 function forEach(slots: TopicSlots, fn: (topic: string, packed: number) => void): void {
   if (slots === null) return;
+  if (typeof slots === 'string') return fn(slots, EVERY_TICK);
   if (slots instanceof TopicMap) {
     for (const [topic, packed] of slots) fn(topic, packed);
     return;
@@ -102,6 +108,14 @@ function forEach(slots: TopicSlots, fn: (topic: string, packed: number) => void)
 
 function write(session: Session, topic: string, before: number, after: number): void {
   if (before === after) return;
+  update(session, topic, before, after);
+  // One topic at every tick: the string alone.
+  const slots = session.topics;
+  if (Array.isArray(slots) && slots.length === 2 && slots[1] === EVERY_TICK) session.topics = slots[0] as string;
+}
+
+function update(session: Session, topic: string, before: number, after: number): void {
+  if (typeof session.topics === 'string') session.topics = [session.topics, EVERY_TICK];
   const slots = session.topics;
   const gained = (deliveredOf(after) !== NONE ? 1 : 0) - (deliveredOf(before) !== NONE ? 1 : 0);
   const empty = after === pack(NONE, NONE);

@@ -37,6 +37,30 @@ describe('session topics', () => {
     expect(s.topics).toBeNull(); // nothing held: nothing allocated
   });
 
+  it('one topic asked by exact name at every tick is held as the topic string alone', () => {
+    const s = fresh();
+    setExact(s, 'equity.A.quote', 0);
+    expect(s.topics).toEqual(['equity.A.quote', expect.any(Number)]); // asked, not yet delivered
+    setDelivered(s, 'equity.A.quote', 0);
+    expect(s.topics).toBe('equity.A.quote');
+    expect(deliveredCount(s)).toBe(1);
+    expect(exactRate(s, 'equity.A.quote')).toBe(0);
+    expect(deliveredTopics(s)).toEqual([['equity.A.quote', 0]]);
+    setDelivered(s, 'equity.A.quote', 4); // downgraded, or a rate tier: back to the flat form
+    expect(s.topics).toEqual(['equity.A.quote', expect.any(Number)]);
+    expect(deliveredRate(s, 'equity.A.quote')).toBe(4);
+    setDelivered(s, 'equity.A.quote', 0);
+    setDelivered(s, 'equity.B.quote', 0);
+    expect(exactTopics(s)).toEqual(['equity.A.quote']);
+    expect(deliveredCount(s)).toBe(2);
+    setDelivered(s, 'equity.B.quote', undefined);
+    expect(s.topics).toBe('equity.A.quote');
+    setExact(s, 'equity.A.quote', undefined);
+    expect(deliveredRate(s, 'equity.A.quote')).toBe(0);
+    setDelivered(s, 'equity.A.quote', undefined);
+    expect(s.topics).toBeNull();
+  });
+
   it(`moves to a Map past ${FLAT_MAX} topics, keeping the delivered count`, () => {
     const s = fresh();
     for (let i = 0; i <= FLAT_MAX; i++) {
