@@ -87,35 +87,30 @@ export class SubscriptionManager {
     // A topic is held under the bus's own string (or the one pending holders share), not the
     // request's copy: 10,000 subscribers of a topic keep one string, not 10,000.
     const entries = requested.map((entry) => (isPattern(entry) ? entry : (this.bus.topic(entry)?.parsed.topic ?? this.pending.keyOf(entry) ?? entry)));
-    const additions: string[] = [];
-    const seen = new Set<string>();
-    const add = (topic: string) => {
-      if (deliveredRate(session, topic) === undefined && !seen.has(topic)) {
-        seen.add(topic);
-        additions.push(topic);
-      }
-    };
+    // Topics newly subscribed, in request order; a Set keeps both the order and the uniqueness.
+    const additions = new Set<string>();
     const compiled = new Map<string, TopicPattern>();
     for (const entry of entries) {
       if (!isPattern(entry)) {
         if (!session.identity.entitled(this.parsed(entry))) {
           throw new TickgateError(ErrorCode.NOT_ENTITLED, `not entitled to ${entry}; this connection may subscribe to ${session.identity.topics.join(', ') || 'nothing'}`);
         }
-        add(entry);
+        if (deliveredRate(session, entry) === undefined) additions.add(entry);
         continue;
       }
       const pattern = this.patternHolders.get(entry)?.pattern ?? new TopicPattern(entry);
       compiled.set(entry, pattern);
       // A pattern expands only to topics the identity is entitled to.
       for (const view of this.candidates(entry)) {
-        if (pattern.matches(view.parsed) && session.identity.entitled(view.parsed)) add(view.parsed.topic);
+        const topic = view.parsed.topic;
+        if (pattern.matches(view.parsed) && session.identity.entitled(view.parsed) && deliveredRate(session, topic) === undefined) additions.add(topic);
       }
     }
     const held = deliveredCount(session);
-    if (held + additions.length > this.maxPerSession) {
+    if (held + additions.size > this.maxPerSession) {
       throw new TickgateError(
         ErrorCode.TOO_MANY_SUBSCRIPTIONS,
-        `subscribe would hold ${held + additions.length} topics; the limit per connection is ${this.maxPerSession}`,
+        `subscribe would hold ${held + additions.size} topics; the limit per connection is ${this.maxPerSession}`,
       );
     }
     const maxPatterns = this.limits.maxPatternsPerConnection;
@@ -166,7 +161,7 @@ export class SubscriptionManager {
       const after = deliveredRate(session, topic);
       if (before !== undefined && after !== undefined && before !== after) rerated.push(topic);
     }
-    return { added: additions, rerated };
+    return { added: [...additions], rerated };
   }
 
   /** Removes the entries; a topic stays subscribed while another entry of the session covers it. */
