@@ -1,4 +1,5 @@
 import { ErrorCode, TickgateError } from '../core/errors.ts';
+import { parseTopic, type ParsedTopic } from '../core/topic.ts';
 import type { Session } from './session.ts';
 import { exactTopics } from './session-topics.ts';
 
@@ -21,7 +22,7 @@ export class PendingTopics {
    * connection); emptied when the topic appears. A session's own count is derived from its
    * exact topics at subscribe time rather than kept in a per-connection registry.
    */
-  private readonly holders = new Map<string, { topic: string; sessions: Set<Session> }>();
+  private readonly holders = new Map<string, { topic: string; parsed: ParsedTopic; sessions: Set<Session> }>();
   private readonly perIp = new Map<string, number>();
   private total = 0;
 
@@ -47,12 +48,17 @@ export class PendingTopics {
   add(session: Session, topic: string): void {
     let held = this.holders.get(topic);
     if (held === undefined) {
-      held = { topic, sessions: new Set() };
+      held = { topic, parsed: parseTopic(topic), sessions: new Set() };
       this.holders.set(topic, held);
     }
     if (held.sessions.has(session)) return;
     held.sessions.add(session);
     this.count(session, 1);
+  }
+
+  /** A pending topic's parsed form, parsed once for all its holders (entitlement checks). */
+  parsedOf(topic: string): ParsedTopic | undefined {
+    return this.holders.get(topic)?.parsed;
   }
 
   /** The string sessions already hold for a pending `topic`, so a new holder can share it. */

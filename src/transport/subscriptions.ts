@@ -342,7 +342,7 @@ export class SubscriptionManager {
   }
 
   private parsed(topic: string): ParsedTopic {
-    return this.bus.topic(topic)?.parsed ?? parseTopic(topic);
+    return this.bus.topic(topic)?.parsed ?? this.pending.parsedOf(topic) ?? parseTopic(topic);
   }
 
   private countWire(wire: string, delta: number): void {
