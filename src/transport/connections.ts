@@ -2,7 +2,6 @@ import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { TopicBus } from '../bus/bus.ts';
 import { AuthError, credentialOf, type Authenticator } from '../auth/authenticator.ts';
-import type { Identity } from '../auth/identity.ts';
 import type { Clock } from '../core/clock.ts';
 import { ErrorCode } from '../core/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
