@@ -18,11 +18,14 @@ describe.skipIf(prometheusMissing() !== null)('Prometheus scraping a gateway', (
   let gw: Started;
   let prom: PrometheusProcess;
   beforeAll(async () => {
+    // Quotes and trades only, at known rates: book updates (which follow quotes) and the gateway's
+    // own bar updates (feed "market") count as ticks in too, at rates the simulators decide.
     gw = await startGateway({
       feeds: [
-        { adapter: 'sim-equity', options: { ticksPerSecond: EQUITY_TPS } },
-        { adapter: 'sim-fx', options: { ticksPerSecond: FX_TPS } },
+        { adapter: 'sim-equity', options: { ticksPerSecond: EQUITY_TPS, bookDepth: 0 } },
+        { adapter: 'sim-fx', options: { ticksPerSecond: FX_TPS, bookDepth: 0 } },
       ],
+      market: { barIntervals: [] },
     });
     prom = await PrometheusProcess.start([`127.0.0.1:${gw.port}`]);
   });
