@@ -2,7 +2,6 @@ import http from 'node:http';
 import { hostname } from 'node:os';
 import type { Subscription } from '@nats-io/transport-node';
 import type { AddressInfo } from 'node:net';
-import { builtinFeeds } from '../feeds/index.ts';
 import { MemoryBus } from './bus/memory-bus.ts';
 import { NatsIngestPublisher } from './bus/nats/ingest-publisher.ts';
 import { NatsLink } from './bus/nats/link.ts';
@@ -13,15 +12,16 @@ import { ConfigError, validateConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import type { FeedDefinition } from './feed/adapter.ts';
-import { loadFeedModule } from './feed/loader.ts';
-import { FeedSupervisor } from './feed/supervisor.ts';
+import { FeedFleet } from './feed/fleet.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 
 export interface IngestDeps {
   logger?: Logger;
   clock?: Clock;
+  /** Adapters selectable by name; none by default (the `ingest` command hands in feeds/index.ts). */
   feedDefinitions?: readonly FeedDefinition<never>[];
+  /** Where relative `module` paths of feed entries start; default the current directory. */
   moduleBaseDir?: string;
   /** Serve /healthz and /metrics on config.host:config.port (default true; tests turn it off). */
   http?: boolean;
@@ -46,7 +46,7 @@ export class Ingest {
   readonly subjects: Subjects;
   private readonly link: NatsLink;
   private readonly publisher: NatsIngestPublisher;
-  private readonly supervisors: FeedSupervisor[] = [];
+  private readonly fleet: FeedFleet;
   private server: http.Server | null = null;
   private readonly startedAt = Date.now();
   private stopped: Promise<void> | null = null;
@@ -79,7 +79,7 @@ export class Ingest {
         accepted: (feedId) => {
           metrics.hot.feedCounter(feedId).count++;
         },
-        rejected: (feedId, reason) => metrics.ticksRejected.labels(feedId, reason).inc(),
+        rejected: (feedId, reason) => this.fleet.rejected(feedId, reason),
         published: (seconds) => metrics.publishLatency.observe(seconds),
       },
     });
@@ -111,44 +111,16 @@ export class Ingest {
     );
     this.publisher = new NatsIngestPublisher(this.link, this.subjects, metrics.busHot);
     this.bus.setSink(this.publisher);
-    this.supervisors = this.buildFeeds(deps.feedDefinitions ?? (builtinFeeds as readonly FeedDefinition<never>[]), clock);
-  }
-
-  private buildFeeds(definitions: readonly FeedDefinition<never>[], clock: Clock): FeedSupervisor[] {
-    const byName = new Map(definitions.map((d) => [d.name, d]));
-    return this.config.feeds
-      .filter((entry) => entry.module === undefined)
-      .map((entry) => {
-        const i = this.config.feeds.indexOf(entry);
-        const definition = byName.get(entry.adapter);
-        if (!definition) throw new ConfigError(`invalid config: feeds.${i}.adapter: unknown adapter "${entry.adapter}"; available: ${[...byName.keys()].join(', ')}`);
-        return this.supervise(i, entry.options, definition, entry.id ?? entry.adapter, clock);
-      });
-  }
-
-  private supervise(i: number, options: unknown, definition: FeedDefinition<never>, feedId: string, clock: Clock): FeedSupervisor {
-    const parsed = definition.optionsSchema.safeParse(options);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new ConfigError(`invalid config: ${['feeds', i, 'options', ...issue.path].join('.')}: ${issue.message}`);
-    }
-    const { metrics } = this;
-    metrics.feedUp.labels(feedId).set(0);
-    metrics.hot.feedCounter(feedId);
-    return new FeedSupervisor(
-      feedId,
-      definition.create(parsed.data),
-      {
-        publish: (tick, id) => this.bus.publish(tick, id).ok,
-        up: (id, isUp) => metrics.feedUp.labels(id).set(isUp ? 1 : 0),
-        failed: (id) => metrics.feedFailures.labels(id).inc(),
-        restarted: (id) => metrics.feedRestarts.labels(id).inc(),
-        // Client interest lives in the gateways; interest-aware adapters use their static lists here.
-        currentInterest: () => [],
-      },
-      this.logger.child({ feed: feedId }),
+    this.fleet = new FeedFleet(config.feeds, {
+      definitions: deps.feedDefinitions ?? [],
+      moduleBaseDir: deps.moduleBaseDir ?? process.cwd(),
+      metrics,
+      logger: this.logger,
       clock,
-    );
+      publish: (tick, id) => this.bus.publish(tick, id).ok,
+      // Client interest lives in the gateways; interest-aware adapters use their static lists here.
+      currentInterest: () => [],
+    });
   }
 
   /**
@@ -253,7 +225,7 @@ export class Ingest {
       this.role = 'fenced';
       this.publisher.fence();
       this.epochResponder?.unsubscribe();
-      void Promise.all(this.supervisors.map((s) => s.stop()));
+      void this.fleet.stop();
       this.deps.onFenced?.();
     });
   }
@@ -264,16 +236,7 @@ export class Ingest {
    * its port (null without one).
    */
   async start(): Promise<{ port: number | null }> {
-    for (const [i, entry] of this.config.feeds.entries()) {
-      if (entry.module === undefined) continue;
-      let definition: FeedDefinition<never>;
-      try {
-        definition = await loadFeedModule(entry.module, this.deps.moduleBaseDir ?? process.cwd());
-      } catch (err) {
-        throw new ConfigError(`invalid config: feeds.${i}.module: ${(err as Error).message}`);
-      }
-      this.supervisors.push(this.supervise(i, entry.options, definition, entry.id ?? definition.name, this.deps.clock ?? systemClock));
-    }
+    await this.fleet.load();
     this.link.start();
     await this.link.ready();
     // Listening first: a standby answers /healthz (lease: standby) while it waits.
@@ -282,7 +245,7 @@ export class Ingest {
     await this.ensureStream();
     await this.continueStream();
     this.answerEpochRequests();
-    for (const s of this.supervisors) s.start();
+    this.fleet.start();
     return { port };
   }
 
@@ -300,7 +263,7 @@ export class Ingest {
           uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
           topics: this.bus.topicCount,
           nats: this.link.connected ? 'connected' : 'reconnecting',
-          feeds: Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])),
+          feeds: this.fleet.states(),
         };
         res.writeHead(this.stopped ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       } else if (path === '/metrics') {
@@ -333,7 +296,7 @@ export class Ingest {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.lease?.stop();
-      await Promise.all(this.supervisors.map((s) => s.stop()));
+      await this.fleet.stop();
       await this.bus.close();
       this.publisher.close();
       await this.link.close();
