@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { MarketData } from './market/market-data.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { transportOptions } from './transport/options.ts';
+import type { NatsState } from './transport/health.ts';
 import { Transport } from './transport/server.ts';
 import { VERSION } from './version.ts';
 import { WorkerPool } from './workers/pool.ts';
@@ -55,6 +56,8 @@ export class Gateway {
   readonly authenticator: Authenticator;
   /** Books, bars and day statistics (src/market), between the bus and the transport. */
   readonly market: MarketData;
+  /** For /healthz: null on the in-process bus. */
+  private natsState: NatsState = null;
   private port = 0;
   private metricsPort: number | null = null;
   private stopped: Promise<void> | null = null;
@@ -66,6 +69,7 @@ export class Gateway {
     this.authenticator = new Authenticator(config.auth);
     this.metrics = createMetrics();
     const hot = this.metrics.hot;
+    this.natsState = config.bus.kind === 'nats' ? 'reconnecting' : null;
     // bus.kind "nats": served from NATS (ticks enter at `tickgate ingest`), so no local feeds run.
     this.busWiring = createBus(config, {
       clock,
@@ -79,6 +83,8 @@ export class Gateway {
         published: (seconds) => this.metrics.publishLatency.observe(seconds),
       },
       onConnection: (up, feeds) => {
+        this.natsState = up ? 'connected' : 'reconnecting';
+        this.pool?.natsChanged(this.natsState);
         for (const feed of feeds) this.transport.liveness.feedUp(feed, up);
       },
     });
@@ -107,6 +113,7 @@ export class Gateway {
         logger: this.logger,
         version: VERSION,
         feedStates: () => this.fleet.states(),
+        natsState: () => this.natsState,
         authenticator: this.authenticator,
         market: this.market,
         clock,
@@ -151,6 +158,7 @@ export class Gateway {
     if (this.pool && this.config.port === 0) this.transport.setPort(await freePort(this.config.host));
     this.port = await this.transport.listen();
     await this.pool?.start(this.port, this.bus.epoch, VERSION);
+    this.pool?.natsChanged(this.natsState);
     this.metricsPort = await this.transport.listenMetrics();
     this.fleet.start();
     return { port: this.port, urls: this.urls() };

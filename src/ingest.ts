@@ -1,7 +1,5 @@
-import http from 'node:http';
 import { hostname } from 'node:os';
 import type { Subscription } from '@nats-io/transport-node';
-import type { AddressInfo } from 'node:net';
 import { MemoryBus } from './bus/memory-bus.ts';
 import { NatsIngestPublisher } from './bus/nats/ingest-publisher.ts';
 import { NatsLink } from './bus/nats/link.ts';
@@ -15,6 +13,8 @@ import type { FeedDefinition } from './feed/adapter.ts';
 import { FeedFleet } from './feed/fleet.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { OpsServer } from './transport/ops-server.ts';
+import { VERSION } from './version.ts';
 
 export interface IngestDeps {
   logger?: Logger;
@@ -32,7 +32,8 @@ export interface IngestDeps {
 /**
  * `tickgate ingest`: the second composition root. Feed adapters → MemoryBus (validate, seq,
  * epoch, gateway time, encode once) → NatsIngestPublisher → NATS subjects `<prefix>.<topic>`.
- * No WebSocket listener; a small HTTP listener answers /healthz and /metrics.
+ * No WebSocket listener; an operations listener (src/transport/ops-server.ts) answers /healthz
+ * and /metrics with the gateway's routes.
  *
  * Run exactly one ingest process per subject prefix: seqs and the epoch are assigned here, and a
  * second process would publish its own, conflicting ones. In JetStream mode a restarted ingest
@@ -47,8 +48,7 @@ export class Ingest {
   private readonly link: NatsLink;
   private readonly publisher: NatsIngestPublisher;
   private readonly fleet: FeedFleet;
-  private server: http.Server | null = null;
-  private readonly startedAt = Date.now();
+  private server: OpsServer | null = null;
   private stopped: Promise<void> | null = null;
   private readonly clock: Clock;
   private lease: IngestLease | null = null;
@@ -130,7 +130,7 @@ export class Ingest {
   private async ensureStream(retryMs = STREAM_SETUP_RETRY_MS): Promise<boolean> {
     const js = this.config.bus.nats.jetstream;
     if (!js.enabled) return true;
-    const deadline = Date.now() + retryMs;
+    const deadline = this.clock.now() + retryMs;
     for (let attempt = 0; ; attempt++) {
       const nc = this.link.connection;
       if (nc === null || this.stopped) return false;
@@ -139,7 +139,7 @@ export class Ingest {
         this.logger.info({ stream: js.stream, subjects: this.subjects.all, maxAgeMs: js.maxAgeMs, maxMsgsPerSubject: js.maxMsgsPerSubject, replicas: js.replicas }, 'JetStream stream ready');
         return true;
       } catch (err) {
-        if (Date.now() >= deadline) {
+        if (this.clock.now() >= deadline) {
           if (retryMs === 0) return false;
           this.logger.error({ err: (err as Error).message, stream: js.stream }, 'JetStream stream could not be created or updated; publishing on core NATS only');
           return false;
@@ -162,14 +162,14 @@ export class Ingest {
     if (!js.enabled || nc === null) return;
     try {
       // Retried: after a failover the cluster may still be electing the stream's leader.
-      const deadline = Date.now() + 10_000;
+      const deadline = this.clock.now() + 10_000;
       let tail: Awaited<ReturnType<typeof readStreamTail>>;
       for (;;) {
         try {
-          tail = await readStreamTail(nc, this.subjects, js.stream, 10_000);
+          tail = await readStreamTail(nc, this.subjects, js.stream, 10_000, this.clock);
           break;
         } catch (err) {
-          if (Date.now() > deadline) throw err;
+          if (this.clock.now() > deadline) throw err;
           await new Promise((r) => setTimeout(r, 250));
         }
       }
@@ -207,12 +207,12 @@ export class Ingest {
     if (!nats.lease.enabled || nc === null) return;
     const lease = new IngestLease(nc, { prefix: nats.subjectPrefix, holder: `${hostname()}:${process.pid}:${this.bus.epoch}`, ttlMs: nats.lease.ttlMs }, this.clock, this.logger.child({ lease: true }));
     this.lease = lease;
-    for (const deadline = Date.now() + STREAM_SETUP_RETRY_MS; ; ) {
+    for (const deadline = this.clock.now() + STREAM_SETUP_RETRY_MS; ; ) {
       try {
         await lease.ensure(nats.jetstream.replicas);
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`failover lease: its stream cannot be created: ${(err as Error).message}`);
+        if (this.clock.now() > deadline) throw new Error(`failover lease: its stream cannot be created: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 250));
       }
     }
@@ -249,37 +249,27 @@ export class Ingest {
     return { port };
   }
 
+  /** /healthz and /metrics: the gateway's routes and health body (src/transport/health.ts). */
   private listen(): Promise<number> {
-    const server = http.createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      if (req.method !== 'GET') {
-        res.writeHead(405).end();
-      } else if (path === '/healthz') {
-        const body = {
-          status: this.stopped ? 'shutting_down' : 'ok',
-          role: 'ingest',
-          lease: this.config.bus.nats.lease.enabled ? this.role : 'off',
-          epoch: this.bus.epoch,
-          uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-          topics: this.bus.topicCount,
-          nats: this.link.connected ? 'connected' : 'reconnecting',
-          feeds: this.fleet.states(),
-        };
-        res.writeHead(this.stopped ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-      } else if (path === '/metrics') {
-        this.metrics.registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
-          () => res.writeHead(500).end(),
-        );
-      } else {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"TG_ERR_NOT_FOUND","message":"ingest serves /healthz and /metrics only"}}');
-      }
+    const server = new OpsServer({
+      metrics: this.metrics,
+      metricsBearerToken: this.config.metrics.bearerToken,
+      log: this.logger,
+      health: {
+        role: 'ingest',
+        version: VERSION,
+        clock: this.clock,
+        startedAt: this.clock.now(),
+        epoch: () => this.bus.epoch,
+        topics: () => this.bus.topicCount,
+        feeds: () => this.fleet.states(),
+        shuttingDown: () => this.stopped !== null,
+        nats: () => (this.link.connected ? 'connected' : 'reconnecting'),
+        lease: () => (this.config.bus.nats.lease.enabled ? this.role : 'off'),
+      },
     });
     this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.config.port, this.config.host, () => resolve((server.address() as AddressInfo).port));
-    });
+    return server.listen(this.config.host, this.config.port);
   }
 
   get natsConnected(): boolean {
@@ -300,7 +290,7 @@ export class Ingest {
       await this.bus.close();
       this.publisher.close();
       await this.link.close();
-      if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+      this.server?.close();
     })();
     return this.stopped;
   }
