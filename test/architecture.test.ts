@@ -85,6 +85,20 @@ export function cycles(graph: Map<string, string[]>): string[][] {
 
 const isTest = (file: string) => /\.test\.ts$|\.conformance\.ts$|\/testing\.ts$/.test(file);
 
+/** A file in src/ longer than this says at its top why (README "Layout"). */
+const MAX_LINES = 400;
+const SIZE_REASON = 'Why this file is over 400 lines:';
+
+describe('file sizes', () => {
+  it(`keeps files in src/ under ${MAX_LINES} lines, or says at the top why not`, () => {
+    const unexplained = tsFiles('src')
+      .map((file) => ({ file, text: readFileSync(join(ROOT, file), 'utf8') }))
+      .filter(({ text }) => text.split('\n').length > MAX_LINES && !text.split('\n').slice(0, 10).join('\n').includes(SIZE_REASON))
+      .map(({ file }) => file);
+    expect(unexplained).toEqual([]);
+  });
+});
+
 describe('the import graph', () => {
   const src = importGraph('src');
 
