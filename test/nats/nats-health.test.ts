@@ -3,6 +3,7 @@
  * the same keys from both, and the ingest's ops listener serves the gateway's /metrics route
  * (bearer token included) and coded errors for anything else.
  */
+import http from 'node:http';
 import { afterEach, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineFeed } from '../../src/feed/adapter.ts';
@@ -42,6 +43,27 @@ describeNats('/healthz: one body for gateway and ingest', () => {
     expect(fromIngest).toMatchObject({ status: 'ok', role: 'ingest', nats: 'connected', lease: 'off', feeds: { idle: 'running' }, epoch: ingest.bus.epoch });
     expect(fromGateway).toMatchObject({ status: 'ok', role: 'gateway', nats: 'connected', lease: 'off', feeds: {}, epoch: ingest.bus.epoch });
     expect(fromMemory).toMatchObject({ status: 'ok', role: 'gateway', nats: null, lease: 'off' });
+  });
+
+  it('--workers 2: every thread reports the main thread’s NATS state', async () => {
+    const prefix = uniquePrefix();
+    ingest = createIngest({ logLevel: 'silent', feeds: [], bus: { kind: 'nats', nats: { url: natsUrl!, subjectPrefix: prefix } } }, { http: false });
+    await ingest.start();
+    const g = await startNatsGateway({ url: natsUrl!, prefix }, { workers: 2 });
+    stopAfterTest(g.gw);
+    // A fresh connection per request (no keep-alive agent), so the kernel spreads them over both
+    // threads' listeners, as the WebSocket test in nats-workers.test.ts shows it does.
+    const once = () =>
+      new Promise<string>((resolve, reject) => {
+        http.get(`${g.http}/healthz`, { agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve(body));
+        }).on('error', reject);
+      });
+    const answers = new Set<unknown>();
+    for (let i = 0; i < 40; i++) answers.add((JSON.parse(await once()) as { nats: unknown }).nats);
+    expect([...answers]).toEqual(['connected']);
   });
 
   it('serves the ingest’s /metrics behind metrics.bearerToken, and coded errors elsewhere', async () => {
