@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, validateConfig } from '../src/config/load.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
-import { createGateway, type Gateway } from '../src/gateway.ts';
+import { createGateway, type Gateway } from '../src/index.ts';
 import { stopAfterTest, TestClient } from './helpers.ts';
 
 // Third-party adapters: modules written to a temp dir at test time, loaded through config.

@@ -1,7 +1,7 @@
 import { decode } from '@msgpack/msgpack';
 import { onTestFinished } from 'vitest';
 import WebSocket from 'ws';
-import { createGateway, type Gateway } from '../src/gateway.ts';
+import { createGateway, type Gateway } from '../src/index.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
 
 export interface Started {

@@ -207,11 +207,11 @@ export class ReplayAdapter implements FeedAdapter {
       return;
     }
     this.warningsSinceLog++;
-    const now = Date.now();
+    const now = ctx.clock.now();
     if (now - this.lastWarnAt >= WARN_EVERY_MS) this.flushWarnings(ctx, now);
   }
 
-  private flushWarnings(ctx: FeedContext, now = Date.now()): void {
+  private flushWarnings(ctx: FeedContext, now = ctx.clock.now()): void {
     if (this.warningsSinceLog === 0) return;
     ctx.logger.warn({ skipped: this.warningsSinceLog, skippedTotal: this.counters.skipped }, 'invalid records skipped in replay files');
     this.warningsSinceLog = 0;

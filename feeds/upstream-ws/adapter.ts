@@ -479,7 +479,7 @@ export class UpstreamWsAdapter implements FeedAdapter, InterestAware {
 
   /** Logs the first occurrence of `key` at once, then at most once per 10 s with how many were suppressed. */
   private limitedLog(ctx: FeedContext, key: string, level: 'warn' | 'error', obj: Record<string, unknown>, msg: string): void {
-    const now = Date.now();
+    const now = ctx.clock.now();
     const state = this.limited.get(key);
     if (state && now - state.at < WARN_EVERY_MS) {
       state.suppressed++;

@@ -1,9 +1,12 @@
 import { decode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { FeedTick } from '../core/tick.ts';
 import type { BusSink, EncodedBatch, TopicBus, TopicView } from './bus.ts';
 
 export interface BusFactoryOptions {
+  /** The suite's time source: the tick timestamps it publishes come from it; build the bus on it. */
+  clock: Clock;
   maxTicksPerFrame: number;
   /** Only the topic-limit test sets it; implementations must honour it when given. */
   maxTopicsPerFeed?: number;
@@ -43,7 +46,10 @@ export interface ConformanceTiming {
   settle?: () => Promise<void>;
 }
 
-function quote(topic: string, bid: number, ts = Date.now()): FeedTick {
+/** The system clock, named once: the suite's ticks are stamped with it and the bus is built on it. */
+const clock: Clock = systemClock;
+
+function quote(topic: string, bid: number, ts = clock.now()): FeedTick {
   return { topic, kind: 'quote', ts, bid, ask: bid + 0.01, bidSize: 100, askSize: 200 };
 }
 
@@ -55,7 +61,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
   const nextTurn = timing.settle ?? nextEventLoopTurn;
   describe(`TopicBus conformance: ${name}`, () => {
     it('assigns per-topic seqs from 1 without holes and delivers each accepted tick exactly once, in order', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       const a = 'equity.AAA.quote';
@@ -74,7 +80,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('announces a topic before its first batch, once', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       bus.publish(quote('fx.EURUSD.quote', 1.1), 'test');
@@ -87,7 +93,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('batches ticks of one topic from one event-loop turn into frames of at most maxTicksPerFrame', async () => {
-      const bus = await create({ maxTicksPerFrame: 4 });
+      const bus = await create({ clock, maxTicksPerFrame: 4 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       for (let i = 0; i < 10; i++) bus.publish(quote('equity.AAA.quote', 10 + i), 'test');
@@ -98,7 +104,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('encodes each frame as standard MessagePack matching the ticks handed over', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       bus.publish(quote('equity.AAA.quote', 12.34), 'test');
@@ -114,8 +120,8 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('has a fixed epoch that differs between instances', async () => {
-      const one = await create({ maxTicksPerFrame: 64 });
-      const two = await create({ maxTicksPerFrame: 64 });
+      const one = await create({ clock, maxTicksPerFrame: 64 });
+      const two = await create({ clock, maxTicksPerFrame: 64 });
       expect(one.epoch).toBeGreaterThan(0);
       expect(Number.isSafeInteger(one.epoch)).toBe(true);
       expect(two.epoch).not.toBe(one.epoch);
@@ -124,7 +130,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('rejects invalid ticks without consuming a seq', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       const t = 'equity.AAA.quote';
@@ -135,9 +141,9 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
         [{ ...quote(t, 10), ts: Number.POSITIVE_INFINITY } as FeedTick, 'invalid_timestamp'],
         [quote('equity.aapl.quote', 10), 'invalid_topic'],
         [quote('not a topic', 10), 'invalid_topic'],
-        [{ topic: t, kind: 'trade', ts: Date.now(), price: 10, size: 100 }, 'channel_mismatch'],
-        [{ topic: 'equity.AAA.trade', kind: 'trade', ts: Date.now(), price: 10, size: 0 }, 'invalid_size'],
-        [{ ...quote(t, 10), ts: Date.now() - 1000 } as FeedTick, 'timestamp_backwards'],
+        [{ topic: t, kind: 'trade', ts: clock.now(), price: 10, size: 100 }, 'channel_mismatch'],
+        [{ topic: 'equity.AAA.trade', kind: 'trade', ts: clock.now(), price: 10, size: 0 }, 'invalid_size'],
+        [{ ...quote(t, 10), ts: clock.now() - 1000 } as FeedTick, 'timestamp_backwards'],
       ];
       bus.publish(quote(t, 10), 'test');
       for (const [tick, reason] of bad) expect(bus.publish(tick, 'test')).toEqual({ ok: false, reason });
@@ -148,10 +154,10 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('refuses garbage from a faulty adapter with a reason per rule, and nothing it refuses consumes a seq or creates a topic', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
-      const now = Date.now();
+      const now = clock.now();
       const q = (over: Record<string, unknown>, topic = 'equity.AAA.quote') => ({ ...quote(topic, 10, now), ...over }) as unknown as FeedTick;
       const tr = (over: Record<string, unknown>, topic = 'equity.AAA.trade') => ({ topic, kind: 'trade', ts: now, price: 10, size: 100, ...over }) as unknown as FeedTick;
       const bad: [unknown, string][] = [
@@ -207,10 +213,10 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('refuses a tick whose timestamp goes backwards on its topic (equal is fine; a refused one does not move the clock)', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
-      const t0 = Date.now();
+      const t0 = clock.now();
       expect(bus.publish(quote('equity.AAA.quote', 10, t0), 'f')).toEqual({ ok: true, seq: 1 });
       expect(bus.publish(quote('equity.AAA.quote', 10, t0), 'f')).toEqual({ ok: true, seq: 2 });
       expect(bus.publish(quote('equity.AAA.quote', 10, t0 - 0.001), 'f')).toEqual({ ok: false, reason: 'timestamp_backwards' });
@@ -225,7 +231,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('delivers exactly the values it validated (each field of the adapter object is read once)', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       let reads = 0;
@@ -233,7 +239,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
       const shifty = {
         topic: 'equity.AAA.quote',
         kind: 'quote',
-        ts: Date.now(),
+        ts: clock.now(),
         get bid() {
           return reads++ === 0 ? 10 : 99;
         },
@@ -253,7 +259,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('caps the topics one feed can create; its existing topics and other feeds are unaffected', async () => {
-      const bus = await create({ maxTicksPerFrame: 64, maxTopicsPerFeed: 3 });
+      const bus = await create({ clock, maxTicksPerFrame: 64, maxTopicsPerFeed: 3 });
       bus.setSink(recordingSink().sink);
       for (let i = 0; i < 3; i++) expect(bus.publish(quote(`equity.G${i}.quote`, 10), 'garbage').ok).toBe(true);
       expect(bus.publish(quote('equity.G3.quote', 10), 'garbage')).toEqual({ ok: false, reason: 'topic_limit' });
@@ -266,7 +272,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('keeps the last published value per topic, and only after it was handed to the sink', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink } = recordingSink();
       bus.setSink(sink);
       bus.publish(quote('equity.AAA.quote', 10), 'feed-a');
@@ -285,7 +291,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('flushes pending ticks on close and accepts nothing after', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       bus.publish(quote('equity.AAA.quote', 10), 'test');
@@ -305,7 +311,7 @@ export function runBusHistoryConformance(
   const nextTurn = timing.settle ?? nextEventLoopTurn;
   describe(`TopicBus history conformance: ${name}`, () => {
     it('replays exactly the ticks after a seq while held, and says null once they are gone', async () => {
-      const bus = await create({ maxTicksPerFrame: 64, historyMaxTicks: 5 });
+      const bus = await create({ clock, maxTicksPerFrame: 64, historyMaxTicks: 5 });
       bus.setSink(recordingSink().sink);
       for (let i = 0; i < 8; i++) bus.publish(quote('equity.AAA.quote', 10 + i), 'test');
       expect(bus.replayAfter('equity.AAA.quote', 0)).toEqual([]); // nothing handed to the sink yet

@@ -5,7 +5,7 @@ import type { WireEntry } from '../core/tick.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { parseTopic } from '../core/topic.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { sendError, sendJson } from '../transport/http.ts';
+import { sendError, sendJson } from '../transport/http-send.ts';
 import { BAR_INTERVALS } from './bars.ts';
 import type { MarketView } from './market-view.ts';
 

@@ -134,7 +134,7 @@ describe('recording files', () => {
     const { mkdirSync } = await import('node:fs');
     mkdirSync(sub);
     const ticks = makeTicks(5000);
-    const files = await write(join(sub, 'ticks.msgpack'), ticks, { rotateBytes: 50_000, now: () => Date.UTC(2026, 0, 2, 14, 30, 5) });
+    const files = await write(join(sub, 'ticks.msgpack'), ticks, { rotateBytes: 50_000, clock: { now: () => Date.UTC(2026, 0, 2, 14, 30, 5) } });
     expect(files.length).toBeGreaterThanOrEqual(4);
     expect(files.map((f) => f.path.split('/').pop())).toEqual(files.map((_, i) => `ticks.20260102T143005Z.${String(i + 1).padStart(4, '0')}.msgpack`));
     expect(readdirSync(sub).sort()).toEqual(files.map((f) => f.path.split('/').pop()));
@@ -150,7 +150,7 @@ describe('recording files', () => {
 
   it('rotates by age when a tick arrives after the period (no empty files)', async () => {
     let now = Date.UTC(2026, 0, 2, 14, 30);
-    const writer = await RecordingWriter.open({ out: tmp('age.msgpack.gz'), gzip: true, rotateMs: 60_000, now: () => now });
+    const writer = await RecordingWriter.open({ out: tmp('age.msgpack.gz'), gzip: true, rotateMs: 60_000, clock: { now: () => now } });
     const ticks = makeTicks(30);
     for (let i = 0; i < 30; i++) {
       if (i === 10 || i === 20) now += 61_000;

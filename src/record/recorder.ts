@@ -1,5 +1,6 @@
 import { TickgateClient, topicError, type GapReason, type ServerFrame, type TicksFrame, type WebSocketConstructor } from '@tickgate/client';
 import WebSocket from 'ws';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { FeedTick } from '../core/tick.ts';
 import type { RecordedFile, RecordingWriter } from './writer.ts';
 
@@ -21,6 +22,8 @@ export interface RecorderOptions {
   reconnect?: { initialMs: number; maxMs: number };
   /** Opening handshake limit; default 5 s. */
   connectTimeoutMs?: number;
+  /** Rate-limits the gap warnings; the system clock by default. */
+  clock?: Clock;
   /** After each ticks frame is written: the total number of ticks recorded so far (progress, tests). */
   onTicks?: (total: number) => void;
   /** The recording stopped by itself (the gateway refused the subscription after a reconnect). */
@@ -55,7 +58,7 @@ export class Recorder {
   private stopping = false;
   private everSubscribed = false;
   private lastConnectError: Error | null = null;
-  private lastGapWarnAt = 0;
+  private lastGapWarnAt = Number.NEGATIVE_INFINITY;
   private readonly counters = { ticks: 0, frames: 0, missed: 0 };
   private stopped: Promise<RecordedFile[]> | null = null;
 
@@ -157,7 +160,7 @@ export class Recorder {
   private onGap(topic: string, from: number | undefined, to: number | undefined, reason: GapReason): void {
     const missed = from !== undefined && to !== undefined ? to - from + 1 : undefined;
     if (missed !== undefined) this.counters.missed += missed;
-    const now = performance.now();
+    const now = (this.options.clock ?? systemClock).now();
     if (reason !== 'missed' || now - this.lastGapWarnAt >= WARN_EVERY_MS) {
       if (reason === 'missed') this.lastGapWarnAt = now;
       this.logger.warn({ topic, reason, from, to, missedSoFar: this.counters.missed }, 'ticks missing from the recording');

@@ -1,3 +1,9 @@
+// Why this file is over 400 lines: NatsBus is one state machine. The live subscription, the
+// stream fills that hold a topic's live frames back while its history is read (snapshot, resume,
+// warm-up, resync after a reconnect), and the release in seq order share the per-topic state and
+// must change together; split apart they would need that state passed around. What has no share
+// in it already lives beside it: the connection (link.ts), stream reads (stream.ts), subject
+// names (subjects.ts), the per-topic store (relay-bus.ts).
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';

@@ -11,6 +11,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { systemClock, type Clock } from '../../core/clock.ts';
 import type { WireTick } from '../../core/tick.ts';
 import { unpackFrame } from '../../protocol/codec.ts';
 import { FEED_HEADER } from './ingest-publisher.ts';
@@ -158,15 +159,15 @@ export interface StreamTail {
  * (`deliver_policy: last_per_subject`, nats-server 2.9) and returns the epoch and last tick per
  * topic, or null when the stream holds no frames. Bounded by `timeoutMs` (rejects after it).
  */
-export async function readStreamTail(nc: NatsConnection, subjects: Subjects, stream: string, timeoutMs: number): Promise<StreamTail | null> {
-  const deadline = Date.now() + timeoutMs;
+export async function readStreamTail(nc: NatsConnection, subjects: Subjects, stream: string, timeoutMs: number, clock: Clock = systemClock): Promise<StreamTail | null> {
+  const deadline = clock.now() + timeoutMs;
   const js = jetstream(nc);
   const consumer = await js.consumers.get(stream, { filter_subjects: subjects.all, deliver_policy: DeliverPolicy.LastPerSubject });
   const frames = new Map<string, { epoch: number; feedId: string; last: WireTick }>();
   try {
     let pending = (await consumer.info()).num_pending;
     while (pending > 0) {
-      if (Date.now() > deadline) throw new Error(`reading the stream's last frames took over ${timeoutMs} ms`);
+      if (clock.now() > deadline) throw new Error(`reading the stream's last frames took over ${timeoutMs} ms`);
       const batch = await consumer.fetch({ max_messages: Math.min(pending, 1024), expires: 2_000 });
       let got = 0;
       for await (const m of batch) {
