@@ -134,6 +134,7 @@ describe.skipIf(missing !== null)('trading dashboard market views in headless Ch
 
     await page.click('#watchlist th[data-sort="symbol"]');
     expect(await page.getAttribute('#watchlist th[data-sort="symbol"]', 'aria-sort')).toBe('ascending');
+    await page.waitForFunction(() => document.querySelector('#rows tr .name')?.textContent === 'AAPL' && document.querySelector('#rows tr:nth-child(2) .name')?.textContent === 'AMZN');
     const bySymbol = await page.$$eval('#rows tr .name', (els) => els.map((e) => e.textContent ?? ''));
     expect(bySymbol).toEqual([...bySymbol].sort());
     await page.click('#watchlist th[data-sort="bid"]');
@@ -152,7 +153,8 @@ describe.skipIf(missing !== null)('trading dashboard market views in headless Ch
     expect(await page.getAttribute('#watchlist th[data-sort="bid"]', 'aria-sort')).toBe('ascending');
     await page.click('#watchlist th[data-sort="bid"]');
     expect(await page.getAttribute('#watchlist th[data-sort="bid"]', 'aria-sort')).toBe('none');
-    expect(await keys()).toEqual(watchOrder);
+    // Rows are re-laid on the next animation frame.
+    await page.waitForFunction((order) => Array.from(document.querySelectorAll<HTMLElement>('#rows tr')).every((tr, i) => tr.dataset.key === order[i]), watchOrder, { timeout: 2000 });
 
     // Arrow keys: AAPL → MSFT → NVDA → MSFT; the ladder follows the selection.
     expect(await page.textContent('#chart-title')).toBe('AAPL');
@@ -162,11 +164,22 @@ describe.skipIf(missing !== null)('trading dashboard market views in headless Ch
     expect(await page.textContent('#chart-title')).toBe('NVDA');
     await page.keyboard.press('ArrowUp');
     expect(await page.textContent('#chart-title')).toBe('MSFT');
-    expect(await page.getAttribute('#rows tr.selected', 'data-key')).toBe('equity.MSFT');
+    await page.waitForSelector('#rows tr.selected[data-key="equity.MSFT"]', { timeout: 2000 });
     await page.waitForFunction(() => document.querySelectorAll('#ladder-rows tr.bid').length >= 10, undefined, { timeout: 5000 });
     const msftBid = Number(await page.textContent('#rows tr[data-key="equity.MSFT"] .bid'));
     const ladderBid = Number(await page.textContent('#ladder-rows tr.bid .price'));
     expect(Math.abs(ladderBid - msftBid) / msftBid).toBeLessThan(0.01); // MSFT's book, not AAPL's
+    // The tick chart's x values for MSFT are not AAPL's: Lightweight Charts caches axis labels by
+    // x value, so reused values showed the previous symbol's times on the axis.
+    const xRange = async () => (await page.getAttribute('#chart-ticks', 'data-x'))!.split('-').map(Number) as [number, number];
+    await page.keyboard.press('ArrowUp');
+    expect(await page.textContent('#chart-title')).toBe('AAPL');
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('#chart-ticks')?.dataset.x !== undefined);
+    const aaplX = await xRange();
+    await page.keyboard.press('ArrowDown');
+    await page.waitForFunction((x) => document.querySelector<HTMLElement>('#chart-ticks')?.dataset.x?.startsWith(`${x}-`) === false, aaplX[0]);
+    const msftX = await xRange();
+    expect(msftX[0] > aaplX[1] || msftX[1] < aaplX[0]).toBe(true);
     // Typing in the add box does not move the selection.
     await page.focus('#add-input');
     await page.keyboard.press('ArrowDown');

@@ -61,7 +61,10 @@ export class ChartView {
   private barUpdates: Candle[] | 'all' = 'all';
   private inBarSnapshot = false;
 
-  constructor(ticksEl: HTMLElement, candlesEl: HTMLElement) {
+  constructor(
+    private readonly ticksEl: HTMLElement,
+    candlesEl: HTMLElement,
+  ) {
     this.ticksChart = createChart(ticksEl, {
       ...THEME,
       localization: { timeFormatter: (t: Time) => clock(this.tsOfIndex(t)) },
@@ -159,5 +162,7 @@ export class ChartView {
     if (fresh) this.line.setData(points.map((p) => ({ time: (this.base + p.index) as UTCTimestamp, value: p.value })));
     else for (const p of points) this.line.update({ time: (this.base + p.index) as UTCTimestamp, value: p.value });
     this.paintedPoints = h.count;
+    // The x values on screen (tests check a new selection never reuses the previous one's).
+    this.ticksEl.dataset.x = `${this.base + points[0]!.index}-${this.base + h.count}`;
   }
 }
