@@ -58,6 +58,8 @@ const notices = new Notices(byId('notices'));
 const status = new StatusView();
 const chart = new ChartView(byId('chart-ticks'), byId('chart-candles'));
 const candlesBox = byId('chart-candles');
+const candlesLabel = byId('candles-label');
+const CANDLES_LABEL = candlesLabel.textContent;
 const ladder = new LadderView(byId('ladder-rows'));
 const bookState = byId('book-state');
 const tape = new TapeView(byId('tape-rows'), byId('tape-empty'));
@@ -101,6 +103,7 @@ function select(row: Row | null): void {
     bookDirty = false;
     ladder.clear();
     bookState.textContent = row === null ? '' : 'waiting';
+    candlesLabel.textContent = CANDLES_LABEL;
     // Declared later (the client needs the callbacks above); undefined only during start-up.
     client?.setWanted(wantedTopics(), saved.maxRate);
   }
@@ -226,12 +229,17 @@ client = new SdkStreamClient(url, {
     notices.show('info', `${topic}: the local book diverged (checksum mismatch); fetching a fresh snapshot`, `resync:${topic}`);
   },
   onBar(topic, bar, snapshot) {
-    if (chart.selected !== null && topic === `${chart.selected.key}.bar_1s`) chart.addBar(bar, snapshot);
+    if (chart.selected === null || topic !== `${chart.selected.key}.bar_1s`) return;
+    if (chart.barCount === 0) candlesLabel.textContent = CANDLES_LABEL;
+    chart.addBar(bar, snapshot);
   },
   onStats(topic, stats) {
     market.applyStats(topic, stats);
   },
   onPending(topic) {
+    const sel = chart.selected;
+    if (sel !== null && topic === `${sel.key}.book`) bookState.textContent = 'no book for this instrument on this gateway (yet)';
+    if (sel !== null && topic === `${sel.key}.bar_1s`) candlesLabel.textContent = '1-second bars from the gateway: none yet (no trades, or no bars for this instrument)';
     market.notePending(topic);
     const row = market.rowFor(topic);
     if (row?.unknown) {
