@@ -2,8 +2,8 @@
  * The trading dashboard's market views in headless Chromium at 400, 1024 and 1440 px: the depth
  * ladder (the SDK's verified book), the time-and-sales tape and the candles from server bars render
  * and update; no price is clipped; the layout keeps the chart beside the table where there is room;
- * sorting and arrow keys; an unknown symbol says so. Screenshots go to
- * dashboards/trading/screenshots/ (committed, and looked at).
+ * sorting and arrow keys; an unknown symbol says so. Screenshots: see SCREENSHOTS below (the
+ * committed ones in dashboards/trading/screenshots/ were looked at).
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,10 +11,14 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildDashboard } from '../dashboards/trading/build.ts';
 import { STORAGE_KEY } from '../dashboards/trading/src/storage.ts';
-import { chromiumMissing, collectErrors, launchChromium } from './e2e/browser.ts';
+import { ARTIFACTS_DIR, chromiumMissing, collectErrors, launchChromium } from './e2e/browser.ts';
 import { startGateway, type Started } from './helpers.ts';
 
-const SCREENSHOTS = fileURLToPath(new URL('../dashboards/trading/screenshots/', import.meta.url));
+/**
+ * Screenshots go to the git-ignored artifacts directory, so a test run leaves the tree clean;
+ * `TICKGATE_UPDATE_SCREENSHOTS=1` writes the committed ones in dashboards/trading/screenshots/.
+ */
+const SCREENSHOTS = process.env.TICKGATE_UPDATE_SCREENSHOTS === '1' ? fileURLToPath(new URL('../dashboards/trading/screenshots/', import.meta.url)) : ARTIFACTS_DIR;
 const missing = chromiumMissing();
 
 /** Visible price-like cells whose text does not fit (scrollWidth > clientWidth): what the eye sees as "2…". */
