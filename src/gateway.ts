@@ -16,7 +16,6 @@ import { Transport } from './transport/server.ts';
 import { VERSION } from './version.ts';
 import { WorkerPool } from './workers/pool.ts';
 
-
 /** How long start() waits for a NATS bus to learn the upstream epoch before listening anyway. */
 const EPOCH_WAIT_MS = 3_000;
 export interface GatewayDeps {
@@ -125,7 +124,9 @@ export class Gateway {
       },
     );
     if (config.workers > 1) {
-      this.pool = new WorkerPool(config, this.transport, this.metrics, this.logger, (entry, interested) => this.feedInterest(entry, interested));
+      this.pool = new WorkerPool(config, this.transport, this.metrics, this.logger, (entry, interested) =>
+        this.feedInterest(entry, interested),
+      );
       this.bus.setSink(this.market.wrap(this.pool));
       this.pool.warmFrom = this.bus;
     } else {

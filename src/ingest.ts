@@ -56,14 +56,20 @@ export class Ingest {
   /** `active` publishes; `standby` waits for the failover lease; `fenced` lost it. */
   role: 'active' | 'standby' | 'fenced' = 'active';
 
-  constructor(config: Config, private readonly deps: IngestDeps = {}) {
-    if (config.bus.kind !== 'nats') throw new ConfigError('invalid config: bus.kind: ingest publishes to NATS: give --bus nats://host:4222 (or bus.kind "nats")');
+  constructor(
+    config: Config,
+    private readonly deps: IngestDeps = {},
+  ) {
+    if (config.bus.kind !== 'nats')
+      throw new ConfigError('invalid config: bus.kind: ingest publishes to NATS: give --bus nats://host:4222 (or bus.kind "nats")');
     this.config = config;
     this.logger = deps.logger ?? createLogger(config.logLevel);
     const clock = deps.clock ?? systemClock;
     this.clock = clock;
     if (config.bus.nats.lease.enabled && !config.bus.nats.jetstream.enabled) {
-      throw new ConfigError('invalid config: bus.nats.lease.enabled: failover needs JetStream (bus.nats.jetstream.enabled): the standby continues seqs from the stream');
+      throw new ConfigError(
+        'invalid config: bus.nats.lease.enabled: failover needs JetStream (bus.nats.jetstream.enabled): the standby continues seqs from the stream',
+      );
     }
     this.metrics = createMetrics();
     const { metrics } = this;
@@ -85,7 +91,13 @@ export class Ingest {
     });
     metrics.busConnected.set(0);
     this.link = new NatsLink(
-      { url: nats.url, name: 'tickgate-ingest', reconnectTimeWaitMs: nats.reconnectTimeWaitMs, reconnectJitterMs: nats.reconnectJitterMs, pingIntervalMs: nats.pingIntervalMs },
+      {
+        url: nats.url,
+        name: 'tickgate-ingest',
+        reconnectTimeWaitMs: nats.reconnectTimeWaitMs,
+        reconnectJitterMs: nats.reconnectJitterMs,
+        pingIntervalMs: nats.pingIntervalMs,
+      },
       {
         up: (_nc, reconnected) => {
           metrics.busConnected.set(1);
@@ -136,12 +148,24 @@ export class Ingest {
       if (nc === null || this.stopped) return false;
       try {
         await ensureStream(nc, this.subjects, js);
-        this.logger.info({ stream: js.stream, subjects: this.subjects.all, maxAgeMs: js.maxAgeMs, maxMsgsPerSubject: js.maxMsgsPerSubject, replicas: js.replicas }, 'JetStream stream ready');
+        this.logger.info(
+          {
+            stream: js.stream,
+            subjects: this.subjects.all,
+            maxAgeMs: js.maxAgeMs,
+            maxMsgsPerSubject: js.maxMsgsPerSubject,
+            replicas: js.replicas,
+          },
+          'JetStream stream ready',
+        );
         return true;
       } catch (err) {
         if (this.clock.now() >= deadline) {
           if (retryMs === 0) return false;
-          this.logger.error({ err: (err as Error).message, stream: js.stream }, 'JetStream stream could not be created or updated; publishing on core NATS only');
+          this.logger.error(
+            { err: (err as Error).message, stream: js.stream },
+            'JetStream stream could not be created or updated; publishing on core NATS only',
+          );
           return false;
         }
         if (attempt === 0) this.logger.warn({ err: (err as Error).message, stream: js.stream }, 'JetStream not ready; retrying');
@@ -178,9 +202,15 @@ export class Ingest {
         return;
       }
       this.bus.continueFrom(tail.epoch, tail.topics);
-      this.logger.info({ stream: js.stream, epoch: tail.epoch, topics: tail.topics.length }, 'continuing the epoch and seqs from the stream');
+      this.logger.info(
+        { stream: js.stream, epoch: tail.epoch, topics: tail.topics.length },
+        'continuing the epoch and seqs from the stream',
+      );
     } catch (err) {
-      this.logger.error({ err: (err as Error).message, stream: js.stream, epoch: this.bus.epoch }, 'reading the stream tail failed: starting a new epoch (clients get a reset)');
+      this.logger.error(
+        { err: (err as Error).message, stream: js.stream, epoch: this.bus.epoch },
+        'reading the stream tail failed: starting a new epoch (clients get a reset)',
+      );
     }
   }
 
@@ -205,7 +235,12 @@ export class Ingest {
     const nats = this.config.bus.nats;
     const nc = this.link.connection;
     if (!nats.lease.enabled || nc === null) return;
-    const lease = new IngestLease(nc, { prefix: nats.subjectPrefix, holder: `${hostname()}:${process.pid}:${this.bus.epoch}`, ttlMs: nats.lease.ttlMs }, this.clock, this.logger.child({ lease: true }));
+    const lease = new IngestLease(
+      nc,
+      { prefix: nats.subjectPrefix, holder: `${hostname()}:${process.pid}:${this.bus.epoch}`, ttlMs: nats.lease.ttlMs },
+      this.clock,
+      this.logger.child({ lease: true }),
+    );
     this.lease = lease;
     for (const deadline = this.clock.now() + STREAM_SETUP_RETRY_MS; ; ) {
       try {

@@ -23,7 +23,7 @@ function tsFiles(dir: string): string[] {
 }
 
 /** Relative specifiers of static imports/re-exports and of dynamic import('...') with a literal. */
-export function relativeImports(source: string): string[] {
+function relativeImports(source: string): string[] {
   const specifiers: string[] = [];
   const statics = /^\s*(?:import|export)\b[^'";]*?(?:\bfrom\s*)?['"](\.{1,2}\/[^'"]+)['"]/gm;
   const dynamics = /\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
@@ -46,7 +46,7 @@ function importGraph(dir: string): Map<string, string[]> {
 }
 
 /** Strongly connected components with more than one file (Tarjan), each sorted. */
-export function cycles(graph: Map<string, string[]>): string[][] {
+function cycles(graph: Map<string, string[]>): string[][] {
   let next = 0;
   const index = new Map<string, number>();
   const low = new Map<string, number>();
@@ -103,15 +103,22 @@ describe('the import graph', () => {
   const src = importGraph('src');
 
   it('finds the imports it checks (the scanner is not blind)', () => {
-    expect(relativeImports("import { a } from './a.ts';\nimport type { B } from '../b.ts';\nexport { c } from './c.ts';\nimport './side.ts';\nconst m = await import('./lazy.ts');")).toEqual([
-      './a.ts',
-      '../b.ts',
-      './c.ts',
-      './side.ts',
-      './lazy.ts',
-    ]);
+    expect(
+      relativeImports(
+        "import { a } from './a.ts';\nimport type { B } from '../b.ts';\nexport { c } from './c.ts';\nimport './side.ts';\nconst m = await import('./lazy.ts');",
+      ),
+    ).toEqual(['./a.ts', '../b.ts', './c.ts', './side.ts', './lazy.ts']);
     expect(src.get('src/gateway.ts')).toContain('src/feed/fleet.ts');
-    expect(cycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]]))).toEqual([['a', 'b', 'c']]);
+    expect(
+      cycles(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', ['a']],
+          ['d', ['a']],
+        ]),
+      ),
+    ).toEqual([['a', 'b', 'c']]);
   });
 
   it('src/ never imports feeds/, except the entry points, which name only feeds/index.ts', () => {
@@ -128,7 +135,8 @@ describe('the import graph', () => {
   });
 
   it('feed adapters import only the feed interface, the core and the recording format from src/', () => {
-    const allowed = (dep: string) => dep.startsWith('src/core/') || dep.startsWith('src/record/') || dep === 'src/feed/adapter.ts' || dep === 'src/feed.ts';
+    const allowed = (dep: string) =>
+      dep.startsWith('src/core/') || dep.startsWith('src/record/') || dep === 'src/feed/adapter.ts' || dep === 'src/feed.ts';
     const offending: string[] = [];
     for (const [file, deps] of importGraph('feeds')) {
       if (isTest(file)) continue;

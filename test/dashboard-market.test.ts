@@ -18,7 +18,10 @@ import { startGateway, type Started } from './helpers.ts';
  * Screenshots go to the git-ignored artifacts directory, so a test run leaves the tree clean;
  * `TICKGATE_UPDATE_SCREENSHOTS=1` writes the committed ones in dashboards/trading/screenshots/.
  */
-const SCREENSHOTS = process.env.TICKGATE_UPDATE_SCREENSHOTS === '1' ? fileURLToPath(new URL('../dashboards/trading/screenshots/', import.meta.url)) : ARTIFACTS_DIR;
+const SCREENSHOTS =
+  process.env.TICKGATE_UPDATE_SCREENSHOTS === '1'
+    ? fileURLToPath(new URL('../dashboards/trading/screenshots/', import.meta.url))
+    : ARTIFACTS_DIR;
 const missing = chromiumMissing();
 
 /** Visible price-like cells whose text does not fit (scrollWidth > clientWidth): what the eye sees as "2…". */
@@ -138,7 +141,11 @@ describe.skipIf(missing !== null)('trading dashboard market views in headless Ch
 
     await page.click('#watchlist th[data-sort="symbol"]');
     expect(await page.getAttribute('#watchlist th[data-sort="symbol"]', 'aria-sort')).toBe('ascending');
-    await page.waitForFunction(() => document.querySelector('#rows tr .name')?.textContent === 'AAPL' && document.querySelector('#rows tr:nth-child(2) .name')?.textContent === 'AMZN');
+    await page.waitForFunction(
+      () =>
+        document.querySelector('#rows tr .name')?.textContent === 'AAPL' &&
+        document.querySelector('#rows tr:nth-child(2) .name')?.textContent === 'AMZN',
+    );
     const bySymbol = await page.$$eval('#rows tr .name', (els) => els.map((e) => e.textContent ?? ''));
     expect(bySymbol).toEqual([...bySymbol].sort());
     await page.click('#watchlist th[data-sort="bid"]');
@@ -158,7 +165,11 @@ describe.skipIf(missing !== null)('trading dashboard market views in headless Ch
     await page.click('#watchlist th[data-sort="bid"]');
     expect(await page.getAttribute('#watchlist th[data-sort="bid"]', 'aria-sort')).toBe('none');
     // Rows are re-laid on the next animation frame.
-    await page.waitForFunction((order) => Array.from(document.querySelectorAll<HTMLElement>('#rows tr')).every((tr, i) => tr.dataset.key === order[i]), watchOrder, { timeout: 2000 });
+    await page.waitForFunction(
+      (order) => Array.from(document.querySelectorAll<HTMLElement>('#rows tr')).every((tr, i) => tr.dataset.key === order[i]),
+      watchOrder,
+      { timeout: 2000 },
+    );
 
     // Arrow keys: AAPL → MSFT → NVDA → MSFT; the ladder follows the selection.
     expect(await page.textContent('#chart-title')).toBe('AAPL');
@@ -181,7 +192,10 @@ describe.skipIf(missing !== null)('trading dashboard market views in headless Ch
     await page.waitForFunction(() => document.querySelector<HTMLElement>('#chart-ticks')?.dataset.x !== undefined);
     const aaplX = await xRange();
     await page.keyboard.press('ArrowDown');
-    await page.waitForFunction((x) => document.querySelector<HTMLElement>('#chart-ticks')?.dataset.x?.startsWith(`${x}-`) === false, aaplX[0]);
+    await page.waitForFunction(
+      (x) => document.querySelector<HTMLElement>('#chart-ticks')?.dataset.x?.startsWith(`${x}-`) === false,
+      aaplX[0],
+    );
     const msftX = await xRange();
     expect(msftX[0] > aaplX[1] || msftX[1] < aaplX[0]).toBe(true);
     // Typing in the add box does not move the selection.

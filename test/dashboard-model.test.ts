@@ -17,12 +17,24 @@ function entry(text: string): WatchEntry {
 }
 
 let seq = 0;
-const q = (bid: number, ask: number, ts = 1_764_000_000_000 + seq * 10): WireTick => ({ seq: ++seq, ts, gts: ts + 0.5, bid, ask, bidSize: 100, askSize: 200 });
+const q = (bid: number, ask: number, ts = 1_764_000_000_000 + seq * 10): WireTick => ({
+  seq: ++seq,
+  ts,
+  gts: ts + 0.5,
+  bid,
+  ask,
+  bidSize: 100,
+  askSize: 200,
+});
 const tr = (price: number, ts = 1_764_000_000_000 + seq * 10): WireTick => ({ seq: ++seq, ts, gts: ts + 0.5, price, size: 100 });
 
 describe('watchlist entries', () => {
   it('turns symbols, FX pairs, topics and patterns into subscriptions', () => {
-    expect(entry('aapl')).toMatchObject({ text: 'AAPL', subscriptions: ['equity.AAPL.quote', 'equity.AAPL.trade'], instruments: ['equity.AAPL'] });
+    expect(entry('aapl')).toMatchObject({
+      text: 'AAPL',
+      subscriptions: ['equity.AAPL.quote', 'equity.AAPL.trade'],
+      instruments: ['equity.AAPL'],
+    });
     expect(entry(' BRK-B ')).toMatchObject({ text: 'BRK-B', instruments: ['equity.BRK-B'] });
     expect(entry('eurusd')).toMatchObject({ text: 'EURUSD', subscriptions: ['fx.EURUSD.quote'], instruments: ['fx.EURUSD'] });
     expect(entry('fx.*.quote')).toMatchObject({ text: 'fx.*.quote', subscriptions: ['fx.*.quote'], instruments: [] });
@@ -66,7 +78,20 @@ describe('market model', () => {
   it('measures change against the day statistics (previous close, else open) and carries range and volume forward', () => {
     const m = new Market();
     m.setEntries([entry('AAPL'), entry('EURUSD')]);
-    const stats = (o: Partial<DayStats>): DayStats => ({ day: '2026-12-06', source: 'trade', open: null, high: null, low: null, last: null, prevClose: null, volume: 0, vwap: null, change: null, changePct: null, ...o });
+    const stats = (o: Partial<DayStats>): DayStats => ({
+      day: '2026-12-06',
+      source: 'trade',
+      open: null,
+      high: null,
+      low: null,
+      last: null,
+      prevClose: null,
+      volume: 0,
+      vwap: null,
+      change: null,
+      changePct: null,
+      ...o,
+    });
     m.applyStats('equity.AAPL.trade', stats({ open: 99, high: 101, low: 98, last: 100, prevClose: 95, volume: 5000 }));
     m.applyTicks('equity.AAPL.trade', [tr(100)], true);
     const aapl = m.rows.get('equity.AAPL')!;
@@ -210,7 +235,11 @@ describe('price history', () => {
     for (let i = 0; i < 5; i++) h.add(t0 + i * 1000, i);
     expect(h.count).toBe(5);
     expect(h.firstIndex).toBe(3);
-    expect(h.pointsAfter(0).map((p) => [p.index, p.value])).toEqual([[3, 2], [4, 3], [5, 4]]);
+    expect(h.pointsAfter(0).map((p) => [p.index, p.value])).toEqual([
+      [3, 2],
+      [4, 3],
+      [5, 4],
+    ]);
     expect(h.pointsAfter(4).map((p) => p.index)).toEqual([5]);
     expect(h.tsOf(4)).toBe(t0 + 3000);
     expect(h.tsOf(2)).toBeUndefined();
@@ -237,7 +266,9 @@ describe('saved settings', () => {
   });
 
   it('keeps valid entries and drops invalid ones', () => {
-    const saved = loadSaved(store(JSON.stringify({ watchlist: ['META', 'fx.*.quote', 'bad topic!', 3], maxRate: 4, selected: 'equity.META' })));
+    const saved = loadSaved(
+      store(JSON.stringify({ watchlist: ['META', 'fx.*.quote', 'bad topic!', 3], maxRate: 4, selected: 'equity.META' })),
+    );
     expect(saved).toEqual({ watchlist: ['META', 'fx.*.quote'], maxRate: 4, selected: 'equity.META' });
   });
 });

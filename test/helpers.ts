@@ -47,7 +47,7 @@ export async function settle(client: TestClient): Promise<void> {
   await client.request({ op: 'ping', id: `settle-${Math.random()}` });
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: decoded JSON/MessagePack read field by field in assertions
 export type Frame = Record<string, any>;
 
 /**

@@ -65,7 +65,6 @@ interface Run {
  */
 export class ReplayAdapter implements FeedAdapter {
   private run: Run | null = null;
-  private pass = 0;
   /** Records of the current pass already emitted (a restarted run skips them). */
   private index = 0;
   private readonly counters: ReplayStats = { emitted: 0, rejected: 0, passes: 0, skipped: 0 };
@@ -180,7 +179,6 @@ export class ReplayAdapter implements FeedAdapter {
         // going backwards across the loop (the bus refuses those): the next pass's earliest tick
         // comes after this pass's latest.
         if (speed !== 'max' && maxDue > Number.NEGATIVE_INFINITY) nextAnchorFloor = maxDue + (anchorTs - minTs) / speed;
-        this.pass++;
         this.index = 0;
         this.counters.passes++;
         this.flushWarnings(ctx);

@@ -14,7 +14,12 @@ export interface BusFactoryOptions {
 
 interface Recorded {
   topics: string[];
-  batches: { topic: string; epoch: number; seqs: number[]; decoded: { t: string; topic: string; epoch: number; ticks: { seq: number; bid?: number }[] } }[];
+  batches: {
+    topic: string;
+    epoch: number;
+    seqs: number[];
+    decoded: { t: string; topic: string; epoch: number; ticks: { seq: number; bid?: number }[] };
+  }[];
   events: string[];
 }
 
@@ -57,7 +62,11 @@ function quote(topic: string, bid: number, ts = clock.now()): FeedTick {
  * The contract every TopicBus implementation must meet (see the TopicBus doc comment).
  * Call from a test file: `runBusConformance('MemoryBus', (o) => new MemoryBus({...}))`.
  */
-export function runBusConformance(name: string, create: (options: BusFactoryOptions) => TopicBus | Promise<TopicBus>, timing: ConformanceTiming = {}): void {
+export function runBusConformance(
+  name: string,
+  create: (options: BusFactoryOptions) => TopicBus | Promise<TopicBus>,
+  timing: ConformanceTiming = {},
+): void {
   const nextTurn = timing.settle ?? nextEventLoopTurn;
   describe(`TopicBus conformance: ${name}`, () => {
     it('assigns per-topic seqs from 1 without holes and delivers each accepted tick exactly once, in order', async () => {
@@ -158,8 +167,10 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       const now = clock.now();
-      const q = (over: Record<string, unknown>, topic = 'equity.AAA.quote') => ({ ...quote(topic, 10, now), ...over }) as unknown as FeedTick;
-      const tr = (over: Record<string, unknown>, topic = 'equity.AAA.trade') => ({ topic, kind: 'trade', ts: now, price: 10, size: 100, ...over }) as unknown as FeedTick;
+      const q = (over: Record<string, unknown>, topic = 'equity.AAA.quote') =>
+        ({ ...quote(topic, 10, now), ...over }) as unknown as FeedTick;
+      const tr = (over: Record<string, unknown>, topic = 'equity.AAA.trade') =>
+        ({ topic, kind: 'trade', ts: now, price: 10, size: 100, ...over }) as unknown as FeedTick;
       const bad: [unknown, string][] = [
         [null, 'invalid_tick'],
         [undefined, 'invalid_tick'],
@@ -198,13 +209,15 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
         [tr({ size: 0.25 }), 'fractional_size'],
         [q({}, 'equity.AAA.book_l1'), 'channel_mismatch'],
       ];
-      for (const [tick, reason] of bad) expect(bus.publish(tick as FeedTick, 'garbage'), JSON.stringify(tick)).toEqual({ ok: false, reason });
+      for (const [tick, reason] of bad)
+        expect(bus.publish(tick as FeedTick, 'garbage'), JSON.stringify(tick)).toEqual({ ok: false, reason });
       expect(bus.topicCount).toBe(0);
       // Fractional sizes are fine outside equities; locked quotes are fine; zero quote size is fine.
       expect(bus.publish(q({ bidSize: 1500.5, askSize: 0 }, 'fx.EURUSD.quote'), 'ok')).toEqual({ ok: true, seq: 1 });
       expect(bus.publish(tr({ size: 0.25 }, 'crypto.BTCUSD.trade'), 'ok')).toEqual({ ok: true, seq: 1 });
       expect(bus.publish(q({ bid: 10, ask: 10 }), 'ok')).toEqual({ ok: true, seq: 1 });
-      for (const [tick, reason] of bad) expect(bus.publish(tick as FeedTick, 'garbage'), JSON.stringify(tick)).toEqual({ ok: false, reason });
+      for (const [tick, reason] of bad)
+        expect(bus.publish(tick as FeedTick, 'garbage'), JSON.stringify(tick)).toEqual({ ok: false, reason });
       expect(bus.publish(q({ bid: 10.5, ask: 10.6 }), 'ok')).toEqual({ ok: true, seq: 2 });
       await nextTurn();
       expect(rec.topics.sort()).toEqual(['crypto.BTCUSD.trade', 'equity.AAA.quote', 'fx.EURUSD.quote']);
@@ -266,7 +279,10 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
       expect(bus.publish(quote('equity.G0.quote', 11), 'garbage')).toEqual({ ok: true, seq: 2 });
       expect(bus.publish(quote('equity.OTHER.quote', 10), 'good')).toEqual({ ok: true, seq: 1 });
       // Rejected ticks never count towards the limit.
-      expect(bus.publish({ ...quote('equity.G9.quote', 10), bid: Number.NaN } as FeedTick, 'good')).toEqual({ ok: false, reason: 'invalid_price' });
+      expect(bus.publish({ ...quote('equity.G9.quote', 10), bid: Number.NaN } as FeedTick, 'good')).toEqual({
+        ok: false,
+        reason: 'invalid_price',
+      });
       expect(bus.topicCount).toBe(4);
       await bus.close();
     });

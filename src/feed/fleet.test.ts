@@ -19,7 +19,15 @@ const oneQuote = defineFeed({
   optionsSchema: z.object({ symbol: z.string().default('AAA'), rate: z.number().min(1).default(1) }).strict(),
   create: (options) => ({
     start(ctx: FeedContext) {
-      ctx.emit({ topic: `equity.${options.symbol}.quote`, kind: 'quote', ts: ctx.clock.now(), bid: 1, ask: 2, bidSize: 1, askSize: 1 } as never);
+      ctx.emit({
+        topic: `equity.${options.symbol}.quote`,
+        kind: 'quote',
+        ts: ctx.clock.now(),
+        bid: 1,
+        ask: 2,
+        bidSize: 1,
+        askSize: 1,
+      } as never);
     },
     stop() {},
   }),
@@ -92,7 +100,10 @@ describe('FeedFleet', () => {
   });
 
   it('zero-initialises every feed’s metrics before anything runs', async () => {
-    const { make, metrics } = setup([{ adapter: 'one-quote', id: 'q1' }, { adapter: 'one-quote', id: 'q2' }]);
+    const { make, metrics } = setup([
+      { adapter: 'one-quote', id: 'q1' },
+      { adapter: 'one-quote', id: 'q2' },
+    ]);
     make();
     const text = await metrics.registry.metrics();
     for (const id of ['q1', 'q2']) {
@@ -107,11 +118,27 @@ describe('FeedFleet', () => {
     expect(ok.ids).toEqual(['one-quote']);
     await ok.load();
     expect(ok.ids).toEqual(['mod-a', 'one-quote']);
-    expect(await errorOf(() => setup([{ module: './bad-name.js' }]).make().load())).toMatch(/^invalid config: feeds\.0\.id: required: module "\.\/bad-name\.js" names its feed "Bad Name"/);
-    expect(await errorOf(() => setup([{ adapter: 'one-quote', id: 'mod-a' }, { module: './mod-a.js' }]).make().load())).toBe(
-      'invalid config: feeds.1.id: duplicate feed id "mod-a"; give each instance its own id',
-    );
-    expect(await errorOf(() => setup([{ module: './missing.js' }]).make().load())).toMatch(/^invalid config: feeds\.0\.module: cannot load "\.\/missing\.js": no file at /);
+    expect(
+      await errorOf(() =>
+        setup([{ module: './bad-name.js' }])
+          .make()
+          .load(),
+      ),
+    ).toMatch(/^invalid config: feeds\.0\.id: required: module "\.\/bad-name\.js" names its feed "Bad Name"/);
+    expect(
+      await errorOf(() =>
+        setup([{ adapter: 'one-quote', id: 'mod-a' }, { module: './mod-a.js' }])
+          .make()
+          .load(),
+      ),
+    ).toBe('invalid config: feeds.1.id: duplicate feed id "mod-a"; give each instance its own id');
+    expect(
+      await errorOf(() =>
+        setup([{ module: './missing.js' }])
+          .make()
+          .load(),
+      ),
+    ).toMatch(/^invalid config: feeds\.0\.module: cannot load "\.\/missing\.js": no file at /);
   });
 
   it('starts and stops its supervisors: ticks flow to publish, feedUp and the gauge follow', async () => {

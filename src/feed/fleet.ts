@@ -79,9 +79,12 @@ export class FeedFleet {
       }
       const feedId = entry.id ?? definition.name;
       if (entry.id === undefined && !FEED_ID.test(feedId)) {
-        throw new ConfigError(`invalid config: feeds.${i}.id: required: module "${entry.module}" names its feed "${feedId}", which is not a feed id (lowercase letters, digits, "_" or "-", at most 32 chars)`);
+        throw new ConfigError(
+          `invalid config: feeds.${i}.id: required: module "${entry.module}" names its feed "${feedId}", which is not a feed id (lowercase letters, digits, "_" or "-", at most 32 chars)`,
+        );
       }
-      if (ids.has(feedId)) throw new ConfigError(`invalid config: feeds.${i}.id: duplicate feed id "${feedId}"; give each instance its own id`);
+      if (ids.has(feedId))
+        throw new ConfigError(`invalid config: feeds.${i}.id: duplicate feed id "${feedId}"; give each instance its own id`);
       ids.add(feedId);
       this.supervise(i, entry, definition, feedId, `module ${entry.module}`);
     }
@@ -150,7 +153,10 @@ export class FeedFleet {
     const last = this.rejectLoggedAt.get(key);
     if (last === undefined || now - last >= REJECT_LOG_INTERVAL_MS) {
       this.rejectLoggedAt.set(key, now);
-      this.deps.logger.warn({ feed: feedId, reason }, `tick rejected (further rejections for ${REJECT_LOG_INTERVAL_MS / 1000} s are only counted)`);
+      this.deps.logger.warn(
+        { feed: feedId, reason },
+        `tick rejected (further rejections for ${REJECT_LOG_INTERVAL_MS / 1000} s are only counted)`,
+      );
     }
   }
 

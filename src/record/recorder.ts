@@ -130,12 +130,14 @@ export class Recorder {
     await new Promise<void>((resolve, reject) => {
       const off = [
         this.client.on('open', () => {
-          off.forEach((f) => f());
+          for (const f of off) f();
           resolve();
         }),
         this.client.on('close', (code, reason) => {
-          off.forEach((f) => f());
-          const why = this.lastConnectError ? ((this.lastConnectError as NodeJS.ErrnoException).code ?? this.lastConnectError.message) : `closed ${code} ${reason}`;
+          for (const f of off) f();
+          const why = this.lastConnectError
+            ? ((this.lastConnectError as NodeJS.ErrnoException).code ?? this.lastConnectError.message)
+            : `closed ${code} ${reason}`;
           reject(new Error(`cannot connect to ${url}: ${why}`, { cause: this.lastConnectError }));
         }),
       ];
@@ -145,7 +147,9 @@ export class Recorder {
       await sub.ready;
     } catch (err) {
       const msg = (err as Error).message;
-      throw new Error(/^TG_/.test(msg) ? `the gateway refused the subscription: ${msg.replace(': ', ' ')}` : `cannot subscribe at ${url}: ${msg}`);
+      throw new Error(
+        /^TG_/.test(msg) ? `the gateway refused the subscription: ${msg.replace(': ', ' ')}` : `cannot subscribe at ${url}: ${msg}`,
+      );
     }
     this.everSubscribed = true;
   }
@@ -169,7 +173,11 @@ export class Recorder {
 
   private onFrame(frame: ServerFrame): void {
     if (frame.t === 'ticks') this.onTicks(frame);
-    else if (frame.t === 'slow') this.logger.warn({ state: frame.state, topics: frame.topics }, 'the gateway reports this recorder as a slow consumer; ticks may be conflated');
+    else if (frame.t === 'slow')
+      this.logger.warn(
+        { state: frame.state, topics: frame.topics },
+        'the gateway reports this recorder as a slow consumer; ticks may be conflated',
+      );
     else if (frame.t === 'status') this.logger.info({ topic: frame.topic, status: frame.status, reason: frame.reason }, 'topic status');
   }
 

@@ -100,7 +100,10 @@ class FileSink {
 }
 
 function utcStamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** `ticks.msgpack.gz` → [`ticks`, `.msgpack.gz`]; the extension starts at the first dot after the first character. */
@@ -171,7 +174,10 @@ export class RecordingWriter {
     if (this.error !== null || this.closed !== null) return;
     let sink = this.sink!;
     const { rotateBytes, rotateMs } = this.options;
-    if ((rotateBytes !== undefined && sink.diskBytes + this.pendingBytes >= rotateBytes) || (rotateMs !== undefined && this.clock.now() - sink.openedAt >= rotateMs)) {
+    if (
+      (rotateBytes !== undefined && sink.diskBytes + this.pendingBytes >= rotateBytes) ||
+      (rotateMs !== undefined && this.clock.now() - sink.openedAt >= rotateMs)
+    ) {
       this.rotate();
       sink = this.sink!;
     }

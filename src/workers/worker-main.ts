@@ -23,7 +23,10 @@ const { config } = init;
 const logger = createLogger(config.logLevel, resolveLogFormat(config.logFormat, false)).child({ worker: init.workerId });
 const metrics = createMetrics(undefined, { processMetrics: false });
 // In NATS JetStream mode subscribes for topics this thread has no state for ask the main thread (WorkerBus.warm).
-const bus = new WorkerBus({ clock: systemClock, historyMaxTicks: config.bus.historyMaxTicks, historyMaxAgeMs: config.bus.historyMaxAgeMs, epoch: init.epoch }, post);
+const bus = new WorkerBus(
+  { clock: systemClock, historyMaxTicks: config.bus.historyMaxTicks, historyMaxAgeMs: config.bus.historyMaxAgeMs, epoch: init.epoch },
+  post,
+);
 const authenticator = new Authenticator(config.auth);
 let feedStates: Record<string, string> = {};
 /** The main thread's NATS connection (it owns the bus); it posts every change and the state at start. */

@@ -11,7 +11,12 @@ import { createIngest, type Ingest } from '../../src/ingest.ts';
 import { stopAfterTest, useGateway } from '../helpers.ts';
 import { describeNats, natsUrl, startNatsGateway, uniquePrefix, until } from './helpers.ts';
 
-const idle = defineFeed({ name: 'idle', description: 'emits nothing', optionsSchema: z.object({}), create: () => ({ start() {}, stop() {} }) });
+const idle = defineFeed({
+  name: 'idle',
+  description: 'emits nothing',
+  optionsSchema: z.object({}),
+  create: () => ({ start() {}, stop() {} }),
+});
 const TOKEN = 'a-metrics-token-of-16+';
 
 let ingest: Ingest | null = null;
@@ -24,7 +29,14 @@ describeNats('/healthz: one body for gateway and ingest', () => {
   it('answers with the same keys from both, each telling its role, NATS state and lease', async () => {
     const prefix = uniquePrefix();
     ingest = createIngest(
-      { host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ adapter: 'idle' }], metrics: { bearerToken: TOKEN }, bus: { kind: 'nats', nats: { url: natsUrl!, subjectPrefix: prefix } } },
+      {
+        host: '127.0.0.1',
+        port: 0,
+        logLevel: 'silent',
+        feeds: [{ adapter: 'idle' }],
+        metrics: { bearerToken: TOKEN },
+        bus: { kind: 'nats', nats: { url: natsUrl!, subjectPrefix: prefix } },
+      },
       { feedDefinitions: [idle as never] },
     );
     const { port } = await ingest.start();
@@ -40,14 +52,31 @@ describeNats('/healthz: one body for gateway and ingest', () => {
     const fromMemory = await get(memory.http);
     const keys = ['status', 'role', 'version', 'epoch', 'uptimeSeconds', 'topics', 'feeds', 'nats', 'lease'];
     for (const body of [fromIngest, fromGateway, fromMemory]) expect(Object.keys(body)).toEqual(keys);
-    expect(fromIngest).toMatchObject({ status: 'ok', role: 'ingest', nats: 'connected', lease: 'off', feeds: { idle: 'running' }, epoch: ingest.bus.epoch });
-    expect(fromGateway).toMatchObject({ status: 'ok', role: 'gateway', nats: 'connected', lease: 'off', feeds: {}, epoch: ingest.bus.epoch });
+    expect(fromIngest).toMatchObject({
+      status: 'ok',
+      role: 'ingest',
+      nats: 'connected',
+      lease: 'off',
+      feeds: { idle: 'running' },
+      epoch: ingest.bus.epoch,
+    });
+    expect(fromGateway).toMatchObject({
+      status: 'ok',
+      role: 'gateway',
+      nats: 'connected',
+      lease: 'off',
+      feeds: {},
+      epoch: ingest.bus.epoch,
+    });
     expect(fromMemory).toMatchObject({ status: 'ok', role: 'gateway', nats: null, lease: 'off' });
   });
 
   it('--workers 2: every thread reports the main thread’s NATS state', async () => {
     const prefix = uniquePrefix();
-    ingest = createIngest({ logLevel: 'silent', feeds: [], bus: { kind: 'nats', nats: { url: natsUrl!, subjectPrefix: prefix } } }, { http: false });
+    ingest = createIngest(
+      { logLevel: 'silent', feeds: [], bus: { kind: 'nats', nats: { url: natsUrl!, subjectPrefix: prefix } } },
+      { http: false },
+    );
     await ingest.start();
     const g = await startNatsGateway({ url: natsUrl!, prefix }, { workers: 2 });
     stopAfterTest(g.gw);
@@ -55,11 +84,13 @@ describeNats('/healthz: one body for gateway and ingest', () => {
     // threads' listeners, as the WebSocket test in nats-workers.test.ts shows it does.
     const once = () =>
       new Promise<string>((resolve, reject) => {
-        http.get(`${g.http}/healthz`, { agent: false }, (res) => {
-          let body = '';
-          res.on('data', (d: Buffer) => (body += d.toString()));
-          res.on('end', () => resolve(body));
-        }).on('error', reject);
+        http
+          .get(`${g.http}/healthz`, { agent: false }, (res) => {
+            let body = '';
+            res.on('data', (d: Buffer) => (body += d.toString()));
+            res.on('end', () => resolve(body));
+          })
+          .on('error', reject);
       });
     const answers = new Set<unknown>();
     for (let i = 0; i < 40; i++) answers.add((JSON.parse(await once()) as { nats: unknown }).nats);
@@ -67,9 +98,14 @@ describeNats('/healthz: one body for gateway and ingest', () => {
   });
 
   it('serves the ingest’s /metrics behind metrics.bearerToken, and coded errors elsewhere', async () => {
-    ingest = createIngest(
-      { host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [], metrics: { bearerToken: TOKEN }, bus: { kind: 'nats', nats: { url: natsUrl!, subjectPrefix: uniquePrefix() } } },
-    );
+    ingest = createIngest({
+      host: '127.0.0.1',
+      port: 0,
+      logLevel: 'silent',
+      feeds: [],
+      metrics: { bearerToken: TOKEN },
+      bus: { kind: 'nats', nats: { url: natsUrl!, subjectPrefix: uniquePrefix() } },
+    });
     const { port } = await ingest.start();
     const base = `http://127.0.0.1:${port}`;
     expect((await fetch(`${base}/metrics`)).status).toBe(401);

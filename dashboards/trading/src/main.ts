@@ -198,7 +198,8 @@ client = new SdkStreamClient(url, {
     if (market.rowFor(topic) === undefined) return;
     market.noteGap(topic);
     const range = gap.from !== undefined ? ` seq ${gap.from}${gap.to !== undefined && gap.to !== gap.from ? `–${gap.to}` : ''}` : '';
-    const why = gap.reason === 'missed' ? 'missed' : gap.reason === 'lost' ? 'lost upstream' : `could not resume (${gap.reason.replace('_', ' ')}):`;
+    const why =
+      gap.reason === 'missed' ? 'missed' : gap.reason === 'lost' ? 'lost upstream' : `could not resume (${gap.reason.replace('_', ' ')}):`;
     notices.show('gap', `gap on ${topic}: ${why}${range}`, `gap:${topic}`);
   },
   onTopicStatus(topic, stale, reason) {
@@ -239,7 +240,8 @@ client = new SdkStreamClient(url, {
   onPending(topic) {
     const sel = chart.selected;
     if (sel !== null && topic === `${sel.key}.book`) bookState.textContent = 'no book for this instrument on this gateway (yet)';
-    if (sel !== null && topic === `${sel.key}.bar_1s`) candlesLabel.textContent = '1-second bars from the gateway: none yet (no trades, or no bars for this instrument)';
+    if (sel !== null && topic === `${sel.key}.bar_1s`)
+      candlesLabel.textContent = '1-second bars from the gateway: none yet (no trades, or no bars for this instrument)';
     market.notePending(topic);
     const row = market.rowFor(topic);
     if (row?.unknown) {

@@ -75,7 +75,6 @@ export interface Tick {
   latencyMs: number;
 }
 
-
 export interface ClientEvents {
   open: () => void;
   close: (code: number, reason: string) => void;
@@ -299,7 +298,9 @@ export class TickgateClient extends Emitter<ClientEvents> {
       const err = topicError(t, true);
       if (err) throw new Error(err);
     }
-    const sub = new Subscription(entries, { maxRate: options.maxRate ?? 0, snapshot: options.snapshot ?? true }, handler, (s) => this.drop(s));
+    const sub = new Subscription(entries, { maxRate: options.maxRate ?? 0, snapshot: options.snapshot ?? true }, handler, (s) =>
+      this.drop(s),
+    );
     this.subscriptions.add(sub);
     this.routeCache.clear();
     if (this.ws?.readyState === OPEN) this.sendSubscribe(sub);
@@ -359,7 +360,10 @@ export class TickgateClient extends Emitter<ClientEvents> {
 
   private open(): void {
     const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Ctor) throw new Error('no WebSocket implementation: pass options.WebSocket, or import the Node build of @tickgate/client (it uses the ws package)');
+    if (!Ctor)
+      throw new Error(
+        'no WebSocket implementation: pass options.WebSocket, or import the Node build of @tickgate/client (it uses the ws package)',
+      );
     if (this.state === 'closed') return;
     let ws: WebSocketLike;
     try {
@@ -420,23 +424,26 @@ export class TickgateClient extends Emitter<ClientEvents> {
 
   private startHeartbeat(ws: WebSocketLike): void {
     this.stopHeartbeat();
-    this.heartbeatTimer = setInterval(() => {
-      const silentFor = Date.now() - this.lastReceivedAt;
-      if (silentFor >= this.heartbeatTimeoutMs) {
-        // Dead connection: no data and no pong. Drop it and reconnect.
-        this.ws = null;
-        this.stopHeartbeat();
-        this.failPings('connection dead (heartbeat timeout)');
-        for (const sub of this.pendingAcks.values()) sub.rejectReady(new Error('connection dead (heartbeat timeout) before the ack'));
-        this.pendingAcks.clear();
-        ws.onclose = null;
-        ws.close(CloseCode.CLIENT_HEARTBEAT_TIMEOUT, 'heartbeat timeout');
-        this.emit('close', CloseCode.ABNORMAL, 'heartbeat timeout');
-        this.scheduleReconnect();
-      } else if (silentFor >= this.heartbeatIntervalMs && ws.readyState === OPEN) {
-        ws.send(JSON.stringify({ op: 'ping', id: this.nextId++ }));
-      }
-    }, Math.max(100, Math.min(this.heartbeatIntervalMs, this.heartbeatTimeoutMs) / 2));
+    this.heartbeatTimer = setInterval(
+      () => {
+        const silentFor = Date.now() - this.lastReceivedAt;
+        if (silentFor >= this.heartbeatTimeoutMs) {
+          // Dead connection: no data and no pong. Drop it and reconnect.
+          this.ws = null;
+          this.stopHeartbeat();
+          this.failPings('connection dead (heartbeat timeout)');
+          for (const sub of this.pendingAcks.values()) sub.rejectReady(new Error('connection dead (heartbeat timeout) before the ack'));
+          this.pendingAcks.clear();
+          ws.onclose = null;
+          ws.close(CloseCode.CLIENT_HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+          this.emit('close', CloseCode.ABNORMAL, 'heartbeat timeout');
+          this.scheduleReconnect();
+        } else if (silentFor >= this.heartbeatIntervalMs && ws.readyState === OPEN) {
+          ws.send(JSON.stringify({ op: 'ping', id: this.nextId++ }));
+        }
+      },
+      Math.max(100, Math.min(this.heartbeatIntervalMs, this.heartbeatTimeoutMs) / 2),
+    );
   }
 
   private failPings(why: string): void {
@@ -486,7 +493,13 @@ export class TickgateClient extends Emitter<ClientEvents> {
           this.dayStatsByInstrument.set(instrumentOf(frame.topic), frame.stats);
           this.emit('stats', frame.topic, frame.stats);
         }
-        this.onTicks(frame.topic, frame.epoch, frame.ticks as unknown as Record<string, number>[], frame.t === 'snapshot', frame.t === 'ticks' ? frame.conflated : undefined);
+        this.onTicks(
+          frame.topic,
+          frame.epoch,
+          frame.ticks as unknown as Record<string, number>[],
+          frame.t === 'snapshot',
+          frame.t === 'ticks' ? frame.conflated : undefined,
+        );
         break;
       case 'ack':
         this.onAck(frame);
@@ -512,7 +525,12 @@ export class TickgateClient extends Emitter<ClientEvents> {
       case 'welcome':
         if (frame.v !== PROTOCOL_VERSION) {
           // A gateway speaking another protocol version: continuing would misread its frames.
-          this.emit('error', 'TG_CLIENT_VERSION', `unsupported protocol version ${String(frame.v)}; this client speaks v${PROTOCOL_VERSION}`, null);
+          this.emit(
+            'error',
+            'TG_CLIENT_VERSION',
+            `unsupported protocol version ${String(frame.v)}; this client speaks v${PROTOCOL_VERSION}`,
+            null,
+          );
           void this.close();
           return;
         }
@@ -622,7 +640,12 @@ export class TickgateClient extends Emitter<ClientEvents> {
     if (!('expected' in result)) return result;
     if (result.snapshot) {
       // The gateway's own snapshot disagrees with its checksum: resubscribing would only repeat it.
-      this.emit('error', 'TG_CLIENT_BOOK_CHECKSUM', `${topic} snapshot seq ${result.seq}: checksum ${result.expected}, computed ${result.computed}`, null);
+      this.emit(
+        'error',
+        'TG_CLIENT_BOOK_CHECKSUM',
+        `${topic} snapshot seq ${result.seq}: checksum ${result.expected}, computed ${result.computed}`,
+        null,
+      );
       return this.books.get(topic);
     }
     this.emit('bookResync', topic, result.seq, result.expected, result.computed);
