@@ -1,3 +1,4 @@
+import { Random } from '../../src/core/random.ts';
 import { killCliProcesses, runCli } from '../../test/cli-process.ts';
 import { findNatsServer, freeLoopbackPort, startNatsCluster, type NatsClusterHandle } from '../../test/nats/nats-server.ts';
 import { WireChecker } from '../../test/nats/wire-checker.ts';
@@ -42,18 +43,6 @@ export interface ChaosOptions {
   log?: (line: string) => void;
 }
 
-/** mulberry32: small, seedable, good enough to pick faults reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -72,7 +61,8 @@ interface Proc {
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const log = options.log ?? (() => {});
-  const random = rng(options.seed);
+  const seeded = new Random(options.seed);
+  const random = () => seeded.next();
   const bin = findNatsServer();
   if (bin === null) throw new Error('chaos: nats-server not found (apt-get install -y nats-server)');
   const cluster: NatsClusterHandle = await startNatsCluster(bin, 3);
