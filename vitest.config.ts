@@ -4,7 +4,10 @@ import { defineConfig } from 'vitest/config';
 /** Tests run the workspace client package from its sources (like tsconfig's `tickgate-source` condition). */
 export const clientSourceAlias = [
   { find: /^@tickgate\/client$/, replacement: fileURLToPath(new URL('./packages/client/src/node.ts', import.meta.url)) },
-  { find: /^@tickgate\/client\/(protocol|topic|backoff)$/, replacement: fileURLToPath(new URL('./packages/client/src/$1.ts', import.meta.url)) },
+  {
+    find: /^@tickgate\/client\/(protocol|topic|backoff)$/,
+    replacement: fileURLToPath(new URL('./packages/client/src/$1.ts', import.meta.url)),
+  },
 ];
 
 export default defineConfig({

@@ -19,8 +19,10 @@ export function nativeLoadMessage(text) {
   const glibc = process.report?.getReport?.().header?.glibcVersionRuntime;
   const needs = /GLIBC_(\d+\.\d+)/.exec(text)?.[1];
   let why;
-  if (needs) why = `it needs glibc >= ${needs}, this system has ${glibc ?? 'an older one'} (the Node 22/24 binaries need glibc >= 2.38: Debian 13, Ubuntu 24.04; or run Node 20)`;
-  else if (/Cannot find module|MODULE_NOT_FOUND|no such file/i.test(text)) why = `uWebSockets.js has no binary for Node ${process.version} on ${process.platform}-${process.arch} (ABI ${abi}); use Node 20, 22, 24 or 25`;
+  if (needs)
+    why = `it needs glibc >= ${needs}, this system has ${glibc ?? 'an older one'} (the Node 22/24 binaries need glibc >= 2.38: Debian 13, Ubuntu 24.04; or run Node 20)`;
+  else if (/Cannot find module|MODULE_NOT_FOUND|no such file/i.test(text))
+    why = `uWebSockets.js has no binary for Node ${process.version} on ${process.platform}-${process.arch} (ABI ${abi}); use Node 20, 22, 24 or 25`;
   else why = (/Error: ([^\n]+)\n*\s*$/.exec(text)?.[1] ?? text.split('\n').find((l) => l.trim() !== '') ?? 'unknown error').trim();
   return `tickgate: cannot load the uWebSockets.js native binary ${binary} under Node ${process.version}: ${why}. See "Node versions" in the README.`;
 }

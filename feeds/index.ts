@@ -12,9 +12,4 @@ import { upstreamWsFeed } from './upstream-ws/index.ts';
  * option types does not convert to the FeedDefinition<never>[] the gateway uses. Each definition's
  * `create` only ever receives the output of its own `optionsSchema`.
  */
-export const builtinFeeds: readonly FeedDefinition<unknown>[] = [
-  simEquityFeed,
-  simFxFeed,
-  replayFeed,
-  upstreamWsFeed,
-];
+export const builtinFeeds: readonly FeedDefinition<unknown>[] = [simEquityFeed, simFxFeed, replayFeed, upstreamWsFeed];

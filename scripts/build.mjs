@@ -31,8 +31,12 @@ tsc('tsconfig.build.json');
 // The dashboard (esbuild, from TypeScript via tsx): built where the source checkout serves it, then
 // copied to where the compiled gateway looks (dist/src/transport/static.js -> ../../dashboards/trading/dist).
 execFileSync(process.execPath, ['--import', 'tsx', 'dashboards/trading/build.ts'], { cwd: root, stdio: 'inherit' });
-cpSync(join(root, 'dashboards/trading/dist'), join(root, 'dist/dashboards/trading/dist'), { recursive: true, filter: (src) => !src.includes('.tmp-') });
+cpSync(join(root, 'dashboards/trading/dist'), join(root, 'dist/dashboards/trading/dist'), {
+  recursive: true,
+  filter: (src) => !src.includes('.tmp-'),
+});
 // Data files the compiled feeds read next to their modules.
-if (existsSync(join(root, 'feeds/replay/fixtures'))) cpSync(join(root, 'feeds/replay/fixtures'), join(root, 'dist/feeds/replay/fixtures'), { recursive: true });
+if (existsSync(join(root, 'feeds/replay/fixtures')))
+  cpSync(join(root, 'feeds/replay/fixtures'), join(root, 'dist/feeds/replay/fixtures'), { recursive: true });
 
 process.stdout.write(`tickgate built in ${Math.round(performance.now() - started)} ms: packages/client/dist, dist/\n`);

@@ -33,7 +33,15 @@ function run(maxBytes: number) {
   for (let i = 0; i < total; i++) {
     clock.advance(step);
     const now = clock.now();
-    const tick: WireQuote = { seq: Math.floor(i / TOPICS) + 1, ts: now - 3.25, gts: now, bid: 100 + (i % 997) / 100, ask: 100.01 + (i % 997) / 100, bidSize: 100 + (i % 7), askSize: 300 + (i % 11) };
+    const tick: WireQuote = {
+      seq: Math.floor(i / TOPICS) + 1,
+      ts: now - 3.25,
+      gts: now,
+      bid: 100 + (i % 997) / 100,
+      ask: 100.01 + (i % 997) / 100,
+      bidSize: 100 + (i % 7),
+      askSize: 300 + (i % 11),
+    };
     tiers.hold(topics[i % TOPICS]!, 1, [tick], now);
   }
   const held = heap() - before;
@@ -44,7 +52,16 @@ function run(maxBytes: number) {
     queueMicrotask(() => {
       const after = heap() - before;
       tiers.stop();
-      resolve({ maxBytes, ticksIn: total, ticksHeld: total - conflated, heapHeldBytes: held, estimatedBytes: estimate, heapBytesPerHeldTick: Math.round(held / Math.max(1, total - conflated)), heapAfterLeaveBytes: after, published });
+      resolve({
+        maxBytes,
+        ticksIn: total,
+        ticksHeld: total - conflated,
+        heapHeldBytes: held,
+        estimatedBytes: estimate,
+        heapBytesPerHeldTick: Math.round(held / Math.max(1, total - conflated)),
+        heapAfterLeaveBytes: after,
+        published,
+      });
     }),
   );
 }

@@ -1,30 +1,31 @@
 import net from 'node:net';
-import { builtinFeeds } from '../feeds/index.ts';
 import type { TopicBus } from './bus/bus.ts';
 import { createBus, type BusWiring } from './bus/factory.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { systemClock, type Clock } from './core/clock.ts';
-import type { TickRejectReason } from './core/tick.ts';
 import type { FeedDefinition } from './feed/adapter.ts';
-import { loadFeedModule } from './feed/loader.ts';
-import { FeedSupervisor } from './feed/supervisor.ts';
+import { FeedFleet } from './feed/fleet.ts';
 import { ConfigError, validateConfig } from './config/load.ts';
-import type { Config, ConfigInput, FeedEntry } from './config/schema.ts';
+import type { Config, ConfigInput } from './config/schema.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { MarketData } from './market/market-data.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { transportOptions } from './transport/options.ts';
+import type { NatsState } from './transport/health.ts';
 import { Transport } from './transport/server.ts';
 import { VERSION } from './version.ts';
 import { WorkerPool } from './workers/pool.ts';
-
 
 /** How long start() waits for a NATS bus to learn the upstream epoch before listening anyway. */
 const EPOCH_WAIT_MS = 3_000;
 export interface GatewayDeps {
   logger?: Logger;
   clock?: Clock;
-  /** Adapters selectable by name; defaults to the built-in list in feeds/index.ts. */
+  /**
+   * Adapters selectable by name in `config.feeds`. None by default: src/ never imports feeds/, so
+   * the caller hands the built-in list in (the CLI commands and the package entry src/index.ts
+   * pass feeds/index.ts).
+   */
   feedDefinitions?: readonly FeedDefinition<never>[];
   /** Where relative `module` paths of feed entries start: the config file's directory; default the current directory. */
   moduleBaseDir?: string;
@@ -49,10 +50,13 @@ export class Gateway {
   readonly metrics: Metrics;
   readonly logger: Logger;
   private readonly transport: Transport;
-  private readonly supervisors: FeedSupervisor[] = [];
+  /** The feed adapters this process runs (none when served from NATS). */
+  private readonly fleet: FeedFleet;
   readonly authenticator: Authenticator;
   /** Books, bars and day statistics (src/market), between the bus and the transport. */
   readonly market: MarketData;
+  /** For /healthz: null on the in-process bus. */
+  private natsState: NatsState = null;
   private port = 0;
   private metricsPort: number | null = null;
   private stopped: Promise<void> | null = null;
@@ -64,6 +68,7 @@ export class Gateway {
     this.authenticator = new Authenticator(config.auth);
     this.metrics = createMetrics();
     const hot = this.metrics.hot;
+    this.natsState = config.bus.kind === 'nats' ? 'reconnecting' : null;
     // bus.kind "nats": served from NATS (ticks enter at `tickgate ingest`), so no local feeds run.
     this.busWiring = createBus(config, {
       clock,
@@ -73,10 +78,12 @@ export class Gateway {
         accepted: (feedId) => {
           hot.feedCounter(feedId).count++;
         },
-        rejected: (feedId, reason) => this.onRejected(feedId, reason),
+        rejected: (feedId, reason) => this.fleet.rejected(feedId, reason),
         published: (seconds) => this.metrics.publishLatency.observe(seconds),
       },
       onConnection: (up, feeds) => {
+        this.natsState = up ? 'connected' : 'reconnecting';
+        this.pool?.natsChanged(this.natsState);
         for (const feed of feeds) this.transport.liveness.feedUp(feed, up);
       },
     });
@@ -84,7 +91,19 @@ export class Gateway {
     // Bars are built where ticks enter the bus; a gateway served from NATS only relays (and keeps) what arrives.
     const barIntervals = this.busWiring.runsFeeds ? config.market.barIntervals : [];
     this.market = new MarketData(this.bus, clock, { ...config.market, barIntervals, barCheckIntervalMs: 50 });
-    if (this.busWiring.runsFeeds) this.supervisors = this.buildFeeds(deps.feedDefinitions ?? (builtinFeeds as readonly FeedDefinition<never>[]), clock, deps.moduleBaseDir);
+    this.fleet = new FeedFleet(this.busWiring.runsFeeds ? config.feeds : [], {
+      definitions: deps.feedDefinitions ?? [],
+      moduleBaseDir: deps.moduleBaseDir ?? process.cwd(),
+      metrics: this.metrics,
+      logger: this.logger,
+      clock,
+      publish: (tick, id) => this.bus.publish(tick, id).ok,
+      currentInterest: () => this.pool?.entries() ?? this.transport.interestedEntries(),
+      feedUp: (id, isUp) => {
+        this.transport.liveness.feedUp(id, isUp);
+        this.pool?.feedChanged(id, isUp, this.fleet.states());
+      },
+    });
     this.transport = new Transport(
       { ...transportOptions(config), ...(config.workers > 1 ? { workerId: 0 } : {}) },
       {
@@ -92,7 +111,8 @@ export class Gateway {
         metrics: this.metrics,
         logger: this.logger,
         version: VERSION,
-        feedStates: () => Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])),
+        feedStates: () => this.fleet.states(),
+        natsState: () => this.natsState,
         authenticator: this.authenticator,
         market: this.market,
         clock,
@@ -104,7 +124,9 @@ export class Gateway {
       },
     );
     if (config.workers > 1) {
-      this.pool = new WorkerPool(config, this.transport, this.metrics, this.logger, (entry, interested) => this.feedInterest(entry, interested));
+      this.pool = new WorkerPool(config, this.transport, this.metrics, this.logger, (entry, interested) =>
+        this.feedInterest(entry, interested),
+      );
       this.bus.setSink(this.market.wrap(this.pool));
       this.pool.warmFrom = this.bus;
     } else {
@@ -119,107 +141,7 @@ export class Gateway {
 
   private feedInterest(entry: string, interested: boolean): void {
     this.busWiring.interest(entry, interested);
-    for (const s of this.supervisors) s.interestChanged(entry, interested);
-  }
-
-  /** Imports the feeds configured by `module` (set by buildFeeds; start() runs it before listening). */
-  private loadModuleFeeds: () => Promise<void> = async () => {};
-
-  /**
-   * Builds a supervisor per configured feed. Built-in adapters are looked up by name here, so a
-   * config naming an unknown one fails in the constructor; `module` entries need an async import
-   * and are loaded by start() (then inserted in config order).
-   */
-  private buildFeeds(definitions: readonly FeedDefinition<never>[], clock: Clock, moduleBaseDir = process.cwd()): FeedSupervisor[] {
-    const byName = new Map(definitions.map((d) => [d.name, d]));
-    const supervisors: FeedSupervisor[] = [];
-    const configIndex = new Map<FeedSupervisor, number>();
-    const supervise = (i: number, entry: FeedEntry, definition: FeedDefinition<never>, feedId: string, origin: string): void => {
-      const parsed = definition.optionsSchema.safeParse(entry.options);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        const key = ['feeds', i, 'options', ...issue.path].join('.');
-        throw new ConfigError(`invalid config: ${key}: ${issue.message} (${origin})`);
-      }
-      const adapter = definition.create(parsed.data);
-      if (typeof adapter?.start !== 'function' || typeof adapter.stop !== 'function') {
-        throw new ConfigError(`invalid config: feeds.${i}: ${origin}: create() must return an adapter with start(ctx) and stop()`);
-      }
-      const { metrics } = this;
-      metrics.feedUp.labels(feedId).set(0);
-      metrics.feedRestarts.labels(feedId).inc(0);
-      metrics.feedFailures.labels(feedId).inc(0);
-      this.metrics.hot.feedCounter(feedId);
-      const supervisor = new FeedSupervisor(
-        feedId,
-        adapter,
-        {
-          publish: (tick, id) => this.bus.publish(tick, id).ok,
-          up: (id, isUp) => {
-            metrics.feedUp.labels(id).set(isUp ? 1 : 0);
-            this.transport.liveness.feedUp(id, isUp);
-            this.pool?.feedChanged(id, isUp, Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])));
-          },
-          failed: (id) => metrics.feedFailures.labels(id).inc(),
-          restarted: (id) => metrics.feedRestarts.labels(id).inc(),
-          currentInterest: () => this.pool?.entries() ?? this.transport.interestedEntries(),
-        },
-        this.logger.child({ feed: feedId }),
-        clock,
-      );
-      supervisors.push(supervisor);
-      configIndex.set(supervisor, i);
-    };
-    const modules: { i: number; entry: FeedEntry; specifier: string }[] = [];
-    this.config.feeds.forEach((entry, i) => {
-      if (entry.module !== undefined) {
-        modules.push({ i, entry, specifier: entry.module });
-        return;
-      }
-      const definition = byName.get(entry.adapter);
-      if (!definition) {
-        throw new ConfigError(
-          `invalid config: feeds.${i}.adapter: unknown adapter "${entry.adapter}"; available: ${[...byName.keys()].join(', ')}`,
-        );
-      }
-      supervise(i, entry, definition, entry.id ?? entry.adapter, `adapter ${entry.adapter}`);
-    });
-    if (modules.length > 0) {
-      this.loadModuleFeeds = async () => {
-        this.loadModuleFeeds = async () => {};
-        const ids = new Set(supervisors.map((s) => s.feedId));
-        for (const { i, entry, specifier } of modules) {
-          let definition: FeedDefinition<never>;
-          try {
-            definition = await loadFeedModule(specifier, moduleBaseDir);
-          } catch (err) {
-            throw new ConfigError(`invalid config: feeds.${i}.module: ${(err as Error).message}`);
-          }
-          const feedId = entry.id ?? definition.name;
-          if (entry.id === undefined && !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(feedId)) {
-            throw new ConfigError(`invalid config: feeds.${i}.id: required: module "${specifier}" names its feed "${feedId}", which is not a feed id (lowercase letters, digits, "_" or "-", at most 32 chars)`);
-          }
-          if (ids.has(feedId)) throw new ConfigError(`invalid config: feeds.${i}.id: duplicate feed id "${feedId}"; give each instance its own id`);
-          ids.add(feedId);
-          supervise(i, entry, definition, feedId, `module ${specifier}`);
-        }
-        supervisors.sort((a, b) => configIndex.get(a)! - configIndex.get(b)!);
-      };
-    }
-    return supervisors;
-  }
-
-  private readonly rejectLoggedAt = new Map<string, number>();
-
-  /** Counted always; logged at most once per feed and reason every 10 s. */
-  private onRejected(feedId: string, reason: TickRejectReason): void {
-    this.metrics.ticksRejected.labels(feedId, reason).inc();
-    const key = `${feedId}/${reason}`;
-    const now = Date.now();
-    if (now - (this.rejectLoggedAt.get(key) ?? 0) >= 10_000) {
-      this.rejectLoggedAt.set(key, now);
-      this.logger.warn({ feed: feedId, reason }, 'tick rejected (further rejections for 10 s are only counted)');
-    }
+    this.fleet.interestChanged(entry, interested);
   }
 
   /** Listens, then starts the feeds. Resolves with the bound port and the URLs served. */
@@ -227,7 +149,7 @@ export class Gateway {
     await this.authenticator.ready().catch((err: unknown) => {
       throw new ConfigError(`invalid config: auth.jwt: ${(err as Error).message}`);
     });
-    await this.loadModuleFeeds();
+    await this.fleet.load();
     this.busWiring.start();
     this.market.start();
     // NATS: welcome and /healthz carry the real epoch from the first connection on (bounded wait;
@@ -237,8 +159,9 @@ export class Gateway {
     if (this.pool && this.config.port === 0) this.transport.setPort(await freePort(this.config.host));
     this.port = await this.transport.listen();
     await this.pool?.start(this.port, this.bus.epoch, VERSION);
+    this.pool?.natsChanged(this.natsState);
     this.metricsPort = await this.transport.listenMetrics();
-    for (const s of this.supervisors) s.start();
+    this.fleet.start();
     return { port: this.port, urls: this.urls() };
   }
 
@@ -278,7 +201,7 @@ export class Gateway {
     this.stopped ??= (async () => {
       this.transport.liveness.stop(); // feeds stopping for shutdown are not news for clients
       this.market.stop();
-      await Promise.all(this.supervisors.map((s) => s.stop()));
+      await this.fleet.stop();
       await this.bus.close();
       await Promise.resolve(); // the pool posts the last flush to the workers in a microtask
       await Promise.all([this.pool?.stop(), this.transport.close()]);

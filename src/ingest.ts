@@ -1,8 +1,5 @@
-import http from 'node:http';
 import { hostname } from 'node:os';
 import type { Subscription } from '@nats-io/transport-node';
-import type { AddressInfo } from 'node:net';
-import { builtinFeeds } from '../feeds/index.ts';
 import { MemoryBus } from './bus/memory-bus.ts';
 import { NatsIngestPublisher } from './bus/nats/ingest-publisher.ts';
 import { NatsLink } from './bus/nats/link.ts';
@@ -13,15 +10,18 @@ import { ConfigError, validateConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import type { FeedDefinition } from './feed/adapter.ts';
-import { loadFeedModule } from './feed/loader.ts';
-import { FeedSupervisor } from './feed/supervisor.ts';
+import { FeedFleet } from './feed/fleet.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { OpsServer } from './transport/ops-server.ts';
+import { VERSION } from './version.ts';
 
 export interface IngestDeps {
   logger?: Logger;
   clock?: Clock;
+  /** Adapters selectable by name; none by default (the `ingest` command hands in feeds/index.ts). */
   feedDefinitions?: readonly FeedDefinition<never>[];
+  /** Where relative `module` paths of feed entries start; default the current directory. */
   moduleBaseDir?: string;
   /** Serve /healthz and /metrics on config.host:config.port (default true; tests turn it off). */
   http?: boolean;
@@ -32,7 +32,8 @@ export interface IngestDeps {
 /**
  * `tickgate ingest`: the second composition root. Feed adapters → MemoryBus (validate, seq,
  * epoch, gateway time, encode once) → NatsIngestPublisher → NATS subjects `<prefix>.<topic>`.
- * No WebSocket listener; a small HTTP listener answers /healthz and /metrics.
+ * No WebSocket listener; an operations listener (src/transport/ops-server.ts) answers /healthz
+ * and /metrics with the gateway's routes.
  *
  * Run exactly one ingest process per subject prefix: seqs and the epoch are assigned here, and a
  * second process would publish its own, conflicting ones. In JetStream mode a restarted ingest
@@ -46,9 +47,8 @@ export class Ingest {
   readonly subjects: Subjects;
   private readonly link: NatsLink;
   private readonly publisher: NatsIngestPublisher;
-  private readonly supervisors: FeedSupervisor[] = [];
-  private server: http.Server | null = null;
-  private readonly startedAt = Date.now();
+  private readonly fleet: FeedFleet;
+  private server: OpsServer | null = null;
   private stopped: Promise<void> | null = null;
   private readonly clock: Clock;
   private lease: IngestLease | null = null;
@@ -56,14 +56,20 @@ export class Ingest {
   /** `active` publishes; `standby` waits for the failover lease; `fenced` lost it. */
   role: 'active' | 'standby' | 'fenced' = 'active';
 
-  constructor(config: Config, private readonly deps: IngestDeps = {}) {
-    if (config.bus.kind !== 'nats') throw new ConfigError('invalid config: bus.kind: ingest publishes to NATS: give --bus nats://host:4222 (or bus.kind "nats")');
+  constructor(
+    config: Config,
+    private readonly deps: IngestDeps = {},
+  ) {
+    if (config.bus.kind !== 'nats')
+      throw new ConfigError('invalid config: bus.kind: ingest publishes to NATS: give --bus nats://host:4222 (or bus.kind "nats")');
     this.config = config;
     this.logger = deps.logger ?? createLogger(config.logLevel);
     const clock = deps.clock ?? systemClock;
     this.clock = clock;
     if (config.bus.nats.lease.enabled && !config.bus.nats.jetstream.enabled) {
-      throw new ConfigError('invalid config: bus.nats.lease.enabled: failover needs JetStream (bus.nats.jetstream.enabled): the standby continues seqs from the stream');
+      throw new ConfigError(
+        'invalid config: bus.nats.lease.enabled: failover needs JetStream (bus.nats.jetstream.enabled): the standby continues seqs from the stream',
+      );
     }
     this.metrics = createMetrics();
     const { metrics } = this;
@@ -79,13 +85,19 @@ export class Ingest {
         accepted: (feedId) => {
           metrics.hot.feedCounter(feedId).count++;
         },
-        rejected: (feedId, reason) => metrics.ticksRejected.labels(feedId, reason).inc(),
+        rejected: (feedId, reason) => this.fleet.rejected(feedId, reason),
         published: (seconds) => metrics.publishLatency.observe(seconds),
       },
     });
     metrics.busConnected.set(0);
     this.link = new NatsLink(
-      { url: nats.url, name: 'tickgate-ingest', reconnectTimeWaitMs: nats.reconnectTimeWaitMs, reconnectJitterMs: nats.reconnectJitterMs, pingIntervalMs: nats.pingIntervalMs },
+      {
+        url: nats.url,
+        name: 'tickgate-ingest',
+        reconnectTimeWaitMs: nats.reconnectTimeWaitMs,
+        reconnectJitterMs: nats.reconnectJitterMs,
+        pingIntervalMs: nats.pingIntervalMs,
+      },
       {
         up: (_nc, reconnected) => {
           metrics.busConnected.set(1);
@@ -111,44 +123,16 @@ export class Ingest {
     );
     this.publisher = new NatsIngestPublisher(this.link, this.subjects, metrics.busHot);
     this.bus.setSink(this.publisher);
-    this.supervisors = this.buildFeeds(deps.feedDefinitions ?? (builtinFeeds as readonly FeedDefinition<never>[]), clock);
-  }
-
-  private buildFeeds(definitions: readonly FeedDefinition<never>[], clock: Clock): FeedSupervisor[] {
-    const byName = new Map(definitions.map((d) => [d.name, d]));
-    return this.config.feeds
-      .filter((entry) => entry.module === undefined)
-      .map((entry) => {
-        const i = this.config.feeds.indexOf(entry);
-        const definition = byName.get(entry.adapter);
-        if (!definition) throw new ConfigError(`invalid config: feeds.${i}.adapter: unknown adapter "${entry.adapter}"; available: ${[...byName.keys()].join(', ')}`);
-        return this.supervise(i, entry.options, definition, entry.id ?? entry.adapter, clock);
-      });
-  }
-
-  private supervise(i: number, options: unknown, definition: FeedDefinition<never>, feedId: string, clock: Clock): FeedSupervisor {
-    const parsed = definition.optionsSchema.safeParse(options);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new ConfigError(`invalid config: ${['feeds', i, 'options', ...issue.path].join('.')}: ${issue.message}`);
-    }
-    const { metrics } = this;
-    metrics.feedUp.labels(feedId).set(0);
-    metrics.hot.feedCounter(feedId);
-    return new FeedSupervisor(
-      feedId,
-      definition.create(parsed.data),
-      {
-        publish: (tick, id) => this.bus.publish(tick, id).ok,
-        up: (id, isUp) => metrics.feedUp.labels(id).set(isUp ? 1 : 0),
-        failed: (id) => metrics.feedFailures.labels(id).inc(),
-        restarted: (id) => metrics.feedRestarts.labels(id).inc(),
-        // Client interest lives in the gateways; interest-aware adapters use their static lists here.
-        currentInterest: () => [],
-      },
-      this.logger.child({ feed: feedId }),
+    this.fleet = new FeedFleet(config.feeds, {
+      definitions: deps.feedDefinitions ?? [],
+      moduleBaseDir: deps.moduleBaseDir ?? process.cwd(),
+      metrics,
+      logger: this.logger,
       clock,
-    );
+      publish: (tick, id) => this.bus.publish(tick, id).ok,
+      // Client interest lives in the gateways; interest-aware adapters use their static lists here.
+      currentInterest: () => [],
+    });
   }
 
   /**
@@ -158,18 +142,30 @@ export class Ingest {
   private async ensureStream(retryMs = STREAM_SETUP_RETRY_MS): Promise<boolean> {
     const js = this.config.bus.nats.jetstream;
     if (!js.enabled) return true;
-    const deadline = Date.now() + retryMs;
+    const deadline = this.clock.now() + retryMs;
     for (let attempt = 0; ; attempt++) {
       const nc = this.link.connection;
       if (nc === null || this.stopped) return false;
       try {
         await ensureStream(nc, this.subjects, js);
-        this.logger.info({ stream: js.stream, subjects: this.subjects.all, maxAgeMs: js.maxAgeMs, maxMsgsPerSubject: js.maxMsgsPerSubject, replicas: js.replicas }, 'JetStream stream ready');
+        this.logger.info(
+          {
+            stream: js.stream,
+            subjects: this.subjects.all,
+            maxAgeMs: js.maxAgeMs,
+            maxMsgsPerSubject: js.maxMsgsPerSubject,
+            replicas: js.replicas,
+          },
+          'JetStream stream ready',
+        );
         return true;
       } catch (err) {
-        if (Date.now() >= deadline) {
+        if (this.clock.now() >= deadline) {
           if (retryMs === 0) return false;
-          this.logger.error({ err: (err as Error).message, stream: js.stream }, 'JetStream stream could not be created or updated; publishing on core NATS only');
+          this.logger.error(
+            { err: (err as Error).message, stream: js.stream },
+            'JetStream stream could not be created or updated; publishing on core NATS only',
+          );
           return false;
         }
         if (attempt === 0) this.logger.warn({ err: (err as Error).message, stream: js.stream }, 'JetStream not ready; retrying');
@@ -190,14 +186,14 @@ export class Ingest {
     if (!js.enabled || nc === null) return;
     try {
       // Retried: after a failover the cluster may still be electing the stream's leader.
-      const deadline = Date.now() + 10_000;
+      const deadline = this.clock.now() + 10_000;
       let tail: Awaited<ReturnType<typeof readStreamTail>>;
       for (;;) {
         try {
-          tail = await readStreamTail(nc, this.subjects, js.stream, 10_000);
+          tail = await readStreamTail(nc, this.subjects, js.stream, 10_000, this.clock);
           break;
         } catch (err) {
-          if (Date.now() > deadline) throw err;
+          if (this.clock.now() > deadline) throw err;
           await new Promise((r) => setTimeout(r, 250));
         }
       }
@@ -206,9 +202,15 @@ export class Ingest {
         return;
       }
       this.bus.continueFrom(tail.epoch, tail.topics);
-      this.logger.info({ stream: js.stream, epoch: tail.epoch, topics: tail.topics.length }, 'continuing the epoch and seqs from the stream');
+      this.logger.info(
+        { stream: js.stream, epoch: tail.epoch, topics: tail.topics.length },
+        'continuing the epoch and seqs from the stream',
+      );
     } catch (err) {
-      this.logger.error({ err: (err as Error).message, stream: js.stream, epoch: this.bus.epoch }, 'reading the stream tail failed: starting a new epoch (clients get a reset)');
+      this.logger.error(
+        { err: (err as Error).message, stream: js.stream, epoch: this.bus.epoch },
+        'reading the stream tail failed: starting a new epoch (clients get a reset)',
+      );
     }
   }
 
@@ -233,14 +235,19 @@ export class Ingest {
     const nats = this.config.bus.nats;
     const nc = this.link.connection;
     if (!nats.lease.enabled || nc === null) return;
-    const lease = new IngestLease(nc, { prefix: nats.subjectPrefix, holder: `${hostname()}:${process.pid}:${this.bus.epoch}`, ttlMs: nats.lease.ttlMs }, this.clock, this.logger.child({ lease: true }));
+    const lease = new IngestLease(
+      nc,
+      { prefix: nats.subjectPrefix, holder: `${hostname()}:${process.pid}:${this.bus.epoch}`, ttlMs: nats.lease.ttlMs },
+      this.clock,
+      this.logger.child({ lease: true }),
+    );
     this.lease = lease;
-    for (const deadline = Date.now() + STREAM_SETUP_RETRY_MS; ; ) {
+    for (const deadline = this.clock.now() + STREAM_SETUP_RETRY_MS; ; ) {
       try {
         await lease.ensure(nats.jetstream.replicas);
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`failover lease: its stream cannot be created: ${(err as Error).message}`);
+        if (this.clock.now() > deadline) throw new Error(`failover lease: its stream cannot be created: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 250));
       }
     }
@@ -253,7 +260,7 @@ export class Ingest {
       this.role = 'fenced';
       this.publisher.fence();
       this.epochResponder?.unsubscribe();
-      void Promise.all(this.supervisors.map((s) => s.stop()));
+      void this.fleet.stop();
       this.deps.onFenced?.();
     });
   }
@@ -264,16 +271,7 @@ export class Ingest {
    * its port (null without one).
    */
   async start(): Promise<{ port: number | null }> {
-    for (const [i, entry] of this.config.feeds.entries()) {
-      if (entry.module === undefined) continue;
-      let definition: FeedDefinition<never>;
-      try {
-        definition = await loadFeedModule(entry.module, this.deps.moduleBaseDir ?? process.cwd());
-      } catch (err) {
-        throw new ConfigError(`invalid config: feeds.${i}.module: ${(err as Error).message}`);
-      }
-      this.supervisors.push(this.supervise(i, entry.options, definition, entry.id ?? definition.name, this.deps.clock ?? systemClock));
-    }
+    await this.fleet.load();
     this.link.start();
     await this.link.ready();
     // Listening first: a standby answers /healthz (lease: standby) while it waits.
@@ -282,41 +280,31 @@ export class Ingest {
     await this.ensureStream();
     await this.continueStream();
     this.answerEpochRequests();
-    for (const s of this.supervisors) s.start();
+    this.fleet.start();
     return { port };
   }
 
+  /** /healthz and /metrics: the gateway's routes and health body (src/transport/health.ts). */
   private listen(): Promise<number> {
-    const server = http.createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      if (req.method !== 'GET') {
-        res.writeHead(405).end();
-      } else if (path === '/healthz') {
-        const body = {
-          status: this.stopped ? 'shutting_down' : 'ok',
-          role: 'ingest',
-          lease: this.config.bus.nats.lease.enabled ? this.role : 'off',
-          epoch: this.bus.epoch,
-          uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-          topics: this.bus.topicCount,
-          nats: this.link.connected ? 'connected' : 'reconnecting',
-          feeds: Object.fromEntries(this.supervisors.map((s) => [s.feedId, s.state])),
-        };
-        res.writeHead(this.stopped ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-      } else if (path === '/metrics') {
-        this.metrics.registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
-          () => res.writeHead(500).end(),
-        );
-      } else {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"TG_ERR_NOT_FOUND","message":"ingest serves /healthz and /metrics only"}}');
-      }
+    const server = new OpsServer({
+      metrics: this.metrics,
+      metricsBearerToken: this.config.metrics.bearerToken,
+      log: this.logger,
+      health: {
+        role: 'ingest',
+        version: VERSION,
+        clock: this.clock,
+        startedAt: this.clock.now(),
+        epoch: () => this.bus.epoch,
+        topics: () => this.bus.topicCount,
+        feeds: () => this.fleet.states(),
+        shuttingDown: () => this.stopped !== null,
+        nats: () => (this.link.connected ? 'connected' : 'reconnecting'),
+        lease: () => (this.config.bus.nats.lease.enabled ? this.role : 'off'),
+      },
     });
     this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.config.port, this.config.host, () => resolve((server.address() as AddressInfo).port));
-    });
+    return server.listen(this.config.host, this.config.port);
   }
 
   get natsConnected(): boolean {
@@ -333,11 +321,11 @@ export class Ingest {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.lease?.stop();
-      await Promise.all(this.supervisors.map((s) => s.stop()));
+      await this.fleet.stop();
       await this.bus.close();
       this.publisher.close();
       await this.link.close();
-      if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+      this.server?.close();
     })();
     return this.stopped;
   }

@@ -61,7 +61,10 @@ export function formatLogLine(line: string, color = false): string {
     if (v !== null && typeof v === 'object' && typeof (v as { stack?: unknown }).stack === 'string') {
       const e = v as { message?: string; stack: string };
       fields.push(`${k}=${showValue(e.message ?? '')}`);
-      stack += `\n${e.stack.split('\n').map((l) => `    ${l}`).join('\n')}`;
+      stack += `\n${e.stack
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n')}`;
     } else {
       fields.push(`${k}=${showValue(v)}`);
     }

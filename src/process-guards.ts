@@ -76,7 +76,10 @@ export function installProcessGuards(options: ProcessGuardOptions): () => void {
     processErrorCounts.uncaught_exception++;
     if (exiting) return; // a second one while exiting: already on the way out
     exiting = true;
-    logger.fatal({ err: error, kind: 'uncaught_exception', origin }, 'uncaught exception; state can no longer be trusted, exiting with code 1');
+    logger.fatal(
+      { err: error, kind: 'uncaught_exception', origin },
+      'uncaught exception; state can no longer be trusted, exiting with code 1',
+    );
     proc.exit(1);
   };
 

@@ -19,7 +19,16 @@ export function formatNumber(n: number | undefined, digits = 5): string {
 export const TABLE_HEADER = ['TOPIC', 'BID', 'ASK', 'PRICE', 'SIZE', 'SEQ', 'UPDATES', 'LAT ms'];
 
 function cells({ tick: t, updates }: TailRow): string[] {
-  return [t.topic, formatNumber(t.bid), formatNumber(t.ask), formatNumber(t.price), formatNumber(t.size ?? t.bidSize, 0), String(t.seq), String(updates), t.latencyMs.toFixed(2)];
+  return [
+    t.topic,
+    formatNumber(t.bid),
+    formatNumber(t.ask),
+    formatNumber(t.price),
+    formatNumber(t.size ?? t.bidSize, 0),
+    String(t.seq),
+    String(updates),
+    t.latencyMs.toFixed(2),
+  ];
 }
 
 /**
@@ -35,12 +44,16 @@ export function renderTable(rows: Map<string, TailRow>, status: string, height =
   const widths = TABLE_HEADER.map((h, i) => Math.max(h.length, ...shown.map((l) => l[i]!.length)));
   const row = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
   const lines = [status, '', row(TABLE_HEADER), ...shown.map(row)];
-  if (shown.length < all.length) lines.push(`… ${all.length - shown.length} more topics not shown (enlarge the window, or tail fewer topics)`);
-  return lines.map((l) => (l.length > width ? l.slice(0, Math.max(0, width - 1)) + '…' : l));
+  if (shown.length < all.length)
+    lines.push(`… ${all.length - shown.length} more topics not shown (enlarge the window, or tail fewer topics)`);
+  return lines.map((l) => (l.length > width ? `${l.slice(0, Math.max(0, width - 1))}…` : l));
 }
 
 /** One line per tick when stdout is not a terminal (and not --json). */
 export function tickLine(tick: Tick): string {
-  const values = tick.price !== undefined ? `price=${formatNumber(tick.price)} size=${formatNumber(tick.size, 0)}` : `bid=${formatNumber(tick.bid)} ask=${formatNumber(tick.ask)}`;
+  const values =
+    tick.price !== undefined
+      ? `price=${formatNumber(tick.price)} size=${formatNumber(tick.size, 0)}`
+      : `bid=${formatNumber(tick.bid)} ask=${formatNumber(tick.ask)}`;
   return `${tick.topic} seq=${tick.seq} ${values}`;
 }

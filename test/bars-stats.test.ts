@@ -16,7 +16,10 @@ afterEach(async () => {
 const T0 = Date.UTC(2026, 0, 2, 23, 59, 58);
 
 async function start(clock: ManualClock, extra: Partial<ConfigInput> = {}) {
-  gw = createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [], market: { barIntervals: ['1s', '1m'], barSnapshot: 5 }, ...extra }, { clock });
+  gw = createGateway(
+    { host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [], market: { barIntervals: ['1s', '1m'], barSnapshot: 5 }, ...extra },
+    { clock },
+  );
   const { port } = await gw.start();
   const http = `http://127.0.0.1:${port}`;
   const connect = async () => {
@@ -32,7 +35,9 @@ async function start(clock: ManualClock, extra: Partial<ConfigInput> = {}) {
     expect(gw!.bus.publish({ topic: 'equity.AAA.trade', ts: clock.now(), kind: 'trade', price, size }, 'test').ok).toBe(true);
   };
   const fxQuote = (bid: number, ask: number) => {
-    expect(gw!.bus.publish({ topic: 'fx.EURUSD.quote', ts: clock.now(), kind: 'quote', bid, ask, bidSize: 1e6, askSize: 1e6 }, 'test').ok).toBe(true);
+    expect(
+      gw!.bus.publish({ topic: 'fx.EURUSD.quote', ts: clock.now(), kind: 'quote', bid, ask, bidSize: 1e6, askSize: 1e6 }, 'test').ok,
+    ).toBe(true);
   };
   return { connect, get, trade, fxQuote, bus: gw.bus };
 }
@@ -72,11 +77,25 @@ describe('bars (OHLCV) built in the gateway on a manual clock', () => {
     const all = await g.get('/v1/bars/equity.AAA.bar_1s');
     expect(all.status).toBe(200);
     expect(all.body).toMatchObject({ topic: 'equity.AAA.bar_1s', intervalMs: 1000, count: 2 });
-    expect(all.body.bars.map((b: Frame) => [b.start, b.final])).toEqual([[T0, true], [T0 + 1000, false]]);
+    expect(all.body.bars.map((b: Frame) => [b.start, b.final])).toEqual([
+      [T0, true],
+      [T0 + 1000, false],
+    ]);
     expect((await g.get(`/v1/bars/equity.AAA.bar_1s?limit=1`)).body.bars.map((b: Frame) => b.start)).toEqual([T0 + 1000]);
     expect((await g.get(`/v1/bars/equity.AAA.bar_1s?from=${T0}&to=${T0 + 1000}`)).body.bars.map((b: Frame) => b.start)).toEqual([T0]);
     const oneMinute = await g.get('/v1/bars/equity.AAA.bar_1m');
-    expect(oneMinute.body.bars).toEqual([expect.objectContaining({ start: Date.UTC(2026, 0, 2, 23, 59), open: 10, high: 13, low: 9, close: 13, volume: 550, count: 5, final: false })]);
+    expect(oneMinute.body.bars).toEqual([
+      expect.objectContaining({
+        start: Date.UTC(2026, 0, 2, 23, 59),
+        open: 10,
+        high: 13,
+        low: 9,
+        close: 13,
+        volume: 550,
+        count: 5,
+        final: false,
+      }),
+    ]);
 
     expect((await g.get('/v1/bars/equity.AAA.bar_1s?limit=0')).status).toBe(400);
     expect((await g.get('/v1/bars/equity.AAA.bar_1s?from=yesterday')).body.error.code).toBe('TG_ERR_INVALID_REQUEST');
@@ -143,7 +162,19 @@ describe('day statistics on a manual clock', () => {
     g.fxQuote(1.0999, 1.1001);
     g.bus.flush();
     const day1 = await g.get('/v1/snapshot/equity.AAA.trade');
-    expect(day1.body.stats).toEqual({ day: '2026-01-02', source: 'trade', open: 10, high: 13, low: 10, last: 13, prevClose: null, volume: 200, vwap: 11.5, change: null, changePct: null });
+    expect(day1.body.stats).toEqual({
+      day: '2026-01-02',
+      source: 'trade',
+      open: 10,
+      high: 13,
+      low: 10,
+      last: 13,
+      prevClose: null,
+      volume: 200,
+      vwap: 11.5,
+      change: null,
+      changePct: null,
+    });
 
     clock.advance(2500); // 2026-01-03 00:00:00.500
     const rolled = await g.get('/v1/snapshot/equity.AAA.trade');
@@ -216,7 +247,11 @@ describe('GET /v1/bars: the same authorisation as /v1/snapshot', () => {
 
     const live = await g.get(bars, key(FULL));
     expect(live.status).toBe(200);
-    expect(live.body.bars.map((b: Frame) => [b.start, b.final])).toEqual([[T0, true], [T0 + 1000, true], [T0 + 2000, false]]);
+    expect(live.body.bars.map((b: Frame) => [b.start, b.final])).toEqual([
+      [T0, true],
+      [T0 + 1000, true],
+      [T0 + 2000, false],
+    ]);
     expect(live.body.delayMs).toBeUndefined();
 
     // Delay 2000 ms at T0+2500: the cutoff is T0+500; no bar had ended by then.

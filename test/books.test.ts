@@ -59,7 +59,12 @@ function bookFrames(c: TestClient, from = 0): Frame[] {
 }
 
 /** Checks a client's book against the gateway's at every seq where it was recorded. */
-function verify(book: CheckedBook, frames: Frame[], everyUpdate: boolean, gatewayBooks: Map<number, { bids: number[][]; asks: number[][] }>): number {
+function verify(
+  book: CheckedBook,
+  frames: Frame[],
+  everyUpdate: boolean,
+  gatewayBooks: Map<number, { bids: number[][]; asks: number[][] }>,
+): number {
   let compared = 0;
   for (const f of frames) {
     book.onFrame(f, everyUpdate);
@@ -257,15 +262,34 @@ describe('order books (independent checker: own msgpack decode, own CRC-32, own 
   it('refuses malformed book ticks with a reason and no seq', async () => {
     s = await startGateway({ market: { bookDepth: DEPTH } });
     const ts = Date.now();
-    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: [[10, 100]], asks: [[10.01, 100]] }, 'test')).toEqual({ ok: true, seq: 1 });
-    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: [[10, 1.5]], asks: [] }, 'test')).toEqual({ ok: false, reason: 'fractional_size' });
-    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: [[-1, 100]], asks: [] }, 'test')).toEqual({ ok: false, reason: 'invalid_price' });
-    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: [[10]], asks: [] } as never, 'test')).toEqual({ ok: false, reason: 'invalid_levels' });
-    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: 'x', asks: [] } as never, 'test')).toEqual({ ok: false, reason: 'invalid_levels' });
-    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'quote', bid: 1, ask: 2, bidSize: 1, askSize: 1 }, 'test')).toEqual({ ok: false, reason: 'channel_mismatch' });
+    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: [[10, 100]], asks: [[10.01, 100]] }, 'test')).toEqual({
+      ok: true,
+      seq: 1,
+    });
+    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: [[10, 1.5]], asks: [] }, 'test')).toEqual({
+      ok: false,
+      reason: 'fractional_size',
+    });
+    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: [[-1, 100]], asks: [] }, 'test')).toEqual({
+      ok: false,
+      reason: 'invalid_price',
+    });
+    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: [[10]], asks: [] } as never, 'test')).toEqual({
+      ok: false,
+      reason: 'invalid_levels',
+    });
+    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: 'x', asks: [] } as never, 'test')).toEqual({
+      ok: false,
+      reason: 'invalid_levels',
+    });
+    expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'quote', bid: 1, ask: 2, bidSize: 1, askSize: 1 }, 'test')).toEqual({
+      ok: false,
+      reason: 'channel_mismatch',
+    });
     // A change below the visible depth: accepted, no update, no new seq.
     for (let i = 1; i <= DEPTH; i++) s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: [[10 - i / 100, 100]], asks: [] }, 'test');
-    const seq = s.gw.bus.topic(TOPIC) ? (s.gw.bus.flush(), s.gw.bus.topic(TOPIC)!.last!.seq) : 0;
+    s.gw.bus.flush();
+    const seq = s.gw.bus.topic(TOPIC)?.last?.seq ?? 0;
     expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: [[9.5, 100]], asks: [] }, 'test')).toEqual({ ok: true, seq });
   });
 });

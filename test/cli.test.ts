@@ -33,16 +33,19 @@ describe('tickgate CLI', { timeout: 60_000 }, () => {
 
   it('logs: JSON lines when stdout is a pipe, human-readable with --log-format pretty', async () => {
     const pretty = runCli(['serve', '--port', '0', '--feeds', 'sim-fx', '--log-format', 'pretty']);
-    await pretty.waitForOutput(/^\d\d:\d\d:\d\d\.\d{3}Z INFO  feed running feed=sim-fx$/m);
+    await pretty.waitForOutput(/^\d\d:\d\d:\d\d\.\d{3}Z INFO {2}feed running feed=sim-fx$/m);
     const json = runCli(['serve', '--port', '0', '--feeds', 'sim-fx']);
     await json.waitForOutput(/^\{.*"msg":"feed running"/m);
-    const line = json.out().split('\n').find((l) => l.includes('"feed running"'))!;
+    const line = json
+      .out()
+      .split('\n')
+      .find((l) => l.includes('"feed running"'))!;
     expect(JSON.parse(line)).toMatchObject({ level: 30, feed: 'sim-fx', msg: 'feed running' });
     pretty.child.kill('SIGTERM');
     json.child.kill('SIGTERM');
     expect(await pretty.exited).toBe(0);
     expect(await json.exited).toBe(0);
-    expect(pretty.out()).toMatch(/^\d\d:\d\d:\d\d\.\d{3}Z INFO  shutting down signal=SIGTERM$/m);
+    expect(pretty.out()).toMatch(/^\d\d:\d\d:\d\d\.\d{3}Z INFO {2}shutting down signal=SIGTERM$/m);
     expect(pretty.out()).not.toContain('"level"');
   });
 
@@ -74,11 +77,15 @@ describe('tickgate CLI', { timeout: 60_000 }, () => {
 
     const e = runCli(['serve'], { TICKGATE_TRANSPORT__MAX_MESSAGE_BYTES: 'lots' });
     expect(await e.exited).toBe(2);
-    expect(e.err().trim()).toMatch(/^tickgate: invalid config: transport\.maxMessageBytes: .*\[from env TICKGATE_TRANSPORT__MAX_MESSAGE_BYTES\]$/);
+    expect(e.err().trim()).toMatch(
+      /^tickgate: invalid config: transport\.maxMessageBytes: .*\[from env TICKGATE_TRANSPORT__MAX_MESSAGE_BYTES\]$/,
+    );
 
     const u = runCli(['serve', '--feeds', 'sim-stocks']);
     expect(await u.exited).toBe(2);
-    expect(u.err().trim()).toMatch(/^tickgate: invalid config: feeds\.0\.adapter: unknown adapter "sim-stocks"; available: sim-equity, sim-fx, replay, upstream-ws$/);
+    expect(u.err().trim()).toMatch(
+      /^tickgate: invalid config: feeds\.0\.adapter: unknown adapter "sim-stocks"; available: sim-equity, sim-fx, replay, upstream-ws$/,
+    );
 
     const f = runCli(['serve', '--bogus']);
     expect(await f.exited).toBe(2);
@@ -100,7 +107,11 @@ describe('tickgate CLI', { timeout: 60_000 }, () => {
     try {
       const p = runCli(['tail', 'fx.*.quote', '--url', g.stream, '--json']);
       await p.waitForOutput(/("topic":"fx\.GBPUSD\.quote"[\s\S]*){3}/);
-      const ticks = p.out().trim().split('\n').map((l) => JSON.parse(l) as { topic: string; seq: number; bid: number });
+      const ticks = p
+        .out()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { topic: string; seq: number; bid: number });
       expect(ticks.every((t) => t.topic.startsWith('fx.') && t.bid > 0)).toBe(true);
       p.child.kill('SIGINT');
       expect(await p.exited).toBe(0);
@@ -112,7 +123,10 @@ describe('tickgate CLI', { timeout: 60_000 }, () => {
   it('tail piped into head: lines of ticks with whole sizes, then a quiet exit 0 when head quits (no EPIPE trace)', async () => {
     const g = await startGateway({ feeds: [{ adapter: 'sim-equity', options: { ticksPerSecond: 2000 } }] });
     try {
-      const sh = spawn('bash', ['-c', `"${process.execPath}" "${bin}" tail 'equity.*.trade' --url ${g.stream} | head -n 5; echo "status=\${PIPESTATUS[*]}" >&2`]);
+      const sh = spawn('bash', [
+        '-c',
+        `"${process.execPath}" "${bin}" tail 'equity.*.trade' --url ${g.stream} | head -n 5; echo "status=\${PIPESTATUS[*]}" >&2`,
+      ]);
       let out = '';
       let err = '';
       sh.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -138,4 +152,3 @@ describe('tickgate CLI', { timeout: 60_000 }, () => {
     expect(bad.err()).toMatch(/^tickgate: topic "fx\.\.quote"/);
   });
 });
-

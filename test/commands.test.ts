@@ -70,7 +70,9 @@ describe('onShutdownSignals', () => {
 describe('argument helper', () => {
   it('turns parseArgs errors into one-line usage errors that point at the command help', () => {
     const opts = { port: { type: 'string' } } as const;
-    expect(() => parseCommandArgs('serve', ['--bogus'], opts)).toThrow(new UsageError(`Unknown option '--bogus'; run "tickgate serve --help"`));
+    expect(() => parseCommandArgs('serve', ['--bogus'], opts)).toThrow(
+      new UsageError(`Unknown option '--bogus'; run "tickgate serve --help"`),
+    );
     let err: unknown;
     try {
       parseCommandArgs('serve', ['extra'], opts);
@@ -121,7 +123,9 @@ describe('tail table', () => {
     expect(formatNumber(100, 5)).toBe('100');
     expect(formatNumber(undefined)).toBe('');
     expect(tickLine(tick('equity.AAPL.trade', { price: 228.5, size: 1300 }))).toBe('equity.AAPL.trade seq=1 price=228.5 size=1300');
-    const rows = new Map<string, TailRow>([['equity.AAPL.trade', { tick: tick('equity.AAPL.trade', { price: 228.5, size: 600 }), updates: 3 }]]);
+    const rows = new Map<string, TailRow>([
+      ['equity.AAPL.trade', { tick: tick('equity.AAPL.trade', { price: 228.5, size: 600 }), updates: 3 }],
+    ]);
     const [, , header, row] = renderTable(rows, 'connected');
     expect(header).toMatch(/^TOPIC\s+BID\s+ASK\s+PRICE\s+SIZE\s+SEQ\s+UPDATES\s+LAT ms$/);
     expect(row).toMatch(/^equity\.AAPL\.trade\s+228\.5\s+600\s+1\s+3\s+0\.50$/);
@@ -160,7 +164,7 @@ describe('logs', () => {
     logger.error({ err }, 'feed failed');
     logger.debug('not shown');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3}Z INFO  shutting down signal=SIGTERM feed="sim fx"\n$/);
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3}Z INFO {2}shutting down signal=SIGTERM feed="sim fx"\n$/);
     expect(lines[1]).toMatch(/^\d\d:\d\d:\d\d\.\d{3}Z ERROR feed failed err=boom\n {4}Error: boom\n {4}\s*at /);
     expect(lines.join('')).not.toContain('"level"');
     expect(formatLogLine('not json')).toBe('not json\n');
@@ -212,10 +216,16 @@ describe('tickgate <command> (in-process)', () => {
       [['tail', 'fx.*.quote', '--max-rate', 'fast'], /^tickgate: --max-rate must be a non-negative number \(got "fast"\)$/],
       [['tail', 'fx.*.quote', '--url', 'http://127.0.0.1:9001'], /^tickgate: --url must be a ws:\/\/ or wss:\/\/ URL/],
       [['tail'], /^tickgate: tail needs at least one topic or pattern/],
-      [['record', '--topics', 'fx.*.quote', '--out', '/tmp/x.msgpack', '--rotate-mb', 'x'], /^tickgate: --rotate-mb must be a positive number \(got "x"\)/],
+      [
+        ['record', '--topics', 'fx.*.quote', '--out', '/tmp/x.msgpack', '--rotate-mb', 'x'],
+        /^tickgate: --rotate-mb must be a positive number \(got "x"\)/,
+      ],
       [['config', 'frob'], /^tickgate: unknown config subcommand "frob"; use init, check or print$/],
       [['frob'], /^tickgate: unknown command "frob"; commands: serve, ingest, tail, record, config/],
-      [['serve', '--config', '/nonexistent/tickgate.json'], /^tickgate: cannot read config file \/nonexistent\/tickgate\.json: ENOENT \(no such file; "tickgate config init" writes a starter\)$/],
+      [
+        ['serve', '--config', '/nonexistent/tickgate.json'],
+        /^tickgate: cannot read config file \/nonexistent\/tickgate\.json: ENOENT \(no such file; "tickgate config init" writes a starter\)$/,
+      ],
     ];
     const runs = [];
     for (const [args, re] of bad) runs.push({ args, re, p: await runMain(args) });

@@ -100,8 +100,19 @@ describe('tickgate config', { timeout: 60_000 }, () => {
 
   it('print shows each value with its source (default, file, env, flag) and redacts secrets', async () => {
     const file = join(dir, 'print.json');
-    writeFileSync(file, JSON.stringify({ host: '0.0.0.0', port: 1000, metrics: { bearerToken: 'a-very-secret-token-123' }, transport: { maxMessageBytes: 2048 } }));
-    const p = await runMain(['config', 'print', '--config', file, '--log-level', 'debug', '--json'], { TICKGATE_PORT: '2000', TICKGATE_LIVENESS__STALE_AFTER_MS: '9000' });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        host: '0.0.0.0',
+        port: 1000,
+        metrics: { bearerToken: 'a-very-secret-token-123' },
+        transport: { maxMessageBytes: 2048 },
+      }),
+    );
+    const p = await runMain(['config', 'print', '--config', file, '--log-level', 'debug', '--json'], {
+      TICKGATE_PORT: '2000',
+      TICKGATE_LIVENESS__STALE_AFTER_MS: '9000',
+    });
     expect(p.code).toBe(0);
     const rows = new Map((JSON.parse(p.out) as { key: string; value: unknown; source: string }[]).map((r) => [r.key, r]));
     expect(rows.get('host')).toEqual({ key: 'host', value: '0.0.0.0', source: `file ${file}` });

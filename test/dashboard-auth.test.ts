@@ -18,7 +18,10 @@ describe.skipIf(missing !== null)('trading dashboard with auth enabled', () => {
   beforeAll(async () => {
     await buildDashboard();
     [gw, browser] = await Promise.all([
-      startGateway({ feeds: [{ adapter: 'sim-equity' }], auth: { enabled: true, apiKeys: [{ key: KEY, name: 'desk', topics: ['*.*.*'] }] } }),
+      startGateway({
+        feeds: [{ adapter: 'sim-equity' }],
+        auth: { enabled: true, apiKeys: [{ key: KEY, name: 'desk', topics: ['*.*.*'] }] },
+      }),
       launchChromium(),
     ]);
   });
@@ -33,7 +36,11 @@ describe.skipIf(missing !== null)('trading dashboard with auth enabled', () => {
       const page = await context.newPage();
       await page.goto(`${gw.http}/?token=${KEY}`);
       await page.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });
-      await page.waitForFunction(() => (document.querySelector('#rows tr[data-key="equity.AAPL"] .bid')?.textContent ?? '') !== '', undefined, { timeout: 10_000 });
+      await page.waitForFunction(
+        () => (document.querySelector('#rows tr[data-key="equity.AAPL"] .bid')?.textContent ?? '') !== '',
+        undefined,
+        { timeout: 10_000 },
+      );
       expect(await page.textContent('body')).not.toContain(KEY);
 
       const anonymous = await context.newPage();

@@ -3,6 +3,7 @@
  * model the views paint from, the chart's price history and candles, and saved settings.
  */
 import { describe, expect, it } from 'vitest';
+import type { DayStats } from '@tickgate/client';
 import type { WireTick } from '../src/core/tick.ts';
 import { PriceHistory } from '../dashboards/trading/src/history.ts';
 import { DEFAULT_WATCHLIST, formatSpread, parseEntry, priceDecimals, type WatchEntry } from '../dashboards/trading/src/instruments.ts';
@@ -16,12 +17,24 @@ function entry(text: string): WatchEntry {
 }
 
 let seq = 0;
-const q = (bid: number, ask: number, ts = 1_764_000_000_000 + seq * 10): WireTick => ({ seq: ++seq, ts, gts: ts + 0.5, bid, ask, bidSize: 100, askSize: 200 });
+const q = (bid: number, ask: number, ts = 1_764_000_000_000 + seq * 10): WireTick => ({
+  seq: ++seq,
+  ts,
+  gts: ts + 0.5,
+  bid,
+  ask,
+  bidSize: 100,
+  askSize: 200,
+});
 const tr = (price: number, ts = 1_764_000_000_000 + seq * 10): WireTick => ({ seq: ++seq, ts, gts: ts + 0.5, price, size: 100 });
 
 describe('watchlist entries', () => {
   it('turns symbols, FX pairs, topics and patterns into subscriptions', () => {
-    expect(entry('aapl')).toMatchObject({ text: 'AAPL', subscriptions: ['equity.AAPL.quote', 'equity.AAPL.trade'], instruments: ['equity.AAPL'] });
+    expect(entry('aapl')).toMatchObject({
+      text: 'AAPL',
+      subscriptions: ['equity.AAPL.quote', 'equity.AAPL.trade'],
+      instruments: ['equity.AAPL'],
+    });
     expect(entry(' BRK-B ')).toMatchObject({ text: 'BRK-B', instruments: ['equity.BRK-B'] });
     expect(entry('eurusd')).toMatchObject({ text: 'EURUSD', subscriptions: ['fx.EURUSD.quote'], instruments: ['fx.EURUSD'] });
     expect(entry('fx.*.quote')).toMatchObject({ text: 'fx.*.quote', subscriptions: ['fx.*.quote'], instruments: [] });
@@ -62,6 +75,80 @@ describe('watchlist entries', () => {
 });
 
 describe('market model', () => {
+  it('measures change against the day statistics (previous close, else open) and carries range and volume forward', () => {
+    const m = new Market();
+    m.setEntries([entry('AAPL'), entry('EURUSD')]);
+    const stats = (o: Partial<DayStats>): DayStats => ({
+      day: '2026-12-06',
+      source: 'trade',
+      open: null,
+      high: null,
+      low: null,
+      last: null,
+      prevClose: null,
+      volume: 0,
+      vwap: null,
+      change: null,
+      changePct: null,
+      ...o,
+    });
+    m.applyStats('equity.AAPL.trade', stats({ open: 99, high: 101, low: 98, last: 100, prevClose: 95, volume: 5000 }));
+    m.applyTicks('equity.AAPL.trade', [tr(100)], true);
+    const aapl = m.rows.get('equity.AAPL')!;
+    expect(aapl.change).toBeCloseTo(5, 10);
+    expect(aapl.changePct).toBeCloseTo((5 / 95) * 100, 10);
+    m.applyTicks('equity.AAPL.trade', [tr(102)], false);
+    expect([aapl.dayLow, aapl.dayHigh, aapl.volume]).toEqual([98, 102, 5100]);
+    expect(aapl.trades.map((t) => [t.price, t.dir])).toEqual([[102, 0]]);
+    m.applyTicks('equity.AAPL.trade', [tr(101.5)], false);
+    expect(aapl.trades.at(-1)!.dir).toBe(-1);
+
+    // FX: mids; no previous close yet (a fresh gateway), so against today's open, not 0.
+    m.applyStats('fx.EURUSD.quote', stats({ source: 'mid', open: 1.08, high: 1.0805, low: 1.0795, last: 1.08 }));
+    m.applyTicks('fx.EURUSD.quote', [q(1.081, 1.0812)], false);
+    const eur = m.rows.get('fx.EURUSD')!;
+    expect(eur.changePct).toBeCloseTo(((1.0811 - 1.08) / 1.08) * 100, 8);
+    expect(eur.dayHigh).toBeCloseTo(1.0811, 10);
+    expect(Number.isNaN(eur.volume)).toBe(true);
+  });
+
+  it('sorts by a column (descending, ascending, then watchlist order) and re-sorts as values move', () => {
+    const m = new Market();
+    m.setEntries([entry('AAPL'), entry('MSFT'), entry('EURUSD')]);
+    m.applyTicks('equity.AAPL.quote', [q(228, 228.01)], true);
+    m.applyTicks('equity.MSFT.quote', [q(415, 415.02)], true);
+    m.applyTicks('fx.EURUSD.quote', [q(1.08, 1.0801)], true);
+    const keys = () => m.order.map((r) => r.symbol);
+    m.toggleSort('bid');
+    expect(keys()).toEqual(['MSFT', 'AAPL', 'EURUSD']);
+    m.applyTicks('equity.AAPL.quote', [q(500, 500.01)], false);
+    const v = m.structureVersion;
+    m.resort();
+    expect(keys()).toEqual(['AAPL', 'MSFT', 'EURUSD']);
+    expect(m.structureVersion).toBe(v + 1);
+    m.resort();
+    expect(m.structureVersion).toBe(v + 1);
+    m.toggleSort('bid');
+    expect(keys()).toEqual(['EURUSD', 'MSFT', 'AAPL']);
+    m.toggleSort('bid');
+    expect(m.sortKey).toBeNull();
+    expect(keys()).toEqual(['AAPL', 'MSFT', 'EURUSD']);
+    m.toggleSort('symbol');
+    expect(keys()).toEqual(['AAPL', 'EURUSD', 'MSFT']);
+  });
+
+  it('marks a row unknown when the gateway answered pending for every topic of it, until data arrives', () => {
+    const m = new Market();
+    m.setEntries([entry('NOSUCH')]);
+    const row = m.rows.get('equity.NOSUCH')!;
+    m.notePending('equity.NOSUCH.quote');
+    expect(row.unknown).toBe(false);
+    m.notePending('equity.NOSUCH.trade');
+    expect(row.unknown).toBe(true);
+    m.applyTicks('equity.NOSUCH.quote', [q(10, 10.01)], false);
+    expect(row.unknown).toBe(false);
+  });
+
   it('keeps bid, ask, last, change since the first tick, updates, and flash directions', () => {
     const m = new Market();
     m.setEntries([entry('AAPL'), entry('EURUSD')]);
@@ -148,7 +235,11 @@ describe('price history', () => {
     for (let i = 0; i < 5; i++) h.add(t0 + i * 1000, i);
     expect(h.count).toBe(5);
     expect(h.firstIndex).toBe(3);
-    expect(h.pointsAfter(0).map((p) => [p.index, p.value])).toEqual([[3, 2], [4, 3], [5, 4]]);
+    expect(h.pointsAfter(0).map((p) => [p.index, p.value])).toEqual([
+      [3, 2],
+      [4, 3],
+      [5, 4],
+    ]);
     expect(h.pointsAfter(4).map((p) => p.index)).toEqual([5]);
     expect(h.tsOf(4)).toBe(t0 + 3000);
     expect(h.tsOf(2)).toBeUndefined();
@@ -175,7 +266,9 @@ describe('saved settings', () => {
   });
 
   it('keeps valid entries and drops invalid ones', () => {
-    const saved = loadSaved(store(JSON.stringify({ watchlist: ['META', 'fx.*.quote', 'bad topic!', 3], maxRate: 4, selected: 'equity.META' })));
+    const saved = loadSaved(
+      store(JSON.stringify({ watchlist: ['META', 'fx.*.quote', 'bad topic!', 3], maxRate: 4, selected: 'equity.META' })),
+    );
     expect(saved).toEqual({ watchlist: ['META', 'fx.*.quote'], maxRate: 4, selected: 'equity.META' });
   });
 });

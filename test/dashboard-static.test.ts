@@ -114,9 +114,16 @@ describe('StaticFiles', () => {
       writeFileSync(join(dir, 'assets', 'notes.bin'), 'b');
       const files = StaticFiles.load(dir);
       expect(files.paths.sort()).toEqual(['/assets/app-ABCDEFGH.js', '/assets/notes.bin', '/index.html']);
-      expect(files.get('/assets/app-ABCDEFGH.js')).toMatchObject({ cacheControl: 'public, max-age=31536000, immutable', contentType: 'text/javascript; charset=utf-8' });
+      expect(files.get('/assets/app-ABCDEFGH.js')).toMatchObject({
+        cacheControl: 'public, max-age=31536000, immutable',
+        contentType: 'text/javascript; charset=utf-8',
+      });
       expect(files.get('/assets/app-ABCDEFGH.js')!.gzip!.toString()).toBe('gz');
-      expect(files.get('/assets/notes.bin')).toMatchObject({ cacheControl: 'no-cache', contentType: 'application/octet-stream', gzip: null });
+      expect(files.get('/assets/notes.bin')).toMatchObject({
+        cacheControl: 'no-cache',
+        contentType: 'application/octet-stream',
+        gzip: null,
+      });
       expect(files.get('/../index.html')).toBeUndefined();
       expect(StaticFiles.load(join(dir, 'nope')).isEmpty).toBe(true);
     } finally {

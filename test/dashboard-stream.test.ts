@@ -43,7 +43,14 @@ class FakeSocket {
 }
 
 const welcome = (epoch: number, rateTiers?: number[]) => ({
-  t: 'welcome', v: 1, server: 'tickgate/test', epoch, format: 'msgpack', maxMessageBytes: 16384, maxSubscriptions: 10000, ...(rateTiers ? { rateTiers } : {}),
+  t: 'welcome',
+  v: 1,
+  server: 'tickgate/test',
+  epoch,
+  format: 'msgpack',
+  maxMessageBytes: 16384,
+  maxSubscriptions: 10000,
+  ...(rateTiers ? { rateTiers } : {}),
 });
 const quote = (seq: number) => ({ seq, ts: 1, gts: 1, bid: 1, ask: 2, bidSize: 1, askSize: 1 });
 
@@ -101,7 +108,9 @@ describe('dashboard stream client', () => {
     ]);
     // A new max rate re-subscribes every entry with it; the ack reports what was granted.
     client.setWanted(['equity.AAPL.quote', 'equity.MSFT.quote'], 4);
-    expect(ws.sent.slice(3)).toEqual([{ op: 'subscribe', id: 4, topics: ['equity.AAPL.quote', 'equity.MSFT.quote'], snapshot: true, maxRate: 4 }]);
+    expect(ws.sent.slice(3)).toEqual([
+      { op: 'subscribe', id: 4, topics: ['equity.AAPL.quote', 'equity.MSFT.quote'], snapshot: true, maxRate: 4 },
+    ]);
     ws.receive({ t: 'ack', id: 4, op: 'subscribe', topics: [], snapshots: 0, maxRate: 4, results: [] });
     expect(events.rates).toEqual([4]);
     client.close();
@@ -140,7 +149,11 @@ describe('dashboard stream client', () => {
     expect(events.gaps).toEqual([{ topic: 'equity.AAPL.quote', gap: { reason: 'missed', from: 9, to: 11 } }]);
     // A resume the gateway could not honour is a gap too.
     ws.receive({
-      t: 'ack', id: 9, op: 'subscribe', topics: ['fx.EURUSD.quote'], snapshots: 1,
+      t: 'ack',
+      id: 9,
+      op: 'subscribe',
+      topics: ['fx.EURUSD.quote'],
+      snapshots: 1,
       results: [{ topic: 'fx.EURUSD.quote', status: 'gap', reason: 'too_old', from: 3, to: 90 }],
     });
     expect(events.gaps[1]).toEqual({ topic: 'fx.EURUSD.quote', gap: { reason: 'too_old', from: 3, to: 90 } });
@@ -169,7 +182,10 @@ describe('dashboard stream client', () => {
     third.receive(welcome(100));
     expect(third.sent).toEqual([
       {
-        op: 'subscribe', id: 2, topics: ['equity.AAPL.quote', 'fx.*.quote'], snapshot: true,
+        op: 'subscribe',
+        id: 2,
+        topics: ['equity.AAPL.quote', 'fx.*.quote'],
+        snapshot: true,
         resume: { 'equity.AAPL.quote': { epoch: 100, seq: 2 }, 'fx.EURUSD.quote': { epoch: 100, seq: 7 } },
       },
     ]);
@@ -178,13 +194,24 @@ describe('dashboard stream client', () => {
     expect(events.gaps).toEqual([]);
 
     third.drop(1001, 'server shutting down');
-    expect(events.states.at(-1)).toMatchObject({ kind: 'reconnecting', attempt: 1, reason: 'gateway shutting down (server shutting down)' });
+    expect(events.states.at(-1)).toMatchObject({
+      kind: 'reconnecting',
+      attempt: 1,
+      reason: 'gateway shutting down (server shutting down)',
+    });
     vi.advanceTimersByTime(100);
     const fourth = FakeSocket.instances[3]!;
     fourth.receive(welcome(200));
     expect(events.epochs).toEqual([[100, 200]]);
     // A new gateway run is reported once (onEpochChanged), not as an epoch_changed gap per topic.
-    fourth.receive({ t: 'ack', id: 3, op: 'subscribe', topics: [], snapshots: 0, results: [{ topic: 'fx.EURUSD.quote', status: 'gap', reason: 'epoch_changed' }] });
+    fourth.receive({
+      t: 'ack',
+      id: 3,
+      op: 'subscribe',
+      topics: [],
+      snapshots: 0,
+      results: [{ topic: 'fx.EURUSD.quote', status: 'gap', reason: 'epoch_changed' }],
+    });
     fourth.receive({ t: 'ticks', topic: 'equity.AAPL.quote', epoch: 200, ticks: [quote(1)] });
     expect(events.gaps).toEqual([]);
     expect(events.ticks.at(-1)).toEqual({ topic: 'equity.AAPL.quote', seqs: [1], snapshot: false });

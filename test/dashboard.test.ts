@@ -32,7 +32,13 @@ function readRows(page: Page): Promise<RowText[]> {
   return page.$$eval('#rows tr', (trs) =>
     trs.map((tr) => {
       const text = (cls: string) => tr.querySelector(`.${cls}`)?.textContent ?? '';
-      return { key: (tr as HTMLElement).dataset.key ?? '', bid: text('bid'), ask: text('ask'), last: text('last'), updates: Number(text('count').replace(/,/g, '')) };
+      return {
+        key: (tr as HTMLElement).dataset.key ?? '',
+        bid: text('bid'),
+        ask: text('ask'),
+        last: text('last'),
+        updates: Number(text('count').replace(/,/g, '')),
+      };
     }),
   );
 }
@@ -116,7 +122,11 @@ describe.skipIf(missing !== null)('trading dashboard in headless Chromium', () =
       { timeout: 10_000 },
     );
     // The status bar is live too, and the chart has the first row.
-    await page.waitForFunction(() => /^\d/.test(document.querySelector('#stat-rate')?.textContent ?? '') && /ms/.test(document.querySelector('#stat-latency')?.textContent ?? ''));
+    await page.waitForFunction(
+      () =>
+        /^\d/.test(document.querySelector('#stat-rate')?.textContent ?? '') &&
+        /ms/.test(document.querySelector('#stat-latency')?.textContent ?? ''),
+    );
     expect(await page.textContent('#chart-title')).toBe('AAPL');
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'dashboard.png') });
     expect(errors).toEqual([]);
@@ -128,7 +138,9 @@ describe.skipIf(missing !== null)('trading dashboard in headless Chromium', () =
     await page.fill('#add-input', 'meta');
     await page.press('#add-input', 'Enter');
     await rowStreaming(page, 'equity.META', 3);
-    expect(frames.last.sent).toContainEqual(expect.objectContaining({ op: 'subscribe', topics: ['equity.META.quote', 'equity.META.trade'] }));
+    expect(frames.last.sent).toContainEqual(
+      expect.objectContaining({ op: 'subscribe', topics: ['equity.META.quote', 'equity.META.trade'] }),
+    );
     expect(JSON.parse((await page.evaluate((k) => localStorage.getItem(k), STORAGE_KEY)) ?? '{}').watchlist).toContain('META');
 
     // Invalid input is explained, not sent.
@@ -149,7 +161,11 @@ describe.skipIf(missing !== null)('trading dashboard in headless Chromium', () =
       return i >= 0 ? i : undefined;
     }, 'the unsubscribe ack');
     // After the ack, 100 more tick frames of the other topics arrive and none of META's.
-    await frames.until(() => (socket.received.slice(ackAt).filter((f) => f.t === 'ticks').length >= 100 ? true : undefined), '100 tick frames after the ack', 10_000);
+    await frames.until(
+      () => (socket.received.slice(ackAt).filter((f) => f.t === 'ticks').length >= 100 ? true : undefined),
+      '100 tick frames after the ack',
+      10_000,
+    );
     expect(socket.received.slice(ackAt).filter((f) => String(f.topic).startsWith('equity.META.'))).toEqual([]);
     expect(await page.$('#rows tr[data-key="equity.META"]')).toBeNull();
     expect(JSON.parse((await page.evaluate((k) => localStorage.getItem(k), STORAGE_KEY)) ?? '{}').watchlist).not.toContain('META');
@@ -187,10 +203,10 @@ describe.skipIf(missing !== null)('trading dashboard in headless Chromium', () =
     onTestFinished(() => busy.gw.stop());
     context = await browser.newContext({ viewport: { width: 1400, height: 1600 } });
     // Every equity quote and trade and every FX quote: 72 rows.
-    await context.addInitScript(
-      ([key, value]) => localStorage.setItem(key, value),
-      [STORAGE_KEY, JSON.stringify({ watchlist: ['equity.*.*', 'fx.*.quote'], maxRate: 0, selected: 'equity.AAPL' })] as const,
-    );
+    await context.addInitScript(([key, value]) => localStorage.setItem(key, value), [
+      STORAGE_KEY,
+      JSON.stringify({ watchlist: ['equity.*.*', 'fx.*.quote'], maxRate: 0, selected: 'equity.AAPL' }),
+    ] as const);
     const page = await context.newPage();
     const errors = collectErrors(page);
     await page.goto(`${busy.http}/`);

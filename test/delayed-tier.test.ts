@@ -18,7 +18,15 @@ const heapAfterGc = () => {
 const MiB = 1_048_576;
 
 function tick(seq: number, now: number): WireQuote {
-  return { seq, ts: now - 3.25, gts: now, bid: 100 + (seq % 997) / 100, ask: 100.01 + (seq % 997) / 100, bidSize: 100 + (seq % 7), askSize: 300 };
+  return {
+    seq,
+    ts: now - 3.25,
+    gts: now,
+    bid: 100 + (seq % 997) / 100,
+    ask: 100.01 + (seq % 997) / 100,
+    bidSize: 100 + (seq % 7),
+    askSize: 300,
+  };
 }
 
 afterEach(() => {

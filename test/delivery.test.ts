@@ -3,12 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineFeed, type FeedContext } from '../src/feed/adapter.ts';
 import { createGateway } from '../src/gateway.ts';
-import { quote, settle, stopAfterTest, TestClient, useClient, useGateway, type Frame, type Started } from './helpers.ts';
+import { quote, settle, stopAfterTest, type TestClient, useClient, useGateway, type Frame, type Started } from './helpers.ts';
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 const client = (url: string) => useClient(url);
 const seqsOf = (c: TestClient, topic: string) =>
-  c.frames.filter((f) => (f.t === 'ticks' || f.t === 'snapshot') && f.topic === topic).flatMap((f) => f.ticks.map((t: Frame) => t.seq as number));
+  c.frames
+    .filter((f) => (f.t === 'ticks' || f.t === 'snapshot') && f.topic === topic)
+    .flatMap((f) => f.ticks.map((t: Frame) => t.seq as number));
 
 describe('resume', () => {
   it('replays exactly the seqs missed while disconnected', async () => {
@@ -54,7 +56,12 @@ describe('resume', () => {
     s.gw.bus.publish(quote(topic, 1.08), 'test');
     await nextTurn();
     const c = await client(s.stream);
-    const ack = await c.request({ op: 'subscribe', id: 1, topics: [topic], resume: { [topic]: { epoch: s.gw.bus.epoch - 1000, seq: 900 } } });
+    const ack = await c.request({
+      op: 'subscribe',
+      id: 1,
+      topics: [topic],
+      resume: { [topic]: { epoch: s.gw.bus.epoch - 1000, seq: 900 } },
+    });
     expect(ack.results).toEqual([{ topic, status: 'gap', reason: 'epoch_changed' }]);
     expect(ack.snapshots).toBe(1);
   });
@@ -87,7 +94,12 @@ describe('resume', () => {
   it('rejects malformed resume positions and maxRate values with an error frame', async () => {
     const s = await useGateway();
     const c = await client(s.stream);
-    const bad = await c.request({ op: 'subscribe', id: 1, topics: ['fx.EURUSD.quote'], resume: { 'fx.EURUSD.quote': { epoch: 'x', seq: 1 } } });
+    const bad = await c.request({
+      op: 'subscribe',
+      id: 1,
+      topics: ['fx.EURUSD.quote'],
+      resume: { 'fx.EURUSD.quote': { epoch: 'x', seq: 1 } },
+    });
     expect(bad).toMatchObject({ t: 'error', code: 'TG_ERR_INVALID_REQUEST', id: 1 });
     const rate = await c.request({ op: 'subscribe', id: 2, topics: ['fx.EURUSD.quote'], maxRate: -4 });
     expect(rate).toMatchObject({ t: 'error', code: 'TG_ERR_INVALID_REQUEST', id: 2 });
@@ -221,7 +233,10 @@ describe('slow consumers, in visible steps', () => {
     const snapSeq = c.frames[at + 1]!.ticks[0].seq;
     for (let i = 0; i < 10; i++) s.gw.bus.publish(quote(topic, 99), 'test');
     await settle(c);
-    const after = c.frames.slice(at + 2).filter((f) => f.t === 'ticks').flatMap((f) => f.ticks.map((t: Frame) => t.seq));
+    const after = c.frames
+      .slice(at + 2)
+      .filter((f) => f.t === 'ticks')
+      .flatMap((f) => f.ticks.map((t: Frame) => t.seq));
     expect(after).toEqual(Array.from({ length: 10 }, (_, i) => snapSeq + 1 + i));
     expect(c.closeCode).toBeNull();
   });
@@ -251,7 +266,13 @@ describe('liveness', () => {
     });
     const gw = stopAfterTest(
       createGateway(
-        { host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ adapter: 'pausable' }], liveness: { staleAfterMs: 200, checkIntervalMs: 25 } },
+        {
+          host: '127.0.0.1',
+          port: 0,
+          logLevel: 'silent',
+          feeds: [{ adapter: 'pausable' }],
+          liveness: { staleAfterMs: 200, checkIntervalMs: 25 },
+        },
         { feedDefinitions: [pausable] as never },
       ),
     );

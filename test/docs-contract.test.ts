@@ -55,7 +55,12 @@ function rows(section: string): string[][] {
   return section
     .split('\n')
     .filter((l) => l.startsWith('|') && !/^\|[-| ]+\|$/.test(l))
-    .map((l) => l.slice(1, -1).split(' | ').map((c) => c.trim()));
+    .map((l) =>
+      l
+        .slice(1, -1)
+        .split(' | ')
+        .map((c) => c.trim()),
+    );
 }
 
 function section(doc: string, heading: string): string {
@@ -70,7 +75,11 @@ describe('error codes', () => {
     for (const [file, text] of Object.entries(DOCS)) {
       for (const [code, family] of text.matchAll(/TG_ERR_[A-Z][A-Z_]*(\*)?/g)) {
         // `TG_ERR_INVALID_*` names a family: at least one code must start with it.
-        if (family) expect(ALL_ERROR_CODES.some((c) => c.startsWith(code.slice(0, -1))), `${file}: ${code}`).toBe(true);
+        if (family)
+          expect(
+            ALL_ERROR_CODES.some((c) => c.startsWith(code.slice(0, -1))),
+            `${file}: ${code}`,
+          ).toBe(true);
         else expect(ALL_ERROR_CODES, `${file}: ${code}`).toContain(code);
       }
     }
@@ -122,11 +131,16 @@ describe('config defaults', () => {
     ] as const;
     for (const [text, keyColumn, defaultColumn] of tables) {
       for (const row of rows(text)) {
-        const keys = [...(row[keyColumn] ?? '').matchAll(/`([a-z][a-zA-Z]*\.[a-zA-Z.]+)`/g)].map((m) => m[1]!).filter((k) => defaultOf(k) !== undefined);
+        const keys = [...(row[keyColumn] ?? '').matchAll(/`([a-z][a-zA-Z]*\.[a-zA-Z.]+)`/g)]
+          .map((m) => m[1]!)
+          .filter((k) => defaultOf(k) !== undefined);
         if (keys.length === 0) continue;
         const expected = defaultOf(keys.at(-1)!);
         const cell = row[defaultColumn]!;
-        if (Array.isArray(expected)) expect(expected.length === 0 ? /^empty/.test(cell) : (cell.match(/\d+/g) ?? []).map(Number), row[0]).toEqual(expected.length === 0 ? true : expected);
+        if (Array.isArray(expected))
+          expect(expected.length === 0 ? /^empty/.test(cell) : (cell.match(/\d+/g) ?? []).map(Number), row[0]).toEqual(
+            expected.length === 0 ? true : expected,
+          );
         else if (typeof expected === 'number') expect(statedValue(keys.at(-1)!, cell), row[0]).toBe(expected);
         else continue;
         checked++;
@@ -227,7 +241,9 @@ describe('behaviour the docs describe', () => {
     s = await startGateway({ port });
     // A keep-alive HTTP connection the gateway closes itself on stop leaves TIME_WAIT on its side.
     const agent = new http.Agent({ keepAlive: true });
-    await new Promise<void>((resolve, reject) => http.get({ host: '127.0.0.1', port, path: '/healthz', agent }, (res) => res.resume().on('end', resolve)).on('error', reject));
+    await new Promise<void>((resolve, reject) =>
+      http.get({ host: '127.0.0.1', port, path: '/healthz', agent }, (res) => res.resume().on('end', resolve)).on('error', reject),
+    );
     await s.gw.stop();
     agent.destroy();
     s = await startGateway({ port });

@@ -15,7 +15,6 @@ import { FeedSupervisor, type SupervisorHooks } from '../src/feed/supervisor.ts'
 import { createGateway } from '../src/gateway.ts';
 import { stopAfterTest, useClient, type Frame, type TestClient } from './helpers.ts';
 
-
 /** Emits a valid quote on `topic` every 5 ms, timestamps strictly increasing. */
 const steadyFeed = (name: string, topic: string) =>
   defineFeed({
@@ -29,7 +28,15 @@ const steadyFeed = (name: string, topic: string) =>
         start(ctx: FeedContext) {
           timer = setInterval(() => {
             const bid = 100 + (n++ % 50) / 100;
-            ctx.emit({ topic, kind: 'quote', ts: ctx.clock.now(), bid, ask: Math.round((bid + 0.01) * 100) / 100, bidSize: 100, askSize: 200 });
+            ctx.emit({
+              topic,
+              kind: 'quote',
+              ts: ctx.clock.now(),
+              bid,
+              ask: Math.round((bid + 0.01) * 100) / 100,
+              bidSize: 100,
+              askSize: 200,
+            });
           }, 5);
         },
         stop() {
@@ -124,7 +131,11 @@ describe('a feed that emits garbage', () => {
         done();
       },
     });
-    const s = await startWith([garbage, steadyFeed('steady', 'equity.STEADY.quote')], [{ adapter: 'garbage' }, { adapter: 'steady' }], pino({ level: 'warn' }, sink));
+    const s = await startWith(
+      [garbage, steadyFeed('steady', 'equity.STEADY.quote')],
+      [{ adapter: 'garbage' }, { adapter: 'steady' }],
+      pino({ level: 'warn' }, sink),
+    );
     const c = await client(s.stream);
     await c.request({ op: 'subscribe', id: 1, topics: ['equity.*.*'] });
     const deadline = Date.now() + 10_000;
@@ -134,9 +145,18 @@ describe('a feed that emits garbage', () => {
 
     const text = await (await fetch(`${s.http}/metrics`)).text();
     const expected: Record<string, number> = {
-      invalid_tick: ROUNDS, invalid_topic: ROUNDS, invalid_kind: ROUNDS, channel_mismatch: ROUNDS, invalid_timestamp: ROUNDS,
-      timestamp_backwards: ROUNDS, invalid_price: ROUNDS + BURST, absurd_price: ROUNDS, invalid_size: ROUNDS, absurd_size: ROUNDS,
-      fractional_size: ROUNDS, crossed_quote: ROUNDS,
+      invalid_tick: ROUNDS,
+      invalid_topic: ROUNDS,
+      invalid_kind: ROUNDS,
+      channel_mismatch: ROUNDS,
+      invalid_timestamp: ROUNDS,
+      timestamp_backwards: ROUNDS,
+      invalid_price: ROUNDS + BURST,
+      absurd_price: ROUNDS,
+      invalid_size: ROUNDS,
+      absurd_size: ROUNDS,
+      fractional_size: ROUNDS,
+      crossed_quote: ROUNDS,
     };
     for (const reason of TICK_REJECT_REASONS) {
       expect(metric(text, `tickgate_ticks_rejected_total{feed="garbage",reason="${reason}"}`), reason).toBe(expected[reason] ?? 0);
@@ -180,7 +200,15 @@ describe('a feed that fails', () => {
             if (run === 3) return Promise.reject(new Error('rejects in start'));
             let n = 0;
             timer = setInterval(() => {
-              ctx.emit({ topic: 'equity.FLAKY.quote', kind: 'quote', ts: ctx.clock.now(), bid: 10, ask: 10.01, bidSize: 100, askSize: 100 });
+              ctx.emit({
+                topic: 'equity.FLAKY.quote',
+                kind: 'quote',
+                ts: ctx.clock.now(),
+                bid: 10,
+                ask: 10.01,
+                bidSize: 100,
+                askSize: 100,
+              });
               // Runs 1 and 4 emit a few ticks and then lose their "upstream".
               if ((run === 1 || run === 4) && ++n === 20) ctx.fail(new Error('upstream lost'));
             }, 5);
@@ -197,12 +225,17 @@ describe('a feed that fails', () => {
     const c = await client(s.stream);
     await c.request({ op: 'subscribe', id: 1, topics: ['equity.*.quote'] });
 
-    const down = await c.waitFor((f) => f.t === 'status' && f.topic === 'equity.FLAKY.quote' && f.reason === 'feed_down', { timeoutMs: 5000 });
+    const down = await c.waitFor((f) => f.t === 'status' && f.topic === 'equity.FLAKY.quote' && f.reason === 'feed_down', {
+      timeoutMs: 5000,
+    });
     expect(down.status).toBe('stale');
     const health = (await (await fetch(`${s.http}/healthz`)).json()) as { feeds: Record<string, string> };
     expect(health.feeds.steady).toBe('running');
     // Two failures, then ctx.fail twice: run 5 streams for good.
-    await c.waitFor((f) => f.t === 'status' && f.topic === 'equity.FLAKY.quote' && f.status === 'live', { from: c.frames.indexOf(down), timeoutMs: 10_000 });
+    await c.waitFor((f) => f.t === 'status' && f.topic === 'equity.FLAKY.quote' && f.status === 'live', {
+      from: c.frames.indexOf(down),
+      timeoutMs: 10_000,
+    });
     const deadline = Date.now() + 15_000;
     while (runs < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(runs).toBe(5);

@@ -4,7 +4,6 @@ import { defineFeed, type FeedContext } from '../src/feed/adapter.ts';
 import { createGateway } from '../src/gateway.ts';
 import { stopAfterTest, TestClient } from './helpers.ts';
 
-
 /** Emits one quote per 5 ms on `topic`; fails in the ways the test asks for. */
 function scriptedFeed(name: string, topic: string, failures: ('throw-in-start' | 'reject' | 'fail-later')[]) {
   let runs = 0;
@@ -50,7 +49,9 @@ it('restarts a failing adapter with backoff while other feeds keep streaming', a
   // three ticks on its third run and fails again; its fourth run keeps going (seqs 4, 5, ...).
   await c.waitFor((f) => f.t === 'ticks' && f.topic === 'equity.STEADY.quote');
   await c.waitFor((f) => f.t === 'ticks' && f.topic === 'equity.FLAKY.quote' && f.ticks.at(-1).seq >= 5, { timeoutMs: 15_000 });
-  const flakySeqs = c.frames.filter((f) => (f.t === 'ticks' || f.t === 'snapshot') && f.topic === 'equity.FLAKY.quote').flatMap((f) => f.ticks.map((t: { seq: number }) => t.seq));
+  const flakySeqs = c.frames
+    .filter((f) => (f.t === 'ticks' || f.t === 'snapshot') && f.topic === 'equity.FLAKY.quote')
+    .flatMap((f) => f.ticks.map((t: { seq: number }) => t.seq));
   // Seqs are the bus's, so they continue across adapter restarts without holes.
   expect(flakySeqs).toEqual(Array.from({ length: flakySeqs.length }, (_, i) => i + flakySeqs[0]));
 
@@ -86,7 +87,9 @@ it('tells an interest-aware adapter when a topic or pattern gains its first subs
       },
     }),
   });
-  const gw = stopAfterTest(createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ adapter: 'aware' }] }, { feedDefinitions: [aware] as never }));
+  const gw = stopAfterTest(
+    createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ adapter: 'aware' }] }, { feedDefinitions: [aware] as never }),
+  );
   const { port } = await gw.start();
   const url = `ws://127.0.0.1:${port}/v1/stream`;
   const a = await TestClient.connect(url);

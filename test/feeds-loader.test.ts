@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, validateConfig } from '../src/config/load.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
-import { createGateway, type Gateway } from '../src/gateway.ts';
+import { createGateway, type Gateway } from '../src/index.ts';
 import { stopAfterTest, TestClient } from './helpers.ts';
 
 // Third-party adapters: modules written to a temp dir at test time, loaded through config.
@@ -58,10 +58,15 @@ export const feed = defineFeed({
 `,
 );
 writeFileSync(join(dir, 'no-export.js'), 'export const something = 1;\n');
-writeFileSync(join(dir, 'bad-shape.js'), "export default { name: 'bad', description: 'x', optionsSchema: { safeParse: () => ({ success: true, data: {} }) } };\n");
+writeFileSync(
+  join(dir, 'bad-shape.js'),
+  "export default { name: 'bad', description: 'x', optionsSchema: { safeParse: () => ({ success: true, data: {} }) } };\n",
+);
 writeFileSync(join(dir, 'boom.js'), "throw new Error('boom at import');\n");
-writeFileSync(join(dir, 'odd-name.js'), `import { z } from ${JSON.stringify(zodUrl)};\nexport const feed = { name: 'Odd Name', description: '', optionsSchema: z.object({}), create: () => ({ start() {}, stop() {} }) };\n`);
-
+writeFileSync(
+  join(dir, 'odd-name.js'),
+  `import { z } from ${JSON.stringify(zodUrl)};\nexport const feed = { name: 'Odd Name', description: '', optionsSchema: z.object({}), create: () => ({ start() {}, stop() {} }) };\n`,
+);
 
 function gateway(feeds: ConfigInput['feeds']): Gateway {
   return stopAfterTest(createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds }, { moduleBaseDir: dir }));
@@ -70,7 +75,10 @@ function gateway(feeds: ConfigInput['feeds']): Gateway {
 async function startError(feeds: ConfigInput['feeds']): Promise<string> {
   const err = await gateway(feeds)
     .start()
-    .then(() => null, (e: unknown) => e);
+    .then(
+      () => null,
+      (e: unknown) => e,
+    );
   expect(err).toBeInstanceOf(ConfigError);
   const message = (err as Error).message;
   expect(message.split('\n')).toHaveLength(1);
@@ -103,18 +111,28 @@ describe('loading adapters from modules', () => {
     expect(await startError([{ module: './ticker.js', options: { rate: 0 } }])).toBe(
       'invalid config: feeds.0.options.rate: must be at least 1 (module ./ticker.js)',
     );
-    expect(await startError([{ module: './ticker.js', options: { colour: 'red' } }])).toMatch(/^invalid config: feeds\.0\.options: .*colour.* \(module \.\/ticker\.js\)$/);
+    expect(await startError([{ module: './ticker.js', options: { colour: 'red' } }])).toMatch(
+      /^invalid config: feeds\.0\.options: .*colour.* \(module \.\/ticker\.js\)$/,
+    );
   });
 
   it('explains what is wrong with a module in one line', async () => {
-    expect(await startError([{ module: './nope.js' }])).toMatch(/^invalid config: feeds\.0\.module: cannot load "\.\/nope\.js": no file at .*\/nope\.js$/);
-    expect(await startError([{ module: './no-export.js' }])).toMatch(/feeds\.0\.module: "\.\/no-export\.js" has no default export and no export named "feed"; export the result of defineFeed/);
-    expect(await startError([{ module: './bad-shape.js' }])).toMatch(/feeds\.0\.module: "\.\/bad-shape\.js" does not export a feed definition: "create" must be a function/);
+    expect(await startError([{ module: './nope.js' }])).toMatch(
+      /^invalid config: feeds\.0\.module: cannot load "\.\/nope\.js": no file at .*\/nope\.js$/,
+    );
+    expect(await startError([{ module: './no-export.js' }])).toMatch(
+      /feeds\.0\.module: "\.\/no-export\.js" has no default export and no export named "feed"; export the result of defineFeed/,
+    );
+    expect(await startError([{ module: './bad-shape.js' }])).toMatch(
+      /feeds\.0\.module: "\.\/bad-shape\.js" does not export a feed definition: "create" must be a function/,
+    );
     expect(await startError([{ module: './boom.js' }])).toMatch(/feeds\.0\.module: cannot load "\.\/boom\.js": boom at import$/);
     expect(await startError([{ module: 'tickgate-feed-does-not-exist' }])).toMatch(
       /feeds\.0\.module: cannot load "tickgate-feed-does-not-exist": no such package is installed \(npm install tickgate-feed-does-not-exist\)$/,
     );
-    expect(await startError([{ module: './odd-name.js' }])).toMatch(/feeds\.0\.id: required: module "\.\/odd-name\.js" names its feed "Odd Name", which is not a feed id/);
+    expect(await startError([{ module: './odd-name.js' }])).toMatch(
+      /feeds\.0\.id: required: module "\.\/odd-name\.js" names its feed "Odd Name", which is not a feed id/,
+    );
     // The module's name becomes its id at load time, so a clash is found then.
     expect(await startError([{ adapter: 'sim-fx', id: 'quoter' }, { module: './quoter.ts' }])).toBe(
       'invalid config: feeds.1.id: duplicate feed id "quoter"; give each instance its own id',
@@ -131,13 +149,21 @@ describe('loading adapters from modules', () => {
       }
       return null;
     };
-    expect(message([{ options: {} }])).toBe('invalid config: feeds.0.adapter: give "adapter" (a built-in adapter name) or "module" (a module path or npm package name)');
-    expect(message([{ adapter: 'sim-fx', module: './x.js' }])).toBe('invalid config: feeds.0.module: give either "adapter" or "module", not both (got "./x.js")');
-    expect(message([{ module: './x.js' }, { module: './x.js' }])).toBe('invalid config: feeds.1.id: duplicate feed id "./x.js"; give each instance its own id');
+    expect(message([{ options: {} }])).toBe(
+      'invalid config: feeds.0.adapter: give "adapter" (a built-in adapter name) or "module" (a module path or npm package name)',
+    );
+    expect(message([{ adapter: 'sim-fx', module: './x.js' }])).toBe(
+      'invalid config: feeds.0.module: give either "adapter" or "module", not both (got "./x.js")',
+    );
+    expect(message([{ module: './x.js' }, { module: './x.js' }])).toBe(
+      'invalid config: feeds.1.id: duplicate feed id "./x.js"; give each instance its own id',
+    );
     expect(message([{ module: '' }])).toMatch(/^invalid config: feeds\.0\.module: /);
   });
 
   it('keeps createGateway synchronous for built-in adapters: an unknown name fails at once', () => {
-    expect(() => createGateway({ logLevel: 'silent', feeds: [{ adapter: 'sim-stocks' }] })).toThrow(/feeds\.0\.adapter: unknown adapter "sim-stocks"/);
+    expect(() => createGateway({ logLevel: 'silent', feeds: [{ adapter: 'sim-stocks' }] })).toThrow(
+      /feeds\.0\.adapter: unknown adapter "sim-stocks"/,
+    );
   });
 });

@@ -64,7 +64,13 @@ describe('recorder', () => {
     const a = await gateway();
     const writer = await RecordingWriter.open({ out: join(dir, 'session.msgpack'), gzip: true, source: a.stream, topics: RECORDED });
     const count = counter();
-    const recorder = await Recorder.start({ url: a.stream, topics: RECORDED, writer, onTicks: count.onTicks, reconnect: { initialMs: 20, maxMs: 100 } });
+    const recorder = await Recorder.start({
+      url: a.stream,
+      topics: RECORDED,
+      writer,
+      onTicks: count.onTicks,
+      reconnect: { initialMs: 20, maxMs: 100 },
+    });
     const published: FeedTick[] = [];
     const publish = (from: number, to: number) => {
       for (let i = from; i < to; i++) {
@@ -121,9 +127,23 @@ describe('recorder', () => {
     const a = await gateway();
     const writer = await RecordingWriter.open({ out: join(dir, 'many.msgpack'), source: a.stream, topics: ['equity.*.quote'] });
     const count = counter();
-    const recorder = await Recorder.start({ url: a.stream, topics: ['equity.*.quote'], writer, onTicks: count.onTicks, reconnect: { initialMs: 20, maxMs: 100 } });
+    const recorder = await Recorder.start({
+      url: a.stream,
+      topics: ['equity.*.quote'],
+      writer,
+      onTicks: count.onTicks,
+      reconnect: { initialMs: 20, maxMs: 100 },
+    });
     const N = 1500;
-    const quote = (k: number, round: number): FeedTick => ({ topic: `equity.S${k}.quote`, ts: BASE_TS + round, kind: 'quote', bid: 10, ask: 10.01, bidSize: 1 + round, askSize: 1 });
+    const quote = (k: number, round: number): FeedTick => ({
+      topic: `equity.S${k}.quote`,
+      ts: BASE_TS + round,
+      kind: 'quote',
+      bid: 10,
+      ask: 10.01,
+      bidSize: 1 + round,
+      askSize: 1,
+    });
     for (let k = 0; k < N; k++) expect(a.gw.bus.publish(quote(k, 0), 'test').ok).toBe(true);
     await count.until(N, 15_000);
     a.gw.disconnectClients(1012, 'test restart');
@@ -139,12 +159,15 @@ describe('recorder', () => {
   it('rejects a subscription the gateway refuses, and an unreachable gateway', async () => {
     const a = await gateway();
     const writer = await RecordingWriter.open({ out: join(dir, 'refused.msgpack') });
-    await expect(Recorder.start({ url: a.stream, topics: ['Equity.aapl'], writer })).rejects.toThrow(/^cannot record "Equity\.aapl": topic "Equity\.aapl" must have three dot-separated segments/);
-    await expect(Recorder.start({ url: 'ws://127.0.0.1:1/v1/stream', topics: ['equity.*.quote'], writer })).rejects.toThrow(/cannot connect to ws:\/\/127\.0\.0\.1:1\/v1\/stream: ECONNREFUSED/);
+    await expect(Recorder.start({ url: a.stream, topics: ['Equity.aapl'], writer })).rejects.toThrow(
+      /^cannot record "Equity\.aapl": topic "Equity\.aapl" must have three dot-separated segments/,
+    );
+    await expect(Recorder.start({ url: 'ws://127.0.0.1:1/v1/stream', topics: ['equity.*.quote'], writer })).rejects.toThrow(
+      /cannot connect to ws:\/\/127\.0\.0\.1:1\/v1\/stream: ECONNREFUSED/,
+    );
     await writer.close();
   });
 });
-
 
 describe('tickgate record', () => {
   it('records until SIGINT, then writes everything, closes the file and exits 0', async () => {

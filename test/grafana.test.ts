@@ -16,7 +16,7 @@ import { startGateway, type Started } from './helpers.ts';
 const PROMTOOL = process.env.TICKGATE_PROMTOOL ?? '/usr/bin/promtool';
 const SCRAPE_CONFIG = fileURLToPath(new URL('../dashboards/grafana/prometheus.yml', import.meta.url));
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: decoded JSON/MessagePack read field by field in assertions
 type Json = Record<string, any>;
 
 const text = readFileSync(GRAFANA_DASHBOARD_PATH, 'utf8');
@@ -27,12 +27,16 @@ function allPanels(d: Json): Json[] {
   return (d.panels as Json[]).flatMap((p) => [p, ...((p.panels as Json[] | undefined) ?? [])]);
 }
 const queryPanels = allPanels(dashboard).filter((p) => p.type !== 'row');
-const expressions = queryPanels.flatMap((p) => (p.targets as Json[]).map((t) => ({ panel: p, refId: t.refId as string, expr: t.expr as string })));
+const expressions = queryPanels.flatMap((p) =>
+  (p.targets as Json[]).map((t) => ({ panel: p, refId: t.refId as string, expr: t.expr as string })),
+);
 
 function promtoolMissing(): boolean {
   if (existsSync(PROMTOOL)) return false;
   const bar = '!'.repeat(100);
-  process.stderr.write(`\n${bar}\n!! SKIPPING promtool checks: ${PROMTOOL} not found; install it with "apt-get install -y prometheus" (.ci/run does)\n${bar}\n\n`);
+  process.stderr.write(
+    `\n${bar}\n!! SKIPPING promtool checks: ${PROMTOOL} not found; install it with "apt-get install -y prometheus" (.ci/run does)\n${bar}\n\n`,
+  );
   return true;
 }
 const noPromtool = promtoolMissing();
@@ -100,13 +104,17 @@ describe('Grafana dashboard JSON', () => {
 
 describe('PromQL reading', () => {
   it('finds metric names, not functions, keywords, labels, values or numbers', () => {
-    expect(metricNames('histogram_quantile(0.99, sum by (le) (rate(tickgate_publish_latency_seconds_bucket{job=~"$job", instance=~"a:1"}[$__rate_interval])))')).toEqual([
-      'tickgate_publish_latency_seconds_bucket',
-    ]);
+    expect(
+      metricNames(
+        'histogram_quantile(0.99, sum by (le) (rate(tickgate_publish_latency_seconds_bucket{job=~"$job", instance=~"a:1"}[$__rate_interval])))',
+      ),
+    ).toEqual(['tickgate_publish_latency_seconds_bucket']);
     expect(metricNames('count(tickgate_feed_up{feed="sum"} == 0) or vector(0)')).toEqual(['tickgate_feed_up']);
     expect(metricNames('sum(rate(a_total[5m] offset 1h)) / on (instance) group_left (feed) b_info > 1e3')).toEqual(['a_total', 'b_info']);
     expect(metricNames('max by (instance) (nodejs_eventloop_lag_p99_seconds)')).toEqual(['nodejs_eventloop_lag_p99_seconds']);
-    expect(substituteGrafanaVariables('rate(x{instance=~"$instance", job=~"${job}"}[$__rate_interval])')).toBe('rate(x{instance=~".*", job=~".*"}[5m])');
+    expect(substituteGrafanaVariables('rate(x{instance=~"$instance", job=~"${job}"}[$__rate_interval])')).toBe(
+      'rate(x{instance=~".*", job=~".*"}[5m])',
+    );
   });
 
   it('resolves histogram series to their family', () => {
@@ -147,7 +155,8 @@ describe('the dashboard against a running gateway', () => {
     for (const v of dashboard.templating.list as Json[]) {
       if (v.type !== 'query') continue;
       const inner = /label_values\((.*),\s*\w+\)$/.exec(v.query.query as string)![1]!;
-      for (const name of metricNames(substituteGrafanaVariables(inner))) if (resolveMetric(name, families) === null) unknown.push(`variable ${v.name}: ${name}`);
+      for (const name of metricNames(substituteGrafanaVariables(inner)))
+        if (resolveMetric(name, families) === null) unknown.push(`variable ${v.name}: ${name}`);
     }
     expect(unknown).toEqual([]);
   });
@@ -163,7 +172,10 @@ describe.skipIf(noPromtool)('promtool', () => {
   });
 
   it('accepts every panel expression (as recording rules)', () => {
-    const rules = expressions.map(({ panel, refId, expr }) => `      - record: tickgate_dashboard:panel_${panel.id as number}_${refId}\n        expr: ${JSON.stringify(substituteGrafanaVariables(expr))}\n`);
+    const rules = expressions.map(
+      ({ panel, refId, expr }) =>
+        `      - record: tickgate_dashboard:panel_${panel.id as number}_${refId}\n        expr: ${JSON.stringify(substituteGrafanaVariables(expr))}\n`,
+    );
     const file = join(dir, 'dashboard-rules.yml');
     writeFileSync(file, `groups:\n  - name: tickgate-dashboard\n    rules:\n${rules.join('')}`);
     const r = spawnSync(PROMTOOL, ['check', 'rules', file], { encoding: 'utf8', timeout: 15_000 });

@@ -1,7 +1,7 @@
 import { decode } from '@msgpack/msgpack';
 import { onTestFinished } from 'vitest';
 import WebSocket from 'ws';
-import { createGateway, type Gateway } from '../src/gateway.ts';
+import { createGateway, type Gateway } from '../src/index.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
 
 export interface Started {
@@ -47,7 +47,7 @@ export async function settle(client: TestClient): Promise<void> {
   await client.request({ op: 'ping', id: `settle-${Math.random()}` });
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: decoded JSON/MessagePack read field by field in assertions
 export type Frame = Record<string, any>;
 
 /**

@@ -6,7 +6,8 @@ const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 /** Prometheus text exposition 0.0.4: every sample line is `name{labels} value`. Returns name+labels → value. */
 function parsePrometheus(text: string): Map<string, number> {
   const samples = new Map<string, number>();
-  const line = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn]a[Nn]|\+Inf|-Inf)( -?\d+)?$/;
+  const line =
+    /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn]a[Nn]|\+Inf|-Inf)( -?\d+)?$/;
   for (const l of text.split('\n')) {
     if (l === '' || l.startsWith('# HELP ') || l.startsWith('# TYPE ')) continue;
     const m = line.exec(l);
@@ -35,7 +36,12 @@ describe('HTTP API', () => {
   it('/metrics parses as Prometheus text and its counters move with traffic', async () => {
     const before = await metrics();
     expect(before.get('tickgate_connections')).toBe(0);
-    for (const name of ['tickgate_frames_out_total', 'tickgate_bytes_out_total', 'tickgate_publish_latency_seconds_count', 'process_resident_memory_bytes']) {
+    for (const name of [
+      'tickgate_frames_out_total',
+      'tickgate_bytes_out_total',
+      'tickgate_publish_latency_seconds_count',
+      'process_resident_memory_bytes',
+    ]) {
       expect(before.has(name), name).toBe(true);
     }
     expect(before.get('tickgate_errors_total{code="TG_ERR_MALFORMED"}')).toBe(0);

@@ -11,7 +11,12 @@ import { CLOSE_REASONS, createMetrics, REFUSAL_REASONS, SLOW_CONSUMER_ACTIONS } 
 
 const root = new URL('../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
-const docs = ['README.md', ...readdirSync(new URL('docs/', root)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const docs = [
+  'README.md',
+  ...readdirSync(new URL('docs/', root))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** Metric names in the first column of a markdown table (`a` / `b` rows count both). */
 function tableMetrics(markdown: string): Set<string> {

@@ -19,17 +19,37 @@ export function assertStandardFrame(buf: Uint8Array): void {
     if ((b & 0xf0) === 0x90) return items(b & 0x0f);
     if ((b & 0xe0) === 0xa0) return void take(b & 0x1f);
     switch (b) {
-      case 0xcc: case 0xd0: return void take(1);
-      case 0xcd: case 0xd1: return void take(2);
-      case 0xce: case 0xd2: case 0xca: return void take(4);
-      case 0xcf: case 0xd3: case 0xcb: return void take(8);
-      case 0xd9: case 0xc4: return void take(buf[take(1)]!);
-      case 0xda: case 0xc5: return void take(view.getUint16(take(2)));
-      case 0xdb: case 0xc6: return void take(view.getUint32(take(4)));
-      case 0xdc: return items(view.getUint16(take(2)));
-      case 0xdd: return items(view.getUint32(take(4)));
-      case 0xde: return items(view.getUint16(take(2)) * 2);
-      case 0xdf: return items(view.getUint32(take(4)) * 2);
+      case 0xcc:
+      case 0xd0:
+        return void take(1);
+      case 0xcd:
+      case 0xd1:
+        return void take(2);
+      case 0xce:
+      case 0xd2:
+      case 0xca:
+        return void take(4);
+      case 0xcf:
+      case 0xd3:
+      case 0xcb:
+        return void take(8);
+      case 0xd9:
+      case 0xc4:
+        return void take(buf[take(1)]!);
+      case 0xda:
+      case 0xc5:
+        return void take(view.getUint16(take(2)));
+      case 0xdb:
+      case 0xc6:
+        return void take(view.getUint32(take(4)));
+      case 0xdc:
+        return items(view.getUint16(take(2)));
+      case 0xdd:
+        return items(view.getUint32(take(4)));
+      case 0xde:
+        return items(view.getUint16(take(2)) * 2);
+      case 0xdf:
+        return items(view.getUint32(take(4)) * 2);
       default:
         throw new Error(`non-standard MessagePack type byte 0x${b.toString(16)} at byte ${pos - 1} (extension or reserved)`);
     }

@@ -13,7 +13,9 @@ const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
 const preload = fileURLToPath(new URL('./fixtures/uws-unloadable.mjs', import.meta.url));
 
 async function serveWithBrokenBinary(kind: 'glibc' | 'abi'): Promise<{ code: number; out: string; err: string }> {
-  const child = spawn(process.execPath, ['--import', preload, bin, 'serve', '--port', '0', '--feeds', 'none'], { env: { ...process.env, TG_TEST_UWS: kind } });
+  const child = spawn(process.execPath, ['--import', preload, bin, 'serve', '--port', '0', '--feeds', 'none'], {
+    env: { ...process.env, TG_TEST_UWS: kind },
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -31,7 +33,9 @@ describe('a uWebSockets.js binary that cannot load', () => {
     expect(out).toBe('');
     const lines = err.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^tickgate: cannot load the uWebSockets\.js native binary uws_\w+_\d+\.node under Node v[\d.]+: it needs glibc >= 2\.38, this system has [\d.]+ .*Debian 13, Ubuntu 24\.04.*See "Node versions" in the README\.$/);
+    expect(lines[0]).toMatch(
+      /^tickgate: cannot load the uWebSockets\.js native binary uws_\w+_\d+\.node under Node v[\d.]+: it needs glibc >= 2\.38, this system has [\d.]+ .*Debian 13, Ubuntu 24\.04.*See "Node versions" in the README\.$/,
+    );
     expect(err).not.toMatch(/\n\s+at /);
   });
 
@@ -40,6 +44,8 @@ describe('a uWebSockets.js binary that cannot load', () => {
     expect(code).toBe(1);
     const lines = err.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^tickgate: cannot load the uWebSockets\.js native binary .*: uWebSockets\.js has no binary for Node v[\d.]+ on linux-x64 \(ABI \d+\); use Node 20, 22, 24 or 25\./);
+    expect(lines[0]).toMatch(
+      /^tickgate: cannot load the uWebSockets\.js native binary .*: uWebSockets\.js has no binary for Node v[\d.]+ on linux-x64 \(ABI \d+\); use Node 20, 22, 24 or 25\./,
+    );
   });
 });

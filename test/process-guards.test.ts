@@ -62,7 +62,9 @@ describe('process guards', () => {
       expect(installProcessGuards({ logger, process: proc })).toBe(uninstall); // once per process
       const reason = new Error('nobody awaited me');
       fake.emit('unhandledRejection', reason, Promise.resolve());
-      expect(logs).toEqual([expect.objectContaining({ level: 'error', obj: expect.objectContaining({ err: reason, kind: 'unhandled_rejection' }) })]);
+      expect(logs).toEqual([
+        expect.objectContaining({ level: 'error', obj: expect.objectContaining({ err: reason, kind: 'unhandled_rejection' }) }),
+      ]);
       expect(fake.exitCode).toBeNull();
       const boom = new Error('boom');
       fake.emit('uncaughtException', boom, 'uncaughtException');

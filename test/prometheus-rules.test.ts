@@ -22,7 +22,9 @@ const alerts = [...text.matchAll(/- alert: (\w+)\n\s+expr: (.+)\n/g)].map((m) =>
 function promtoolMissing(): boolean {
   if (existsSync(PROMTOOL)) return false;
   const bar = '!'.repeat(100);
-  process.stderr.write(`\n${bar}\n!! SKIPPING promtool rule checks: ${PROMTOOL} not found; install it with "apt-get install -y prometheus" (.ci/run does)\n${bar}\n\n`);
+  process.stderr.write(
+    `\n${bar}\n!! SKIPPING promtool rule checks: ${PROMTOOL} not found; install it with "apt-get install -y prometheus" (.ci/run does)\n${bar}\n\n`,
+  );
   return true;
 }
 const noPromtool = promtoolMissing();
@@ -44,9 +46,13 @@ describe('alert rules', () => {
       await s.gw.stop();
     });
 
-    it('names only metrics the gateway exports (and Prometheus\'s own `up`)', async () => {
+    it("names only metrics the gateway exports (and Prometheus's own `up`)", async () => {
       const families = metricFamilies(await (await fetch(`${s.http}/metrics`)).text());
-      const unknown = alerts.flatMap(({ name, expr }) => metricNames(expr).filter((m) => m !== 'up' && resolveMetric(m, families) === null).map((m) => `${name}: ${m}`));
+      const unknown = alerts.flatMap(({ name, expr }) =>
+        metricNames(expr)
+          .filter((m) => m !== 'up' && resolveMetric(m, families) === null)
+          .map((m) => `${name}: ${m}`),
+      );
       expect(unknown).toEqual([]);
     });
   });

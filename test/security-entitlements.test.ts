@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { ConfigInput } from '../src/config/schema.ts';
 import { createGateway } from '../src/gateway.ts';
-import { quote, startGateway, TestClient, type Started } from './helpers.ts';
+import { quote, startGateway, TestClient, type Frame, type Started } from './helpers.ts';
 
 /**
  * Issue 12: one authorisation path for the WebSocket upgrade and the HTTP API, strict claims,
@@ -66,7 +66,7 @@ function tryConnect(url: string, options: WebSocket.ClientOptions = {}): Promise
 
 async function get(url: string, headers: Record<string, string> = {}) {
   const res = await fetch(url, { headers });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Frame };
 }
 
 describe('HTTP API: the same authorisation as the stream', () => {
@@ -82,7 +82,9 @@ describe('HTTP API: the same authorisation as the stream', () => {
       const wrongKey = await get(`${s.http}${path}?token=not-a-real-key-000000`);
       expect(wrongKey.status).toBe(401);
       expect(wrongKey.body.error.message).toBe('invalid API key');
-      const expired = await get(`${s.http}${path}`, { Authorization: `Bearer ${await sign({ topics: ['*.*.*'], exp: Math.floor(Date.now() / 1000) - 60 })}` });
+      const expired = await get(`${s.http}${path}`, {
+        Authorization: `Bearer ${await sign({ topics: ['*.*.*'], exp: Math.floor(Date.now() / 1000) - 60 })}`,
+      });
       expect(expired.status).toBe(401);
       expect(expired.body.error.message).toBe('token expired');
     }
@@ -202,7 +204,9 @@ describe('strict claims', () => {
   });
 
   it('refuses a config whose API key delay exceeds auth.maxDelayMs', async () => {
-    await expect(startGateway(authConfig({ maxDelayMs: 1000, apiKeys: [{ key: DELAYED_KEY, name: 'r', topics: [], delayMs: 2000 }] }))).rejects.toThrow(/auth\.maxDelayMs/);
+    await expect(
+      startGateway(authConfig({ maxDelayMs: 1000, apiKeys: [{ key: DELAYED_KEY, name: 'r', topics: [], delayMs: 2000 }] })),
+    ).rejects.toThrow(/auth\.maxDelayMs/);
   });
 });
 
@@ -257,7 +261,10 @@ describe('caps on what a client can make the gateway hold', () => {
     expect((await a.request({ op: 'subscribe', id: 1, topics: ['fx.*.quote', 'equity.*.quote'] })).t).toBe('ack');
     expect((await a.request({ op: 'subscribe', id: 2, topics: ['fx.*.quote'] })).t).toBe('ack'); // held already
     const over = await a.request({ op: 'subscribe', id: 3, topics: ['crypto.*.trade'] });
-    expect(over).toMatchObject({ code: 'TG_ERR_TOO_MANY_PENDING', message: expect.stringMatching(/limit per connection is 2 .*maxPatternsPerConnection/) });
+    expect(over).toMatchObject({
+      code: 'TG_ERR_TOO_MANY_PENDING',
+      message: expect.stringMatching(/limit per connection is 2 .*maxPatternsPerConnection/),
+    });
   });
 });
 
@@ -316,8 +323,18 @@ describe('logging of refusals', () => {
     expect((await get(`${s.http}/v1/snapshot/equity.AAPL.quote?token=${API_KEY}`)).status).toBe(403);
     const refusals = lines.filter((l) => l.msg === 'request refused');
     expect(refusals.filter((l) => l.reason === 'unauthorized')).toHaveLength(1); // six refusals within a second: one line
-    expect(refusals[0]).toMatchObject({ surface: 'upgrade', ip: expect.stringMatching(/127\.0\.0\.1/), status: 401, code: 'TG_ERR_UNAUTHORIZED' });
-    expect(refusals.find((l) => l.reason === 'not_entitled')).toMatchObject({ surface: 'http', subject: 'fx-desk', topic: 'equity.AAPL.quote', status: 403 });
+    expect(refusals[0]).toMatchObject({
+      surface: 'upgrade',
+      ip: expect.stringMatching(/127\.0\.0\.1/),
+      status: 401,
+      code: 'TG_ERR_UNAUTHORIZED',
+    });
+    expect(refusals.find((l) => l.reason === 'not_entitled')).toMatchObject({
+      surface: 'http',
+      subject: 'fx-desk',
+      topic: 'equity.AAPL.quote',
+      status: 403,
+    });
   });
 });
 
@@ -327,7 +344,9 @@ describe('known limitation: uWebSockets.js does not enforce client masking', () 
     const frame = async (masked: boolean) => {
       const sock = net.connect(s!.port, '127.0.0.1');
       await new Promise((r) => sock.once('connect', r));
-      sock.write('GET /v1/stream?format=json HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      sock.write(
+        'GET /v1/stream?format=json HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
       let text = '';
       sock.on('data', (d: Buffer) => (text += d.toString('latin1')));
       while (!text.includes('"welcome"')) await new Promise((r) => sock.once('data', r));

@@ -19,11 +19,20 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'tickgate-sec-'));
 const gateway = (overrides: ConfigInput) => useGateway(overrides);
 
 function hs256(claims: Record<string, unknown>, expiresIn: string | number = '1h') {
-  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuedAt().setExpirationTime(expiresIn).sign(Buffer.from(SECRET));
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('alice')
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(Buffer.from(SECRET));
 }
 
 /** Tries an upgrade; resolves with the open client or the HTTP refusal. */
-function tryConnect(url: string, options: WebSocket.ClientOptions = {}, protocols?: string[]): Promise<{ client?: TestClient; status?: number; body?: string }> {
+function tryConnect(
+  url: string,
+  options: WebSocket.ClientOptions = {},
+  protocols?: string[],
+): Promise<{ client?: TestClient; status?: number; body?: string }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, options);
     ws.on('unexpected-response', (_req, res) => {
@@ -56,12 +65,19 @@ describe('authentication at the upgrade', () => {
     const { stream, http } = await gateway(authConfig());
     const missing = await tryConnect(stream);
     expect(missing.status).toBe(401);
-    expect(JSON.parse(missing.body!).error).toMatchObject({ code: 'TG_ERR_UNAUTHORIZED', message: expect.stringMatching(/missing credentials/) });
+    expect(JSON.parse(missing.body!).error).toMatchObject({
+      code: 'TG_ERR_UNAUTHORIZED',
+      message: expect.stringMatching(/missing credentials/),
+    });
     const wrongKey = await tryConnect(`${stream}?token=not-a-real-key-000000`);
     expect(JSON.parse(wrongKey.body!).error.message).toBe('invalid API key');
-    const forged = await tryConnect(stream, { headers: { Authorization: `Bearer ${(await hs256({ topics: ['*.*.*'] })).slice(0, -4)}AAAA` } });
+    const forged = await tryConnect(stream, {
+      headers: { Authorization: `Bearer ${(await hs256({ topics: ['*.*.*'] })).slice(0, -4)}AAAA` },
+    });
     expect(forged.status).toBe(401);
-    const expired = await tryConnect(stream, { headers: { Authorization: `Bearer ${await hs256({ topics: ['*.*.*'] }, Math.floor(Date.now() / 1000) - 60)}` } });
+    const expired = await tryConnect(stream, {
+      headers: { Authorization: `Bearer ${await hs256({ topics: ['*.*.*'] }, Math.floor(Date.now() / 1000) - 60)}` },
+    });
     expect(JSON.parse(expired.body!).error.message).toBe('token expired');
     const metrics = await (await fetch(`${http}/metrics`)).text();
     expect(metrics).toContain('tickgate_connections_refused_total{reason="unauthorized"} 4');
@@ -112,7 +128,9 @@ describe('entitlements', () => {
   });
 
   it('delivers a delayed tier late, from the same feed, with no real-time snapshot', async () => {
-    const { gw, stream } = await gateway(authConfig({ apiKeys: [{ key: API_KEY, name: 'delayed', topics: ['fx.*.quote'], delayMs: 300 }] }));
+    const { gw, stream } = await gateway(
+      authConfig({ apiKeys: [{ key: API_KEY, name: 'delayed', topics: ['fx.*.quote'], delayMs: 300 }] }),
+    );
     gw.bus.publish(quote('fx.EURUSD.quote', 1.1), 'test');
     await nextTurn();
     const c = (await tryConnect(`${stream}?token=${API_KEY}`)).client!;
@@ -192,7 +210,11 @@ describe('origins, limits, metrics endpoint, TLS', () => {
     const dir = tmp();
     const key = join(dir, 'key.pem');
     const cert = join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'],
+      { stdio: 'ignore' },
+    );
     const { gw, port } = await gateway({ tls: { certFile: cert, keyFile: key } });
     expect(gw.urls().stream).toBe(`wss://127.0.0.1:${port}/v1/stream`);
     const c = (await tryConnect(gw.urls().stream, { rejectUnauthorized: false })).client!;
@@ -200,7 +222,9 @@ describe('origins, limits, metrics endpoint, TLS', () => {
     gw.bus.publish(quote('fx.EURUSD.quote', 1.1), 'test');
     await c.waitFor((f) => f.t === 'ticks');
     const status = await new Promise<number>((resolve, reject) => {
-      https.get(`https://127.0.0.1:${port}/healthz`, { rejectUnauthorized: false }, (res) => resolve(res.statusCode ?? 0)).on('error', reject);
+      https
+        .get(`https://127.0.0.1:${port}/healthz`, { rejectUnauthorized: false }, (res) => resolve(res.statusCode ?? 0))
+        .on('error', reject);
     });
     expect(status).toBe(200);
   });
@@ -213,7 +237,16 @@ describe('SIGHUP', () => {
     const keyA = 'key-a-0123456789abcdef';
     const keyB = 'key-b-0123456789abcdef';
     const write = (keys: unknown[]) =>
-      writeFileSync(file, JSON.stringify({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 200, pairs: ['EURUSD'] } }, { adapter: 'sim-equity', options: { ticksPerSecond: 200, universe: ['AAPL'] } }], auth: { enabled: true, apiKeys: keys } }));
+      writeFileSync(
+        file,
+        JSON.stringify({
+          feeds: [
+            { adapter: 'sim-fx', options: { ticksPerSecond: 200, pairs: ['EURUSD'] } },
+            { adapter: 'sim-equity', options: { ticksPerSecond: 200, universe: ['AAPL'] } },
+          ],
+          auth: { enabled: true, apiKeys: keys },
+        }),
+      );
     write([
       { key: keyA, name: 'a', topics: ['fx.*.quote', 'equity.*.quote'] },
       { key: keyB, name: 'b', topics: ['fx.*.quote'] },

@@ -77,8 +77,10 @@ it('closes clients that read nothing within maxSlowMs of their first downgrade (
   const paused = await rawClient(s.port, topic);
   const swallow = await rawClient(s.port, topic);
   const transport = (gw as unknown as { transport: Transport }).transport;
-  const action = async (name: string) => (await gw.metrics.slowConsumerActions.get()).values.find((v) => v.labels.action === name)?.value ?? 0;
-  const closedSlow = async () => (await gw.metrics.connectionsClosed.get()).values.find((v) => v.labels.reason === 'slow_consumer')?.value ?? 0;
+  const action = async (name: string) =>
+    (await gw.metrics.slowConsumerActions.get()).values.find((v) => v.labels.action === name)?.value ?? 0;
+  const closedSlow = async () =>
+    (await gw.metrics.connectionsClosed.get()).values.find((v) => v.labels.reason === 'slow_consumer')?.value ?? 0;
 
   let published = 0;
   let firstDowngrade = 0;

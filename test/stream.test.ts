@@ -2,7 +2,7 @@ import { encode } from '@msgpack/msgpack';
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import { assertStandardFrame } from './msgpack-strict.ts';
-import { quote, settle, TestClient, ticksOf, useClient, useGateway } from './helpers.ts';
+import { quote, settle, type TestClient, ticksOf, useClient, useGateway } from './helpers.ts';
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
@@ -23,7 +23,15 @@ describe('subscribe and stream', () => {
     const c = await client(stream);
     expect(c.frames[0]).toMatchObject({ t: 'welcome', v: 1, epoch: gw.bus.epoch, format: 'msgpack' });
     const ack = await c.request({ op: 'subscribe', id: 1, topics: [topic] });
-    expect(ack).toEqual({ t: 'ack', id: 1, op: 'subscribe', topics: [topic], snapshots: 1, maxRate: 0, results: [{ topic, status: 'snapshot' }] });
+    expect(ack).toEqual({
+      t: 'ack',
+      id: 1,
+      op: 'subscribe',
+      topics: [topic],
+      snapshots: 1,
+      maxRate: 0,
+      results: [{ topic, status: 'snapshot' }],
+    });
     const ackIndex = c.frames.indexOf(ack);
     const snapshot = c.frames[ackIndex + 1]!;
     expect(snapshot).toMatchObject({ t: 'snapshot', topic, epoch: gw.bus.epoch });
@@ -57,7 +65,12 @@ describe('subscribe and stream', () => {
     const ack = await c.request({ op: 'subscribe', id: 'p', topics: ['fx.*.quote'] });
     expect(ack.snapshots).toBe(2);
     await settle(c);
-    expect(c.frames.filter((f) => f.t === 'snapshot').map((f) => f.topic).sort()).toEqual(['fx.EURUSD.quote', 'fx.GBPUSD.quote']);
+    expect(
+      c.frames
+        .filter((f) => f.t === 'snapshot')
+        .map((f) => f.topic)
+        .sort(),
+    ).toEqual(['fx.EURUSD.quote', 'fx.GBPUSD.quote']);
 
     gw.bus.publish(quote('fx.USDJPY.quote', 151.2), 'test'); // a topic that did not exist at subscribe time
     gw.bus.publish(quote('equity.AAPL.quote', 190.5), 'test'); // not matching
@@ -148,16 +161,42 @@ describe('subscribe and stream', () => {
 describe('bad input', () => {
   const cases: { name: string; send: (c: TestClient) => void; code: string; id?: unknown }[] = [
     { name: 'malformed MessagePack', send: (c) => c.sendRaw(Buffer.from([0xc1, 0xff, 0x00]), true), code: 'TG_ERR_MALFORMED' },
-    { name: 'truncated MessagePack', send: (c) => c.sendRaw(Buffer.from(encode({ op: 'subscribe', id: 1 })).subarray(0, 6), true), code: 'TG_ERR_MALFORMED' },
-    { name: 'the reserved byte 0xc1', send: (c) => c.sendRaw(Buffer.from([0x82, 0xa2, 0x6f, 0x70, 0xa4, 0x70, 0x69, 0x6e, 0x67, 0xa2, 0x69, 0x64, 0xc1]), true), code: 'TG_ERR_MALFORMED' },
-    { name: 'a MessagePack timestamp extension', send: (c) => c.sendRaw(Buffer.from([0x81, 0xa2, 0x69, 0x64, 0xd6, 0xff, 0, 0, 0, 1]), true), code: 'TG_ERR_MALFORMED' },
+    {
+      name: 'truncated MessagePack',
+      send: (c) => c.sendRaw(Buffer.from(encode({ op: 'subscribe', id: 1 })).subarray(0, 6), true),
+      code: 'TG_ERR_MALFORMED',
+    },
+    {
+      name: 'the reserved byte 0xc1',
+      send: (c) => c.sendRaw(Buffer.from([0x82, 0xa2, 0x6f, 0x70, 0xa4, 0x70, 0x69, 0x6e, 0x67, 0xa2, 0x69, 0x64, 0xc1]), true),
+      code: 'TG_ERR_MALFORMED',
+    },
+    {
+      name: 'a MessagePack timestamp extension',
+      send: (c) => c.sendRaw(Buffer.from([0x81, 0xa2, 0x69, 0x64, 0xd6, 0xff, 0, 0, 0, 1]), true),
+      code: 'TG_ERR_MALFORMED',
+    },
     { name: 'text garbage', send: (c) => c.sendRaw('}{ not json', false), code: 'TG_ERR_MALFORMED' },
     { name: 'not an object', send: (c) => c.sendJson([1, 2, 3]), code: 'TG_ERR_INVALID_REQUEST' },
     { name: 'unknown op', send: (c) => c.sendJson({ op: 'explode', id: 3 }), code: 'TG_ERR_UNKNOWN_OP', id: 3 },
     { name: 'missing id', send: (c) => c.sendJson({ op: 'subscribe', topics: ['fx.EURUSD.quote'] }), code: 'TG_ERR_MISSING_ID' },
-    { name: 'invalid topic', send: (c) => c.sendJson({ op: 'subscribe', id: 4, topics: ['fx.EURUSD.quote', 'FX..quote'] }), code: 'TG_ERR_INVALID_TOPIC', id: 4 },
-    { name: 'topics of the wrong type', send: (c) => c.sendJson({ op: 'subscribe', id: 5, topics: 'fx.EURUSD.quote' }), code: 'TG_ERR_INVALID_REQUEST', id: 5 },
-    { name: 'oversized message', send: (c) => c.sendJson({ op: 'subscribe', id: 6, topics: ['x'.repeat(300_000)] }), code: 'TG_ERR_MESSAGE_TOO_LARGE' },
+    {
+      name: 'invalid topic',
+      send: (c) => c.sendJson({ op: 'subscribe', id: 4, topics: ['fx.EURUSD.quote', 'FX..quote'] }),
+      code: 'TG_ERR_INVALID_TOPIC',
+      id: 4,
+    },
+    {
+      name: 'topics of the wrong type',
+      send: (c) => c.sendJson({ op: 'subscribe', id: 5, topics: 'fx.EURUSD.quote' }),
+      code: 'TG_ERR_INVALID_REQUEST',
+      id: 5,
+    },
+    {
+      name: 'oversized message',
+      send: (c) => c.sendJson({ op: 'subscribe', id: 6, topics: ['x'.repeat(300_000)] }),
+      code: 'TG_ERR_MESSAGE_TOO_LARGE',
+    },
   ];
 
   it.each(cases)('$name gets an error frame while that client and every other keep streaming', async ({ send, code, id }) => {

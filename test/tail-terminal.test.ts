@@ -78,10 +78,10 @@ describe.skipIf(!TMUX)('in a terminal (tmux)', { timeout: 60_000 }, () => {
 
   it('serve: logs are human-readable on a terminal by default', async () => {
     const t = terminal(`${shellQuote(process.execPath)} ${shellQuote(bin)} serve --port 0 --feeds sim-fx`, 120, 20);
-    await waitForScreen(t.screen, /^\d\d:\d\d:\d\d\.\d{3}Z INFO  feed running feed=sim-fx$/m);
+    await waitForScreen(t.screen, /^\d\d:\d\d:\d\d\.\d{3}Z INFO {2}feed running feed=sim-fx$/m);
     expect(t.screen()).not.toContain('"level"');
     t.keys('C-c');
     const screen = await waitForScreen(t.screen, /^EXIT=0$/m);
-    expect(screen).toMatch(/INFO  shutting down signal=SIGINT/);
+    expect(screen).toMatch(/INFO {2}shutting down signal=SIGINT/);
   });
 });

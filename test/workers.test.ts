@@ -20,7 +20,12 @@ it('--workers 2: connections spread over threads, every client gets identical se
     optionsSchema: z.object({}),
     create: () => ({ start() {}, stop() {}, interestChanged: (entry: string, on: boolean) => interest.push(`${on ? '+' : '-'}${entry}`) }),
   });
-  const gw = stopAfterTest(createGateway({ host: '127.0.0.1', port: 0, logLevel: 'warn', workers: 2, feeds: [{ adapter: 'aware' }] }, { feedDefinitions: [aware] as never }));
+  const gw = stopAfterTest(
+    createGateway(
+      { host: '127.0.0.1', port: 0, logLevel: 'warn', workers: 2, feeds: [{ adapter: 'aware' }] },
+      { feedDefinitions: [aware] as never },
+    ),
+  );
   const { urls } = await gw.start();
   const clients: TestClient[] = [];
   for (let i = 0; i < 16; i++) clients.push(await useClient(urls.stream));
@@ -43,7 +48,12 @@ it('--workers 2: connections spread over threads, every client gets identical se
 
   // A worker-thread client can resume from the worker's own history.
   const onWorker = clients.find((c) => c.frames[0]!.worker === 1)!;
-  const ack = await onWorker.request({ op: 'subscribe', id: 2, topics: ['fx.USDJPY.quote'], resume: { 'fx.USDJPY.quote': { epoch: gw.bus.epoch, seq: 90 } } });
+  const ack = await onWorker.request({
+    op: 'subscribe',
+    id: 2,
+    topics: ['fx.USDJPY.quote'],
+    resume: { 'fx.USDJPY.quote': { epoch: gw.bus.epoch, seq: 90 } },
+  });
   expect(ack.results).toEqual([]); // already subscribed through the pattern: nothing new
   await until(() => interest.length >= 2);
   expect(interest).toEqual(['+fx.*.quote', '+fx.USDJPY.quote']);

@@ -53,32 +53,105 @@ export const ROWS: RowSpec[] = [
   {
     title: 'Overview',
     panels: [
-      { title: 'Connections', type: 'stat', unit: 'short', w: 4, h: 4, description: 'Open WebSocket connections (tickgate_connections).', queries: [q(`sum(tickgate_connections{${SEL}})`, 'connections')] },
-      { title: 'Subscriptions', type: 'stat', unit: 'short', w: 4, h: 4, description: 'Topic subscriptions over all connections; a pattern counts once per topic it matches.', queries: [q(`sum(tickgate_subscriptions{${SEL}})`, 'subscriptions')] },
-      { title: 'Topics', type: 'stat', unit: 'short', w: 4, h: 4, description: 'Topics known to the bus.', queries: [q(`max(tickgate_topics{${SEL}})`, 'topics')] },
-      { title: 'Ticks in/s', type: 'stat', unit: 'ops', w: 4, h: 4, description: 'Ticks accepted from all feeds per second.', queries: [q(`sum(rate(tickgate_ticks_in_total{${SEL}}[${RATE}]))`, 'ticks/s')] },
-      { title: 'Stale topics', type: 'stat', unit: 'short', w: 4, h: 4, redAt: 1, description: 'Topics with no tick for liveness.staleAfterMs, or whose feed is down.', queries: [q(`sum(tickgate_stale_topics{${SEL}})`, 'stale')] },
-      { title: 'Feeds down', type: 'stat', unit: 'short', w: 4, h: 4, redAt: 1, description: 'Feed adapters not running (tickgate_feed_up == 0): stopped or waiting to restart.', queries: [q(`count(tickgate_feed_up{${SEL}} == 0) or vector(0)`, 'down')] },
+      {
+        title: 'Connections',
+        type: 'stat',
+        unit: 'short',
+        w: 4,
+        h: 4,
+        description: 'Open WebSocket connections (tickgate_connections).',
+        queries: [q(`sum(tickgate_connections{${SEL}})`, 'connections')],
+      },
+      {
+        title: 'Subscriptions',
+        type: 'stat',
+        unit: 'short',
+        w: 4,
+        h: 4,
+        description: 'Topic subscriptions over all connections; a pattern counts once per topic it matches.',
+        queries: [q(`sum(tickgate_subscriptions{${SEL}})`, 'subscriptions')],
+      },
+      {
+        title: 'Topics',
+        type: 'stat',
+        unit: 'short',
+        w: 4,
+        h: 4,
+        description: 'Topics known to the bus.',
+        queries: [q(`max(tickgate_topics{${SEL}})`, 'topics')],
+      },
+      {
+        title: 'Ticks in/s',
+        type: 'stat',
+        unit: 'ops',
+        w: 4,
+        h: 4,
+        description: 'Ticks accepted from all feeds per second.',
+        queries: [q(`sum(rate(tickgate_ticks_in_total{${SEL}}[${RATE}]))`, 'ticks/s')],
+      },
+      {
+        title: 'Stale topics',
+        type: 'stat',
+        unit: 'short',
+        w: 4,
+        h: 4,
+        redAt: 1,
+        description: 'Topics with no tick for liveness.staleAfterMs, or whose feed is down.',
+        queries: [q(`sum(tickgate_stale_topics{${SEL}})`, 'stale')],
+      },
+      {
+        title: 'Feeds down',
+        type: 'stat',
+        unit: 'short',
+        w: 4,
+        h: 4,
+        redAt: 1,
+        description: 'Feed adapters not running (tickgate_feed_up == 0): stopped or waiting to restart.',
+        queries: [q(`count(tickgate_feed_up{${SEL}} == 0) or vector(0)`, 'down')],
+      },
     ],
   },
   {
     title: 'Throughput',
     panels: [
-      { title: 'Ticks in/s by feed', type: 'timeseries', unit: 'ops', w: 12, stack: true, description: 'Ticks accepted from each feed adapter.', queries: [q(`sum by (feed) (rate(tickgate_ticks_in_total{${SEL}}[${RATE}]))`, '{{feed}}')] },
-      { title: 'Ticks rejected/s by feed and reason', type: 'timeseries', unit: 'ops', w: 12, description: 'Ticks the bus refused (invalid price, crossed quote, ...); anything above zero is a feed bug or bad data.', queries: [q(`sum by (feed, reason) (rate(tickgate_ticks_rejected_total{${SEL}}[${RATE}]))`, '{{feed}} {{reason}}')] },
+      {
+        title: 'Ticks in/s by feed',
+        type: 'timeseries',
+        unit: 'ops',
+        w: 12,
+        stack: true,
+        description: 'Ticks accepted from each feed adapter.',
+        queries: [q(`sum by (feed) (rate(tickgate_ticks_in_total{${SEL}}[${RATE}]))`, '{{feed}}')],
+      },
+      {
+        title: 'Ticks rejected/s by feed and reason',
+        type: 'timeseries',
+        unit: 'ops',
+        w: 12,
+        description: 'Ticks the bus refused (invalid price, crossed quote, ...); anything above zero is a feed bug or bad data.',
+        queries: [q(`sum by (feed, reason) (rate(tickgate_ticks_rejected_total{${SEL}}[${RATE}]))`, '{{feed}} {{reason}}')],
+      },
       {
         title: 'Frames/s',
         type: 'timeseries',
         unit: 'ops',
         w: 8,
-        description: 'Published: encoded once per frame before fan-out. Out: queued to clients (× subscribers). Conflated: rate-limited frames, once per topic and tier.',
+        description:
+          'Published: encoded once per frame before fan-out. Out: queued to clients (× subscribers). Conflated: rate-limited frames, once per topic and tier.',
         queries: [
           q(`sum(rate(tickgate_frames_published_total{${SEL}}[${RATE}]))`, 'published'),
           q(`sum(rate(tickgate_frames_out_total{${SEL}}[${RATE}]))`, 'out (× subscribers)'),
           q(`sum(rate(tickgate_conflated_frames_published_total{${SEL}}[${RATE}]))`, 'conflated published'),
         ],
       },
-      { title: 'Bytes out/s', type: 'timeseries', unit: 'Bps', w: 8, description: 'Payload bytes queued to clients, per gateway.', queries: [q(`sum by (instance) (rate(tickgate_bytes_out_total{${SEL}}[${RATE}]))`, '{{instance}}')] },
+      {
+        title: 'Bytes out/s',
+        type: 'timeseries',
+        unit: 'Bps',
+        w: 8,
+        description: 'Payload bytes queued to clients, per gateway.',
+        queries: [q(`sum by (instance) (rate(tickgate_bytes_out_total{${SEL}}[${RATE}]))`, '{{instance}}')],
+      },
       {
         title: 'Ticks out/s and fan-out',
         type: 'timeseries',
@@ -113,14 +186,26 @@ export const ROWS: RowSpec[] = [
         unit: 's',
         w: 8,
         description: 'Sum over count of the latency histogram.',
-        queries: [q(`sum by (instance) (rate(tickgate_publish_latency_seconds_sum{${SEL}}[${RATE}])) / sum by (instance) (rate(tickgate_publish_latency_seconds_count{${SEL}}[${RATE}]))`, '{{instance}}')],
+        queries: [
+          q(
+            `sum by (instance) (rate(tickgate_publish_latency_seconds_sum{${SEL}}[${RATE}])) / sum by (instance) (rate(tickgate_publish_latency_seconds_count{${SEL}}[${RATE}]))`,
+            '{{instance}}',
+          ),
+        ],
       },
     ],
   },
   {
     title: 'Clients',
     panels: [
-      { title: 'Connections', type: 'timeseries', unit: 'short', w: 8, description: 'Open WebSocket connections per gateway.', queries: [q(`sum by (instance) (tickgate_connections{${SEL}})`, '{{instance}}')] },
+      {
+        title: 'Connections',
+        type: 'timeseries',
+        unit: 'short',
+        w: 8,
+        description: 'Open WebSocket connections per gateway.',
+        queries: [q(`sum by (instance) (tickgate_connections{${SEL}})`, '{{instance}}')],
+      },
       {
         title: 'Connections opened and closed/s',
         type: 'timeseries',
@@ -132,13 +217,27 @@ export const ROWS: RowSpec[] = [
           q(`sum by (reason) (rate(tickgate_connections_closed_total{${SEL}}[${RATE}]))`, 'closed: {{reason}}'),
         ],
       },
-      { title: 'Client requests/s by op', type: 'timeseries', unit: 'ops', w: 8, description: 'subscribe, unsubscribe, ping, and "invalid" for refused messages.', queries: [q(`sum by (op) (rate(tickgate_client_messages_total{${SEL}}[${RATE}]))`, '{{op}}')] },
+      {
+        title: 'Client requests/s by op',
+        type: 'timeseries',
+        unit: 'ops',
+        w: 8,
+        description: 'subscribe, unsubscribe, ping, and "invalid" for refused messages.',
+        queries: [q(`sum by (op) (rate(tickgate_client_messages_total{${SEL}}[${RATE}]))`, '{{op}}')],
+      },
     ],
   },
   {
     title: 'Drops, slow consumers, errors',
     panels: [
-      { title: 'Frames dropped/s', type: 'timeseries', unit: 'ops', w: 8, description: 'Frames a client did not get because its send buffer was over transport.maxBackpressureBytes.', queries: [q(`sum(rate(tickgate_frames_dropped_total{${SEL}}[${RATE}]))`, 'dropped')] },
+      {
+        title: 'Frames dropped/s',
+        type: 'timeseries',
+        unit: 'ops',
+        w: 8,
+        description: 'Frames a client did not get because its send buffer was over transport.maxBackpressureBytes.',
+        queries: [q(`sum(rate(tickgate_frames_dropped_total{${SEL}}[${RATE}]))`, 'dropped')],
+      },
       {
         title: 'Slow-consumer actions/s',
         type: 'timeseries',
@@ -147,7 +246,14 @@ export const ROWS: RowSpec[] = [
         description: 'downgrade (conflated to the downgrade rate), recover, close_timeout (1008), close_hard (1013).',
         queries: [q(`sum by (action) (rate(tickgate_slow_consumer_actions_total{${SEL}}[${RATE}]))`, '{{action}}')],
       },
-      { title: 'Errors/s by code', type: 'timeseries', unit: 'ops', w: 8, description: 'TG_ERR_* codes reported to clients or logged; codes at zero are hidden.', queries: [q(`sum by (code) (rate(tickgate_errors_total{${SEL}}[${RATE}])) > 0`, '{{code}}')] },
+      {
+        title: 'Errors/s by code',
+        type: 'timeseries',
+        unit: 'ops',
+        w: 8,
+        description: 'TG_ERR_* codes reported to clients or logged; codes at zero are hidden.',
+        queries: [q(`sum by (code) (rate(tickgate_errors_total{${SEL}}[${RATE}])) > 0`, '{{code}}')],
+      },
     ],
   },
   {
@@ -160,7 +266,9 @@ export const ROWS: RowSpec[] = [
         w: 12,
         description: 'tickgate_feed_up: 1 while the adapter runs, 0 while stopped or waiting to restart.',
         queries: [q(`max by (instance, feed) (tickgate_feed_up{${SEL}})`, '{{instance}} {{feed}}')],
-        mappings: [{ type: 'value', options: { '0': { text: 'down', color: 'red', index: 0 }, '1': { text: 'up', color: 'green', index: 1 } } }],
+        mappings: [
+          { type: 'value', options: { '0': { text: 'down', color: 'red', index: 0 }, '1': { text: 'up', color: 'green', index: 1 } } },
+        ],
       },
       {
         title: 'Feed failures and restarts',
@@ -223,17 +331,43 @@ const DATASOURCE = { type: 'prometheus', uid: '${datasource}' } as const;
 function panelJson(spec: PanelSpec, id: number, x: number, y: number, h: number): Record<string, unknown> {
   const thresholds =
     spec.redAt !== undefined
-      ? { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'red', value: spec.redAt }] }
+      ? {
+          mode: 'absolute',
+          steps: [
+            { color: 'green', value: null },
+            { color: 'red', value: spec.redAt },
+          ],
+        }
       : { mode: 'absolute', steps: [{ color: 'green', value: null }] };
   const custom: Record<string, unknown> =
     spec.type === 'timeseries'
-      ? { drawStyle: 'line', lineWidth: 1, fillOpacity: spec.stack ? 30 : 10, showPoints: 'never', spanNulls: false, stacking: { mode: spec.stack ? 'normal' : 'none', group: 'A' } }
+      ? {
+          drawStyle: 'line',
+          lineWidth: 1,
+          fillOpacity: spec.stack ? 30 : 10,
+          showPoints: 'never',
+          spanNulls: false,
+          stacking: { mode: spec.stack ? 'normal' : 'none', group: 'A' },
+        }
       : {};
   const options: Record<string, unknown> =
     spec.type === 'stat'
-      ? { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'area', justifyMode: 'auto', textMode: 'auto' }
+      ? {
+          reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+          colorMode: 'value',
+          graphMode: 'area',
+          justifyMode: 'auto',
+          textMode: 'auto',
+        }
       : spec.type === 'state-timeline'
-        ? { showValue: 'auto', mergeValues: true, alignValue: 'left', rowHeight: 0.9, legend: { showLegend: false, displayMode: 'list', placement: 'bottom' }, tooltip: { mode: 'single', sort: 'none' } }
+        ? {
+            showValue: 'auto',
+            mergeValues: true,
+            alignValue: 'left',
+            rowHeight: 0.9,
+            legend: { showLegend: false, displayMode: 'list', placement: 'bottom' },
+            tooltip: { mode: 'single', sort: 'none' },
+          }
         : { legend: { showLegend: true, displayMode: 'list', placement: 'bottom', calcs: [] }, tooltip: { mode: 'multi', sort: 'desc' } };
   return {
     id,
@@ -243,7 +377,13 @@ function panelJson(spec: PanelSpec, id: number, x: number, y: number, h: number)
     datasource: DATASOURCE,
     gridPos: { h, w: spec.w, x, y },
     fieldConfig: {
-      defaults: { unit: spec.unit, color: { mode: spec.type === 'stat' || spec.type === 'state-timeline' ? 'thresholds' : 'palette-classic' }, thresholds, mappings: spec.mappings ?? [], custom },
+      defaults: {
+        unit: spec.unit,
+        color: { mode: spec.type === 'stat' || spec.type === 'state-timeline' ? 'thresholds' : 'palette-classic' },
+        thresholds,
+        mappings: spec.mappings ?? [],
+        custom,
+      },
       overrides: [],
     },
     options,
@@ -299,7 +439,8 @@ export function buildGrafanaDashboard(): Record<string, unknown> {
   return {
     uid: DASHBOARD_UID,
     title: 'tickgate',
-    description: 'tickgate market-data gateway: connections, throughput, fan-out latency, drops, errors, feeds, process. Generated by dashboards/grafana/build.ts.',
+    description:
+      'tickgate market-data gateway: connections, throughput, fan-out latency, drops, errors, feeds, process. Generated by dashboards/grafana/build.ts.',
     tags: ['tickgate', 'market-data', 'websocket'],
     timezone: 'browser',
     editable: true,
@@ -327,9 +468,25 @@ export function buildGrafanaDashboard(): Record<string, unknown> {
     },
     templating: {
       list: [
-        { name: 'datasource', label: 'Prometheus', type: 'datasource', query: 'prometheus', current: {}, hide: 0, refresh: 1, regex: '', options: [], includeAll: false, multi: false },
+        {
+          name: 'datasource',
+          label: 'Prometheus',
+          type: 'datasource',
+          query: 'prometheus',
+          current: {},
+          hide: 0,
+          refresh: 1,
+          regex: '',
+          options: [],
+          includeAll: false,
+          multi: false,
+        },
         variableQuery('job', 'label_values(tickgate_connections, job)', { includeAll: false, multi: false }),
-        variableQuery('instance', 'label_values(tickgate_connections{job=~"$job"}, instance)', { includeAll: true, multi: true, allValue: '.*' }),
+        variableQuery('instance', 'label_values(tickgate_connections{job=~"$job"}, instance)', {
+          includeAll: true,
+          multi: true,
+          allValue: '.*',
+        }),
       ],
     },
     panels,

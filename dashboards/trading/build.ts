@@ -97,5 +97,7 @@ function writeAtomically(path: string, contents: Uint8Array): void {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { outDir, files, ms } = await buildDashboard(DASHBOARD_OUT_DIR, { minify: !process.argv.includes('--dev') });
-  process.stdout.write(`dashboard built in ${ms} ms: ${files.map((f) => basename(f)).join(', ')} -> ${relative(process.cwd(), outDir) || '.'}\n`);
+  process.stdout.write(
+    `dashboard built in ${ms} ms: ${files.map((f) => basename(f)).join(', ')} -> ${relative(process.cwd(), outDir) || '.'}\n`,
+  );
 }

@@ -62,7 +62,12 @@ describe('template in a gateway, loaded as a module', () => {
 
   it('streams to a real client', async () => {
     gw = createGateway(
-      { host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [{ module: './index.ts', options: { intervalMs: 5, topic: 'equity.TPL.quote' } }] },
+      {
+        host: '127.0.0.1',
+        port: 0,
+        logLevel: 'silent',
+        feeds: [{ module: './index.ts', options: { intervalMs: 5, topic: 'equity.TPL.quote' } }],
+      },
       { moduleBaseDir: fileURLToPath(new URL('.', import.meta.url)) },
     );
     const { port } = await gw.start();

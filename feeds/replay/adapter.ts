@@ -65,7 +65,6 @@ interface Run {
  */
 export class ReplayAdapter implements FeedAdapter {
   private run: Run | null = null;
-  private pass = 0;
   /** Records of the current pass already emitted (a restarted run skips them). */
   private index = 0;
   private readonly counters: ReplayStats = { emitted: 0, rejected: 0, passes: 0, skipped: 0 };
@@ -180,7 +179,6 @@ export class ReplayAdapter implements FeedAdapter {
         // going backwards across the loop (the bus refuses those): the next pass's earliest tick
         // comes after this pass's latest.
         if (speed !== 'max' && maxDue > Number.NEGATIVE_INFINITY) nextAnchorFloor = maxDue + (anchorTs - minTs) / speed;
-        this.pass++;
         this.index = 0;
         this.counters.passes++;
         this.flushWarnings(ctx);
@@ -207,11 +205,11 @@ export class ReplayAdapter implements FeedAdapter {
       return;
     }
     this.warningsSinceLog++;
-    const now = Date.now();
+    const now = ctx.clock.now();
     if (now - this.lastWarnAt >= WARN_EVERY_MS) this.flushWarnings(ctx, now);
   }
 
-  private flushWarnings(ctx: FeedContext, now = Date.now()): void {
+  private flushWarnings(ctx: FeedContext, now = ctx.clock.now()): void {
     if (this.warningsSinceLog === 0) return;
     ctx.logger.warn({ skipped: this.warningsSinceLog, skippedTotal: this.counters.skipped }, 'invalid records skipped in replay files');
     this.warningsSinceLog = 0;

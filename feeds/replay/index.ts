@@ -13,7 +13,7 @@ export type { ReplayAdapterOptions, ReplayStats } from './adapter.ts';
  */
 function expandPath(path: string): string[] | string {
   const abs = resolve(path);
-  let stat;
+  let stat: ReturnType<typeof statSync>;
   try {
     stat = statSync(abs);
   } catch (err) {
@@ -66,7 +66,8 @@ export type ReplayOptions = z.output<typeof replayOptionsSchema>;
 
 export const replayFeed = defineFeed<ReplayOptions>({
   name: 'replay',
-  description: 'Replays recorded ticks (tickgate recordings, CSV, NDJSON; gzip or plain) at original pace, N× or max speed, optionally looping',
+  description:
+    'Replays recorded ticks (tickgate recordings, CSV, NDJSON; gzip or plain) at original pace, N× or max speed, optionally looping',
   optionsSchema: replayOptionsSchema,
   create: (options) => new ReplayAdapter(options),
 });

@@ -51,7 +51,12 @@ export function sampleTicks(): FeedTick[] {
 
 async function main(): Promise<void> {
   rmSync(SAMPLE_PATH, { force: true });
-  const writer = await RecordingWriter.open({ out: SAMPLE_PATH, gzip: true, source: 'feeds/replay/make-sample.ts (sim-equity seed 11, sim-fx seed 12)', now: () => SAMPLE_START });
+  const writer = await RecordingWriter.open({
+    out: SAMPLE_PATH,
+    gzip: true,
+    source: 'feeds/replay/make-sample.ts (sim-equity seed 11, sim-fx seed 12)',
+    clock: { now: () => SAMPLE_START },
+  });
   const ticks = sampleTicks();
   for (const t of ticks) writer.write(t);
   const [file] = await writer.close();

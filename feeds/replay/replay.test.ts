@@ -60,7 +60,8 @@ function context(clock: Clock = systemClock, onEmit?: (ctx: Ctx) => void): Ctx {
       const deadline = Date.now() + timeoutMs;
       while (!done()) {
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`timed out with ${base.ticks.length} ticks, ${infos.length} infos, ${base.warnings.length} warnings`);
+        if (left <= 0)
+          throw new Error(`timed out with ${base.ticks.length} ticks, ${infos.length} infos, ${base.warnings.length} warnings`);
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, left);
           waiters.push(() => {
@@ -91,7 +92,9 @@ describe('replay options', () => {
     ]);
     const missing = replayOptionsSchema.safeParse({ file: ['feeds/replay/fixtures/sample.csv', 'nope.msgpack'] });
     expect(missing.error?.issues[0]).toMatchObject({ path: ['file', 1] });
-    expect(missing.error?.issues[0]?.message).toMatch(/^cannot read .*nope\.msgpack: ENOENT \(relative paths start at the current directory/);
+    expect(missing.error?.issues[0]?.message).toMatch(
+      /^cannot read .*nope\.msgpack: ENOENT \(relative paths start at the current directory/,
+    );
     expect(replayOptionsSchema.safeParse({ file: 'x', speed: 0 }).error?.issues[0]?.message).toMatch(/positive number .* or "max"/);
     expect(replayOptionsSchema.safeParse({ file: fixture('sample.csv'), sped: 2 }).success).toBe(false);
   });
@@ -170,8 +173,12 @@ describe('replay adapter', () => {
 
     // Recordings are ordered per topic, not across topics: looping keeps each topic's ts increasing.
     const skewed = join(dir, 'skewed.ndjson');
-    const q = (topic: string, dt: number) => JSON.stringify({ topic, ts: 1_767_364_200_000 + dt, bid: 1, ask: 1.0001, bidSize: 1, askSize: 1 });
-    writeFileSync(skewed, [q('fx.EURUSD.quote', 10), q('fx.GBPUSD.quote', 0), q('fx.EURUSD.quote', 20), q('fx.GBPUSD.quote', 12)].join('\n'));
+    const q = (topic: string, dt: number) =>
+      JSON.stringify({ topic, ts: 1_767_364_200_000 + dt, bid: 1, ask: 1.0001, bidSize: 1, askSize: 1 });
+    writeFileSync(
+      skewed,
+      [q('fx.EURUSD.quote', 10), q('fx.GBPUSD.quote', 0), q('fx.EURUSD.quote', 20), q('fx.GBPUSD.quote', 12)].join('\n'),
+    );
     const k = context();
     const looping = create({ file: skewed, speed: 4, loop: true });
     looping.start(k);
@@ -179,12 +186,20 @@ describe('replay adapter', () => {
     await looping.stop();
     for (const topic of ['fx.EURUSD.quote', 'fx.GBPUSD.quote']) {
       const ts = k.ticks.filter((t) => t.topic === topic).map((t) => t.ts);
-      expect(ts.every((t, i) => i === 0 || t > ts[i - 1]!), `${topic}: ${ts.join(', ')}`).toBe(true);
+      expect(
+        ts.every((t, i) => i === 0 || t > ts[i - 1]!),
+        `${topic}: ${ts.join(', ')}`,
+      ).toBe(true);
     }
 
     // A recording with an hour's pause: cut to 20 ms.
     const gap = join(dir, 'gap.ndjson');
-    writeFileSync(gap, [0, 1, 3_600_001].map((dt) => JSON.stringify({ topic: 'fx.EURUSD.quote', ts: 1_767_364_200_000 + dt, bid: 1, ask: 1.0001, bidSize: 1, askSize: 1 })).join('\n'));
+    writeFileSync(
+      gap,
+      [0, 1, 3_600_001]
+        .map((dt) => JSON.stringify({ topic: 'fx.EURUSD.quote', ts: 1_767_364_200_000 + dt, bid: 1, ask: 1.0001, bidSize: 1, askSize: 1 }))
+        .join('\n'),
+    );
     const g = context();
     const t0 = performance.now();
     const gapped = create({ file: gap, maxGapMs: 20 });

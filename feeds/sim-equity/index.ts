@@ -49,7 +49,8 @@ export type SimEquityOptions = z.output<typeof simEquityOptionsSchema>;
 
 export const simEquityFeed = defineFeed<SimEquityOptions>({
   name: 'sim-equity',
-  description: 'Simulated US equities: GBM mids on a cent grid, round-lot quotes and trade prints and order books (equity.<SYM>.quote|trade|book)',
+  description:
+    'Simulated US equities: GBM mids on a cent grid, round-lot quotes and trade prints and order books (equity.<SYM>.quote|trade|book)',
   optionsSchema: simEquityOptionsSchema,
   create: createSimEquityAdapter,
 });

@@ -17,16 +17,56 @@ export type EquityInstrumentInput = string | { readonly symbol: string; readonly
 /** About 50 US large caps; prices are rough recent levels, vols typical realized annual vols. */
 export const DEFAULT_EQUITIES: readonly EquityInstrument[] = (
   [
-    ['AAPL', 228, 0.25], ['MSFT', 415, 0.24], ['NVDA', 135, 0.5], ['AMZN', 195, 0.32], ['GOOGL', 170, 0.3],
-    ['META', 580, 0.38], ['TSLA', 250, 0.6], ['BRK-B', 460, 0.16], ['JPM', 225, 0.22], ['V', 290, 0.19],
-    ['UNH', 520, 0.25], ['XOM', 115, 0.24], ['JNJ', 155, 0.16], ['WMT', 85, 0.18], ['MA', 510, 0.2],
-    ['PG', 170, 0.15], ['HD', 400, 0.23], ['CVX', 155, 0.24], ['LLY', 850, 0.32], ['ABBV', 190, 0.22],
-    ['AVGO', 170, 0.45], ['COST', 900, 0.2], ['PEP', 165, 0.16], ['KO', 65, 0.14], ['MRK', 100, 0.22],
-    ['BAC', 42, 0.27], ['ORCL', 170, 0.33], ['CRM', 300, 0.33], ['ADBE', 500, 0.33], ['NFLX', 750, 0.38],
-    ['AMD', 150, 0.5], ['INTC', 22, 0.45], ['CSCO', 58, 0.2], ['TMO', 540, 0.24], ['ACN', 360, 0.24],
-    ['MCD', 300, 0.17], ['ABT', 120, 0.2], ['DIS', 100, 0.28], ['WFC', 70, 0.28], ['QCOM', 160, 0.35],
-    ['TXN', 200, 0.27], ['IBM', 220, 0.24], ['NKE', 75, 0.32], ['PFE', 28, 0.26], ['T', 22, 0.2],
-    ['VZ', 42, 0.19], ['CAT', 380, 0.28], ['GS', 550, 0.27], ['BA', 160, 0.38], ['UBER', 75, 0.42],
+    ['AAPL', 228, 0.25],
+    ['MSFT', 415, 0.24],
+    ['NVDA', 135, 0.5],
+    ['AMZN', 195, 0.32],
+    ['GOOGL', 170, 0.3],
+    ['META', 580, 0.38],
+    ['TSLA', 250, 0.6],
+    ['BRK-B', 460, 0.16],
+    ['JPM', 225, 0.22],
+    ['V', 290, 0.19],
+    ['UNH', 520, 0.25],
+    ['XOM', 115, 0.24],
+    ['JNJ', 155, 0.16],
+    ['WMT', 85, 0.18],
+    ['MA', 510, 0.2],
+    ['PG', 170, 0.15],
+    ['HD', 400, 0.23],
+    ['CVX', 155, 0.24],
+    ['LLY', 850, 0.32],
+    ['ABBV', 190, 0.22],
+    ['AVGO', 170, 0.45],
+    ['COST', 900, 0.2],
+    ['PEP', 165, 0.16],
+    ['KO', 65, 0.14],
+    ['MRK', 100, 0.22],
+    ['BAC', 42, 0.27],
+    ['ORCL', 170, 0.33],
+    ['CRM', 300, 0.33],
+    ['ADBE', 500, 0.33],
+    ['NFLX', 750, 0.38],
+    ['AMD', 150, 0.5],
+    ['INTC', 22, 0.45],
+    ['CSCO', 58, 0.2],
+    ['TMO', 540, 0.24],
+    ['ACN', 360, 0.24],
+    ['MCD', 300, 0.17],
+    ['ABT', 120, 0.2],
+    ['DIS', 100, 0.28],
+    ['WFC', 70, 0.28],
+    ['QCOM', 160, 0.35],
+    ['TXN', 200, 0.27],
+    ['IBM', 220, 0.24],
+    ['NKE', 75, 0.32],
+    ['PFE', 28, 0.26],
+    ['T', 22, 0.2],
+    ['VZ', 42, 0.19],
+    ['CAT', 380, 0.28],
+    ['GS', 550, 0.27],
+    ['BA', 160, 0.38],
+    ['UBER', 75, 0.42],
   ] satisfies [string, number, number][]
 ).map(([symbol, price, vol]) => ({ symbol, price, vol }));
 
@@ -101,7 +141,8 @@ export class EquityModel implements TickModel {
   constructor(options: EquityModelOptions) {
     const universe = resolveUniverse(options.universe ?? DEFAULT_EQUITIES);
     const { tradeProbability, ticksPerSecond } = options;
-    if (!(tradeProbability >= 0 && tradeProbability < 1)) throw new RangeError(`tradeProbability must be in [0, 1), got ${tradeProbability}`);
+    if (!(tradeProbability >= 0 && tradeProbability < 1))
+      throw new RangeError(`tradeProbability must be in [0, 1), got ${tradeProbability}`);
     if (!(ticksPerSecond > 0)) throw new RangeError(`ticksPerSecond must be positive, got ${ticksPerSecond}`);
     const dtYears = universe.length / (ticksPerSecond * (1 - tradeProbability)) / SECONDS_PER_TRADING_YEAR;
     this.rng = new Random(options.seed);

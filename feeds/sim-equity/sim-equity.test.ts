@@ -109,7 +109,10 @@ describe('sim-equity model', () => {
   });
 
   it('never quotes below one cent, even for a penny stock', () => {
-    const ticks = take(createEquityModel({ seed: 3, ticksPerSecond: 1, tradeProbability: 0.2, universe: [{ symbol: 'PNY', price: 0.02, vol: 3 }] }), 20_000);
+    const ticks = take(
+      createEquityModel({ seed: 3, ticksPerSecond: 1, tradeProbability: 0.2, universe: [{ symbol: 'PNY', price: 0.02, vol: 3 }] }),
+      20_000,
+    );
     const bad = ticks.filter((t) => (t.kind === 'quote' ? !(t.bid >= 0.01 && t.ask > t.bid) : !(t.price >= 0.01)));
     expect(bad).toEqual([]);
     // The walk really went down to the floor, so the guard was exercised.
@@ -186,7 +189,13 @@ describe('sim-equity order books', () => {
   it('best bid/ask and sizes equal each quote; levels on the cent grid in round lots; deterministic; quotes unchanged by books', async () => {
     const { createEquityModel } = await import('./model.ts');
     const { Book } = await import('../../src/market/book.ts');
-    const withBooks = createEquityModel({ seed: 3, ticksPerSecond: 1000, tradeProbability: 0.15, universe: ['AAPL', 'MSFT'], bookDepth: 20 });
+    const withBooks = createEquityModel({
+      seed: 3,
+      ticksPerSecond: 1000,
+      tradeProbability: 0.15,
+      universe: ['AAPL', 'MSFT'],
+      bookDepth: 20,
+    });
     const again = createEquityModel({ seed: 3, ticksPerSecond: 1000, tradeProbability: 0.15, universe: ['AAPL', 'MSFT'], bookDepth: 20 });
     const plain = createEquityModel({ seed: 3, ticksPerSecond: 1000, tradeProbability: 0.15, universe: ['AAPL', 'MSFT'] });
     expect(withBooks.topics).toContain('equity.AAPL.book');

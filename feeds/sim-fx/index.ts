@@ -31,7 +31,8 @@ export type SimFxOptions = z.output<typeof simFxOptionsSchema>;
 
 export const simFxFeed = defineFeed<SimFxOptions>({
   name: 'sim-fx',
-  description: 'Simulated spot FX: correlated currency factor model, pipette-precision quotes in millions and order books (fx.<PAIR>.quote|book)',
+  description:
+    'Simulated spot FX: correlated currency factor model, pipette-precision quotes in millions and order books (fx.<PAIR>.quote|book)',
   optionsSchema: simFxOptionsSchema,
   create: createSimFxAdapter,
 });

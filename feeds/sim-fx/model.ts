@@ -34,9 +34,28 @@ export const FX_CURRENCIES = Object.keys(CURRENCIES) as readonly Currency[];
 
 /** Default pairs and their typical quoted spread in pips (aggregated interbank liquidity). */
 const SPREAD_PIPS: Readonly<Record<string, number>> = {
-  EURUSD: 0.3, USDJPY: 0.4, GBPUSD: 0.6, AUDUSD: 0.5, USDCAD: 0.7, USDCHF: 0.7, NZDUSD: 0.9,
-  EURGBP: 0.8, EURJPY: 0.9, GBPJPY: 1.5, EURCHF: 1.0, AUDJPY: 1.0, EURAUD: 1.4, CHFJPY: 1.8,
-  EURCAD: 1.6, GBPCHF: 2.0, AUDNZD: 1.8, CADJPY: 1.5, NZDJPY: 1.6, GBPAUD: 2.0, AUDCAD: 1.6, EURNZD: 2.5,
+  EURUSD: 0.3,
+  USDJPY: 0.4,
+  GBPUSD: 0.6,
+  AUDUSD: 0.5,
+  USDCAD: 0.7,
+  USDCHF: 0.7,
+  NZDUSD: 0.9,
+  EURGBP: 0.8,
+  EURJPY: 0.9,
+  GBPJPY: 1.5,
+  EURCHF: 1.0,
+  AUDJPY: 1.0,
+  EURAUD: 1.4,
+  CHFJPY: 1.8,
+  EURCAD: 1.6,
+  GBPCHF: 2.0,
+  AUDNZD: 1.8,
+  CADJPY: 1.5,
+  NZDJPY: 1.6,
+  GBPAUD: 2.0,
+  AUDCAD: 1.6,
+  EURNZD: 2.5,
 };
 export const DEFAULT_FX_PAIRS: readonly string[] = Object.keys(SPREAD_PIPS);
 const DEFAULT_SPREAD_PIPS = 2;
@@ -134,9 +153,19 @@ export class FxModel implements TickModel {
       const scale = quote === 'JPY' ? 1e3 : 1e5;
       // A pip is the 4th decimal (2nd for JPY); prices carry one more digit, so 1 pip = 10 increments.
       const spread = Math.max(1, Math.round((SPREAD_PIPS[pair] ?? DEFAULT_SPREAD_PIPS) * 10));
-      const book = bookDepth > 0 ? new SimBook({ depth: bookDepth, scale, step: 10, lot: 1_000_000, meanLots: MEAN_EXTRA_MILLIONS }, bookRng) : null;
+      const book =
+        bookDepth > 0 ? new SimBook({ depth: bookDepth, scale, step: 10, lot: 1_000_000, meanLots: MEAN_EXTRA_MILLIONS }, bookRng) : null;
       const base = FX_CURRENCIES.indexOf(pair.slice(0, 3) as Currency);
-      return new PairState(pair, makeTopic('fx', pair, 'quote'), base, FX_CURRENCIES.indexOf(quote), scale, spread, makeTopic('fx', pair, 'book'), book);
+      return new PairState(
+        pair,
+        makeTopic('fx', pair, 'quote'),
+        base,
+        FX_CURRENCIES.indexOf(quote),
+        scale,
+        spread,
+        makeTopic('fx', pair, 'book'),
+        book,
+      );
     });
     this.pairs = this.states.map((s) => s.symbol);
     this.topics = this.states.flatMap((s) => (s.book === null ? [s.topic] : [s.topic, s.bookTopic]));

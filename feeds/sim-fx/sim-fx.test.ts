@@ -14,7 +14,9 @@ function logReturns(model: FxModel, pairs: readonly string[], steps: number): nu
   for (let i = 0; i < steps; i++) {
     model.next(1);
     const mids = pairs.map((p) => model.mid(p));
-    mids.forEach((m, j) => out[j]!.push(Math.log(m / prev[j]!)));
+    mids.forEach((m, j) => {
+      out[j]!.push(Math.log(m / prev[j]!));
+    });
     prev = mids;
   }
   return out;
@@ -26,7 +28,28 @@ describe('sim-fx model', () => {
     expect(DEFAULT_FX_PAIRS.length).toBeLessThanOrEqual(30);
     expect(new Set(DEFAULT_FX_PAIRS).size).toBe(DEFAULT_FX_PAIRS.length);
     expect(DEFAULT_FX_PAIRS).toEqual(
-      expect.arrayContaining(['EURUSD', 'GBPUSD', 'USDJPY', 'USDCHF', 'AUDUSD', 'USDCAD', 'NZDUSD', 'EURGBP', 'EURJPY', 'GBPJPY', 'EURCHF', 'AUDJPY', 'EURAUD', 'CHFJPY', 'EURCAD', 'GBPCHF', 'AUDNZD', 'CADJPY', 'NZDJPY', 'GBPAUD']),
+      expect.arrayContaining([
+        'EURUSD',
+        'GBPUSD',
+        'USDJPY',
+        'USDCHF',
+        'AUDUSD',
+        'USDCAD',
+        'NZDUSD',
+        'EURGBP',
+        'EURJPY',
+        'GBPJPY',
+        'EURCHF',
+        'AUDJPY',
+        'EURAUD',
+        'CHFJPY',
+        'EURCAD',
+        'GBPCHF',
+        'AUDNZD',
+        'CADJPY',
+        'NZDJPY',
+        'GBPAUD',
+      ]),
     );
     const model = createFxModel(defaults);
     expect(model.topics).toEqual(DEFAULT_FX_PAIRS.flatMap((p) => [`fx.${p}.quote`, `fx.${p}.book`]));
@@ -67,7 +90,8 @@ describe('sim-fx model', () => {
       const decimals = jpy ? 3 : 5;
       if (!(t.bid > 0) || !onGrid(t.bid, decimals) || !onGrid(t.ask, decimals)) bad.push(['grid', t]);
       if (!(t.bid < t.ask)) bad.push(['crossed', t]);
-      if (t.bidSize % 1_000_000 !== 0 || t.askSize % 1_000_000 !== 0 || t.bidSize < 1_000_000 || t.askSize < 1_000_000) bad.push(['size', t]);
+      if (t.bidSize % 1_000_000 !== 0 || t.askSize % 1_000_000 !== 0 || t.bidSize < 1_000_000 || t.askSize < 1_000_000)
+        bad.push(['size', t]);
       const pips = (t.ask - t.bid) / (jpy ? 0.01 : 0.0001);
       const list = spreadsPips.get(pair) ?? [];
       list.push(pips);

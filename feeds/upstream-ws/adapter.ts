@@ -328,7 +328,11 @@ export class UpstreamWsAdapter implements FeedAdapter, InterestAware {
       'upstream silent past the heartbeat deadline: feed down, its topics are stale until it recovers',
     );
     this.end(run);
-    ctx.fail(new Error(`upstream ${this.options.url} silent for ${Math.round(silentMs)} ms (heartbeatTimeoutMs ${this.options.heartbeatTimeoutMs}, ${connected ? 'connected' : 'not connected'})`));
+    ctx.fail(
+      new Error(
+        `upstream ${this.options.url} silent for ${Math.round(silentMs)} ms (heartbeatTimeoutMs ${this.options.heartbeatTimeoutMs}, ${connected ? 'connected' : 'not connected'})`,
+      ),
+    );
   }
 
   private ping(run: Run): void {
@@ -421,7 +425,7 @@ export class UpstreamWsAdapter implements FeedAdapter, InterestAware {
       this.malformed(ctx, 'not JSON', data);
       return;
     }
-    let ticks;
+    let ticks: ReturnType<typeof protocol.map>;
     try {
       const err = protocol.error?.(msg) ?? null;
       if (err !== null) {
@@ -474,12 +478,18 @@ export class UpstreamWsAdapter implements FeedAdapter, InterestAware {
   private malformed(ctx: FeedContext, reason: string, data: string | Buffer): void {
     this.counters.malformed++;
     const text = typeof data === 'string' ? data : `<${data.length} binary bytes>`;
-    this.limitedLog(ctx, 'malformed', 'warn', { reason, message: text.slice(0, 200), malformedTotal: this.counters.malformed }, 'malformed upstream message skipped');
+    this.limitedLog(
+      ctx,
+      'malformed',
+      'warn',
+      { reason, message: text.slice(0, 200), malformedTotal: this.counters.malformed },
+      'malformed upstream message skipped',
+    );
   }
 
   /** Logs the first occurrence of `key` at once, then at most once per 10 s with how many were suppressed. */
   private limitedLog(ctx: FeedContext, key: string, level: 'warn' | 'error', obj: Record<string, unknown>, msg: string): void {
-    const now = Date.now();
+    const now = ctx.clock.now();
     const state = this.limited.get(key);
     if (state && now - state.at < WARN_EVERY_MS) {
       state.suppressed++;

@@ -47,7 +47,9 @@ const mappingSchema = z.strictObject({
     .strictObject({
       streams: z
         .strictObject({ quote: z.string().min(1).optional(), trade: z.string().min(1).optional() })
-        .refine((s) => s.quote !== undefined || s.trade !== undefined, { error: 'name a stream for "quote" or "trade" ({symbol} or {lower} is replaced)' }),
+        .refine((s) => s.quote !== undefined || s.trade !== undefined, {
+          error: 'name a stream for "quote" or "trade" ({symbol} or {lower} is replaced)',
+        }),
       message: z.json(),
       unsubscribe: z.json().optional(),
       maxStreamsPerMessage: z.int().min(1).max(10_000).optional(),
@@ -60,12 +62,12 @@ const ASSET_CLASS = /^[a-z][a-z0-9]{0,15}$/;
 /** Connection and subscription options, shared by the declarative feed and code-mapped feeds. */
 const connectionShape = {
   url: z.string().regex(/^wss?:\/\/\S+$/, { error: 'must be a ws:// or wss:// URL' }),
-  assetClass: z.string().regex(ASSET_CLASS, { error: 'must be lowercase letters and digits, starting with a letter, at most 16 chars' }).default('crypto'),
+  assetClass: z
+    .string()
+    .regex(ASSET_CLASS, { error: 'must be lowercase letters and digits, starting with a letter, at most 16 chars' })
+    .default('crypto'),
   /** Topic symbols served; `*` symbols in patterns expand to these, and exact topics are limited to them. */
-  symbols: z
-    .array(z.string())
-    .min(1, { error: 'must list at least one symbol (or leave "symbols" out)' })
-    .optional(),
+  symbols: z.array(z.string()).min(1, { error: 'must list at least one symbol (or leave "symbols" out)' }).optional(),
   /** Topics or patterns subscribed upstream always, whatever clients ask (the fallback list). */
   static: z.array(z.string()).default([]),
   heartbeatTimeoutMs: z.int().min(50, { error: 'must be at least 50' }).max(3_600_000).default(30_000),
@@ -88,7 +90,11 @@ type ConnectionFields = {
 function checkConnection(o: ConnectionFields, ctx: z.RefinementCtx): void {
   o.symbols?.forEach((s, i) => {
     if (!isValidTopic(makeTopic(o.assetClass, s, 'quote'))) {
-      ctx.addIssue({ code: 'custom', path: ['symbols', i], message: `"${s}" is not a topic symbol: uppercase letters, digits, "_" or "-", at most 24 chars` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['symbols', i],
+        message: `"${s}" is not a topic symbol: uppercase letters, digits, "_" or "-", at most 24 chars`,
+      });
     }
   });
   o.static.forEach((entry, i) => {
@@ -100,7 +106,11 @@ function checkConnection(o: ConnectionFields, ctx: z.RefinementCtx): void {
     }
   });
   if (o.reconnect.maxMs < o.reconnect.initialMs) {
-    ctx.addIssue({ code: 'custom', path: ['reconnect', 'maxMs'], message: `must be at least reconnect.initialMs (${o.reconnect.initialMs})` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['reconnect', 'maxMs'],
+      message: `must be at least reconnect.initialMs (${o.reconnect.initialMs})`,
+    });
   }
 }
 
@@ -118,7 +128,11 @@ export const upstreamWsOptionsSchema = z
   })
   .superRefine((o, ctx) => {
     if (o.preset === undefined && o.mapping?.messages === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['mapping'], message: 'give a "preset" (binance, coinbase) or a "mapping" with "messages" rules' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mapping'],
+        message: 'give a "preset" (binance, coinbase) or a "mapping" with "messages" rules',
+      });
     }
     checkConnection(o, ctx);
   });
@@ -150,7 +164,8 @@ function adapterOptions(options: UpstreamConnectionOptions, protocol: UpstreamPr
 
 export const upstreamWsFeed = defineFeed<UpstreamWsOptions>({
   name: 'upstream-ws',
-  description: 'An external JSON WebSocket feed mapped to ticks (presets: binance, coinbase; or a declarative mapping), subscribed on client interest',
+  description:
+    'An external JSON WebSocket feed mapped to ticks (presets: binance, coinbase; or a declarative mapping), subscribed on client interest',
   optionsSchema: upstreamWsOptionsSchema,
   create: (options) => new UpstreamWsAdapter(adapterOptions(options, compileMapping(resolveMapping(options)))),
 });

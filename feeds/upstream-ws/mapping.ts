@@ -118,7 +118,8 @@ export function getPath(value: unknown, path: Path): unknown {
 /** A finite number from a JSON number or a numeric string (exchanges send prices as strings). */
 export function toFiniteNumber(v: unknown, what: string): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
-  if (!Number.isFinite(n)) throw new MappingError(`${what} is ${v === undefined ? 'missing' : `not a number (${JSON.stringify(v).slice(0, 30)})`}`);
+  if (!Number.isFinite(n))
+    throw new MappingError(`${what} is ${v === undefined ? 'missing' : `not a number (${JSON.stringify(v).slice(0, 30)})`}`);
   return n;
 }
 
@@ -178,7 +179,8 @@ function usesPlaceholder(template: unknown, placeholder: string): boolean {
 /** The messages for a subscribe or unsubscribe template: one per stream with `$stream`, else chunks of `$streams`. */
 export function templateMessages(template: unknown, streams: readonly string[], maxPerMessage: number, nextId: () => number): unknown[] {
   if (streams.length === 0) return [];
-  if (usesPlaceholder(template, '$stream')) return streams.map((stream) => fillTemplate(template, { streams: [stream], stream, id: nextId() }));
+  if (usesPlaceholder(template, '$stream'))
+    return streams.map((stream) => fillTemplate(template, { streams: [stream], stream, id: nextId() }));
   const out: unknown[] = [];
   for (let i = 0; i < streams.length; i += maxPerMessage) {
     out.push(fillTemplate(template, { streams: streams.slice(i, i + maxPerMessage), id: nextId() }));
@@ -199,7 +201,8 @@ function compileRule(rule: QuoteRule | TradeRule): RuleFn {
     if (typeof s !== 'string' && typeof s !== 'number') throw new MappingError(`symbol field "${rule.symbol}" is missing`);
     return String(s).toUpperCase();
   };
-  const tsOf = (msg: unknown): number | undefined => (tsPath === null ? undefined : toEpochMs(getPath(msg, tsPath), tsUnit, `ts field "${rule.ts}"`));
+  const tsOf = (msg: unknown): number | undefined =>
+    tsPath === null ? undefined : toEpochMs(getPath(msg, tsPath), tsUnit, `ts field "${rule.ts}"`);
   const num = (msg: unknown, path: Path, name: string, scale: number) => toFiniteNumber(getPath(msg, path), `field "${name}"`) * scale;
   if (rule.kind === 'quote') {
     const [bid, ask, bidSize, askSize] = [rule.bid, rule.ask, rule.bidSize, rule.askSize].map(splitPath) as [Path, Path, Path, Path];
@@ -219,7 +222,12 @@ function compileRule(rule: QuoteRule | TradeRule): RuleFn {
   }
   const [price, size] = [rule.price, rule.size].map(splitPath) as [Path, Path];
   return (msg) => {
-    const tick: UpstreamTick = { symbol: symbolOf(msg), kind: 'trade', price: num(msg, price, rule.price, ps), size: num(msg, size, rule.size, ss) };
+    const tick: UpstreamTick = {
+      symbol: symbolOf(msg),
+      kind: 'trade',
+      price: num(msg, price, rule.price, ps),
+      size: num(msg, size, rule.size, ss),
+    };
     const ts = tsOf(msg);
     if (ts !== undefined) tick.ts = ts;
     return tick;

@@ -97,7 +97,8 @@ export class FakeBinance {
     const deadline = Date.now() + timeoutMs;
     while (!pred()) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`fake upstream: timed out waiting for ${what}; received ${JSON.stringify(this.received.map((r) => r.msg))}`);
+      if (left <= 0)
+        throw new Error(`fake upstream: timed out waiting for ${what}; received ${JSON.stringify(this.received.map((r) => r.msg))}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.waiters.push(() => {
@@ -121,7 +122,10 @@ export class FakeBinance {
   }
 
   bookTicker(symbol: string, bid: string, ask: string, bidQty = '1.5', askQty = '2.25'): number {
-    return this.push(`${symbol.toLowerCase()}@bookTicker`, JSON.stringify({ u: this.updateId++, s: symbol, b: bid, B: bidQty, a: ask, A: askQty }));
+    return this.push(
+      `${symbol.toLowerCase()}@bookTicker`,
+      JSON.stringify({ u: this.updateId++, s: symbol, b: bid, B: bidQty, a: ask, A: askQty }),
+    );
   }
 
   trade(symbol: string, price: string, qty: string, time: number): number {

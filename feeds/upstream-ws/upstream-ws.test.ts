@@ -21,9 +21,13 @@ const coinbaseMsgs = JSON.parse(readFileSync(new URL('./fixtures/coinbase.json',
 describe('upstream-ws mapping (pure, on fixtures)', () => {
   it('binance preset: bookTicker → quote stamped on arrival, trade → trade at T, combined streams unwrapped', () => {
     const p = compileMapping(PRESETS.binance);
-    expect(p.map(binanceMsgs.bookTicker)).toEqual([{ symbol: 'BTCUSDT', kind: 'quote', bid: 42000.1, ask: 42000.2, bidSize: 1.5, askSize: 2.25 }]);
+    expect(p.map(binanceMsgs.bookTicker)).toEqual([
+      { symbol: 'BTCUSDT', kind: 'quote', bid: 42000.1, ask: 42000.2, bidSize: 1.5, askSize: 2.25 },
+    ]);
     expect(p.map(binanceMsgs.trade)).toEqual([{ symbol: 'BTCUSDT', kind: 'trade', ts: 1_767_364_200_000, price: 42000.15, size: 0.012 }]);
-    expect(p.map(binanceMsgs.combinedTrade)).toEqual([{ symbol: 'ETHUSDT', kind: 'trade', ts: 1_767_364_200_100, price: 2300.5, size: 0.5 }]);
+    expect(p.map(binanceMsgs.combinedTrade)).toEqual([
+      { symbol: 'ETHUSDT', kind: 'trade', ts: 1_767_364_200_100, price: 2300.5, size: 0.5 },
+    ]);
     expect(p.map(binanceMsgs.subscribeAck)).toBeNull();
     expect(p.error!(binanceMsgs.error)).toMatch(/Invalid request/);
     expect(p.error!(binanceMsgs.trade)).toBeNull();
@@ -31,7 +35,9 @@ describe('upstream-ws mapping (pure, on fixtures)', () => {
     expect(() => p.map(binanceMsgs.unknown)).toThrow(/matches no rule/);
     expect(p.stream!('BTCUSDT', 'quote')).toBe('btcusdt@bookTicker');
     let id = 0;
-    expect(p.subscribe!(['btcusdt@bookTicker', 'btcusdt@trade'], () => ++id)).toEqual([{ method: 'SUBSCRIBE', params: ['btcusdt@bookTicker', 'btcusdt@trade'], id: 1 }]);
+    expect(p.subscribe!(['btcusdt@bookTicker', 'btcusdt@trade'], () => ++id)).toEqual([
+      { method: 'SUBSCRIBE', params: ['btcusdt@bookTicker', 'btcusdt@trade'], id: 1 },
+    ]);
     expect(p.unsubscribe!(['btcusdt@trade'], () => ++id)).toEqual([{ method: 'UNSUBSCRIBE', params: ['btcusdt@trade'], id: 2 }]);
   });
 
@@ -47,12 +53,26 @@ describe('upstream-ws mapping (pure, on fixtures)', () => {
     expect(p.error!(coinbaseMsgs.error)).toMatch(/not a valid product/);
     // Quote and trade of a product share one stream (the product id).
     expect([p.stream!('BTC-USD', 'quote'), p.stream!('BTC-USD', 'trade')]).toEqual(['BTC-USD', 'BTC-USD']);
-    expect(p.subscribe!(['BTC-USD', 'ETH-USD'], () => 1)).toEqual([{ type: 'subscribe', product_ids: ['BTC-USD', 'ETH-USD'], channels: ['ticker', 'heartbeat'] }]);
+    expect(p.subscribe!(['BTC-USD', 'ETH-USD'], () => 1)).toEqual([
+      { type: 'subscribe', product_ids: ['BTC-USD', 'ETH-USD'], channels: ['ticker', 'heartbeat'] },
+    ]);
   });
 
   it('scales prices and sizes, converts time units, chunks or splits subscribe messages', () => {
     const p = compileMapping({
-      messages: [{ kind: 'trade', match: { ch: 'px' }, symbol: 'd.sym', ts: 'd.t', tsUnit: 'us', price: 'd.p', size: 'd.q', priceScale: 1e-8, sizeScale: 1e-3 }],
+      messages: [
+        {
+          kind: 'trade',
+          match: { ch: 'px' },
+          symbol: 'd.sym',
+          ts: 'd.t',
+          tsUnit: 'us',
+          price: 'd.p',
+          size: 'd.q',
+          priceScale: 1e-8,
+          sizeScale: 1e-3,
+        },
+      ],
     });
     expect(p.map({ ch: 'px', d: { sym: 'btc', t: 1_767_364_200_000_500, p: 4_200_015_000_000, q: 1500 } })).toEqual([
       { symbol: 'BTC', kind: 'trade', ts: 1_767_364_200_000.5, price: 42000.15, size: 1.5 },
@@ -74,11 +94,15 @@ describe('upstream-ws mapping (pure, on fixtures)', () => {
   it('options: a preset or a mapping is required, a mapping overrides preset keys, static entries stay in the asset class', () => {
     const bad = upstreamWsOptionsSchema.safeParse({ url: 'ws://x' });
     expect(bad.error?.issues[0]).toMatchObject({ path: ['mapping'], message: expect.stringMatching(/give a "preset"/) });
-    expect(upstreamWsOptionsSchema.safeParse({ url: 'http://x', preset: 'binance' }).error?.issues[0]?.message).toMatch(/ws:\/\/ or wss:\/\//);
-    expect(upstreamWsOptionsSchema.safeParse({ url: 'ws://x', preset: 'binance', static: ['equity.AAPL.quote'] }).error?.issues[0]?.message).toMatch(
-      /not in this feed's asset class "crypto"/,
+    expect(upstreamWsOptionsSchema.safeParse({ url: 'http://x', preset: 'binance' }).error?.issues[0]?.message).toMatch(
+      /ws:\/\/ or wss:\/\//,
     );
-    expect(upstreamWsOptionsSchema.safeParse({ url: 'ws://x', preset: 'binance', symbols: ['btcusdt'] }).error?.issues[0]?.message).toMatch(/not a topic symbol/);
+    expect(
+      upstreamWsOptionsSchema.safeParse({ url: 'ws://x', preset: 'binance', static: ['equity.AAPL.quote'] }).error?.issues[0]?.message,
+    ).toMatch(/not in this feed's asset class "crypto"/);
+    expect(upstreamWsOptionsSchema.safeParse({ url: 'ws://x', preset: 'binance', symbols: ['btcusdt'] }).error?.issues[0]?.message).toMatch(
+      /not a topic symbol/,
+    );
     const o = upstreamWsOptionsSchema.parse({
       url: 'wss://example.test/ws',
       preset: 'binance',
@@ -229,7 +253,15 @@ describe('upstream-ws adapter against a fake Binance-like upstream', () => {
     fake.trade('SOLUSDT', '150.20', '1', 1_767_364_200_400);
     await ctx.until(() => ctx.ticks.length === 4, 5000, 'fourth tick');
     expect(ctx.ticks.slice(2).map((t) => t.ts)).toEqual([1_767_364_200_500, 1_767_364_200_500]);
-    expect(a.stats()).toMatchObject({ ticks: 4, unsolicited: 1, tsClamped: 1, control: 4, malformed: 0, subscribedStreams: 1, connects: 1 });
+    expect(a.stats()).toMatchObject({
+      ticks: 4,
+      unsolicited: 1,
+      tsClamped: 1,
+      control: 4,
+      malformed: 0,
+      subscribedStreams: 1,
+      connects: 1,
+    });
 
     await a.stop();
     await fake.until(() => fake.connectionCount === 0, 5000, 'disconnect on stop');
@@ -326,7 +358,9 @@ describe('upstream-ws adapter against a fake Binance-like upstream', () => {
 
   it('start() rejects when the upstream cannot be reached or refuses the upgrade', async () => {
     fake.refuseNext = 1;
-    await expect(make().start(context(new ManualClock()))).rejects.toThrow(/cannot connect to upstream ws:\/\/127\.0\.0\.1:\d+\/ws: Unexpected server response: 503/);
+    await expect(make().start(context(new ManualClock()))).rejects.toThrow(
+      /cannot connect to upstream ws:\/\/127\.0\.0\.1:\d+\/ws: Unexpected server response: 503/,
+    );
     const url = fake.url;
     await fake.close();
     const b = new UpstreamWsAdapter({ ...adapter!.options, url });

@@ -57,9 +57,14 @@ export function claimsSchema(config: AuthConfig): z.ZodType<Claims> {
   const topicsClaim = jwt?.topicsClaim ?? 'topics';
   const delayClaim = jwt?.delayClaim ?? 'delayMs';
   const requireExp = jwt?.requireExp ?? true;
-  const topic = z.string().refine((t) => topicError(t, true) === null, { message: 'every entry must be a topic pattern like "fx.*.quote"' });
+  const topic = z
+    .string()
+    .refine((t) => topicError(t, true) === null, { message: 'every entry must be a topic pattern like "fx.*.quote"' });
   const missingOr = (what: string) => (iss: { input?: unknown }) => (iss.input === undefined ? 'is required' : what);
-  const seconds = z.number({ error: missingOr('must be a number of seconds') }).int('must be an integer number of seconds').nonnegative('must not be negative');
+  const seconds = z
+    .number({ error: missingOr('must be a number of seconds') })
+    .int('must be an integer number of seconds')
+    .nonnegative('must not be negative');
   const delay = z
     .number({ error: 'must be a number of milliseconds' })
     .int('must be an integer number of milliseconds')
@@ -186,7 +191,10 @@ export class Authenticator {
     if (lifetime !== undefined) {
       if (exp === null) throw new AuthError(`token claim "exp" is required: tokens may live at most ${lifetime} s`);
       const from = c.iat ?? this.clock.now() / 1000;
-      if (exp - from > lifetime) throw new AuthError(`token claim "exp" is not acceptable: the token lives ${Math.round(exp - from)} s, more than auth.jwt.maxTokenLifetimeSeconds (${lifetime})`);
+      if (exp - from > lifetime)
+        throw new AuthError(
+          `token claim "exp" is not acceptable: the token lives ${Math.round(exp - from)} s, more than auth.jwt.maxTokenLifetimeSeconds (${lifetime})`,
+        );
     }
     return new Identity('jwt', c.sub ?? 'jwt', c.topics, c.delayMs, exp === null ? null : exp * 1000);
   }

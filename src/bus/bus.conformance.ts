@@ -1,9 +1,12 @@
 import { decode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { FeedTick } from '../core/tick.ts';
 import type { BusSink, EncodedBatch, TopicBus, TopicView } from './bus.ts';
 
 export interface BusFactoryOptions {
+  /** The suite's time source: the tick timestamps it publishes come from it; build the bus on it. */
+  clock: Clock;
   maxTicksPerFrame: number;
   /** Only the topic-limit test sets it; implementations must honour it when given. */
   maxTopicsPerFeed?: number;
@@ -11,7 +14,12 @@ export interface BusFactoryOptions {
 
 interface Recorded {
   topics: string[];
-  batches: { topic: string; epoch: number; seqs: number[]; decoded: { t: string; topic: string; epoch: number; ticks: { seq: number; bid?: number }[] } }[];
+  batches: {
+    topic: string;
+    epoch: number;
+    seqs: number[];
+    decoded: { t: string; topic: string; epoch: number; ticks: { seq: number; bid?: number }[] };
+  }[];
   events: string[];
 }
 
@@ -43,7 +51,10 @@ export interface ConformanceTiming {
   settle?: () => Promise<void>;
 }
 
-function quote(topic: string, bid: number, ts = Date.now()): FeedTick {
+/** The system clock, named once: the suite's ticks are stamped with it and the bus is built on it. */
+const clock: Clock = systemClock;
+
+function quote(topic: string, bid: number, ts = clock.now()): FeedTick {
   return { topic, kind: 'quote', ts, bid, ask: bid + 0.01, bidSize: 100, askSize: 200 };
 }
 
@@ -51,11 +62,15 @@ function quote(topic: string, bid: number, ts = Date.now()): FeedTick {
  * The contract every TopicBus implementation must meet (see the TopicBus doc comment).
  * Call from a test file: `runBusConformance('MemoryBus', (o) => new MemoryBus({...}))`.
  */
-export function runBusConformance(name: string, create: (options: BusFactoryOptions) => TopicBus | Promise<TopicBus>, timing: ConformanceTiming = {}): void {
+export function runBusConformance(
+  name: string,
+  create: (options: BusFactoryOptions) => TopicBus | Promise<TopicBus>,
+  timing: ConformanceTiming = {},
+): void {
   const nextTurn = timing.settle ?? nextEventLoopTurn;
   describe(`TopicBus conformance: ${name}`, () => {
     it('assigns per-topic seqs from 1 without holes and delivers each accepted tick exactly once, in order', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       const a = 'equity.AAA.quote';
@@ -74,7 +89,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('announces a topic before its first batch, once', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       bus.publish(quote('fx.EURUSD.quote', 1.1), 'test');
@@ -87,7 +102,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('batches ticks of one topic from one event-loop turn into frames of at most maxTicksPerFrame', async () => {
-      const bus = await create({ maxTicksPerFrame: 4 });
+      const bus = await create({ clock, maxTicksPerFrame: 4 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       for (let i = 0; i < 10; i++) bus.publish(quote('equity.AAA.quote', 10 + i), 'test');
@@ -98,7 +113,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('encodes each frame as standard MessagePack matching the ticks handed over', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       bus.publish(quote('equity.AAA.quote', 12.34), 'test');
@@ -114,8 +129,8 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('has a fixed epoch that differs between instances', async () => {
-      const one = await create({ maxTicksPerFrame: 64 });
-      const two = await create({ maxTicksPerFrame: 64 });
+      const one = await create({ clock, maxTicksPerFrame: 64 });
+      const two = await create({ clock, maxTicksPerFrame: 64 });
       expect(one.epoch).toBeGreaterThan(0);
       expect(Number.isSafeInteger(one.epoch)).toBe(true);
       expect(two.epoch).not.toBe(one.epoch);
@@ -124,7 +139,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('rejects invalid ticks without consuming a seq', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       const t = 'equity.AAA.quote';
@@ -135,9 +150,9 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
         [{ ...quote(t, 10), ts: Number.POSITIVE_INFINITY } as FeedTick, 'invalid_timestamp'],
         [quote('equity.aapl.quote', 10), 'invalid_topic'],
         [quote('not a topic', 10), 'invalid_topic'],
-        [{ topic: t, kind: 'trade', ts: Date.now(), price: 10, size: 100 }, 'channel_mismatch'],
-        [{ topic: 'equity.AAA.trade', kind: 'trade', ts: Date.now(), price: 10, size: 0 }, 'invalid_size'],
-        [{ ...quote(t, 10), ts: Date.now() - 1000 } as FeedTick, 'timestamp_backwards'],
+        [{ topic: t, kind: 'trade', ts: clock.now(), price: 10, size: 100 }, 'channel_mismatch'],
+        [{ topic: 'equity.AAA.trade', kind: 'trade', ts: clock.now(), price: 10, size: 0 }, 'invalid_size'],
+        [{ ...quote(t, 10), ts: clock.now() - 1000 } as FeedTick, 'timestamp_backwards'],
       ];
       bus.publish(quote(t, 10), 'test');
       for (const [tick, reason] of bad) expect(bus.publish(tick, 'test')).toEqual({ ok: false, reason });
@@ -148,12 +163,14 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('refuses garbage from a faulty adapter with a reason per rule, and nothing it refuses consumes a seq or creates a topic', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
-      const now = Date.now();
-      const q = (over: Record<string, unknown>, topic = 'equity.AAA.quote') => ({ ...quote(topic, 10, now), ...over }) as unknown as FeedTick;
-      const tr = (over: Record<string, unknown>, topic = 'equity.AAA.trade') => ({ topic, kind: 'trade', ts: now, price: 10, size: 100, ...over }) as unknown as FeedTick;
+      const now = clock.now();
+      const q = (over: Record<string, unknown>, topic = 'equity.AAA.quote') =>
+        ({ ...quote(topic, 10, now), ...over }) as unknown as FeedTick;
+      const tr = (over: Record<string, unknown>, topic = 'equity.AAA.trade') =>
+        ({ topic, kind: 'trade', ts: now, price: 10, size: 100, ...over }) as unknown as FeedTick;
       const bad: [unknown, string][] = [
         [null, 'invalid_tick'],
         [undefined, 'invalid_tick'],
@@ -192,13 +209,15 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
         [tr({ size: 0.25 }), 'fractional_size'],
         [q({}, 'equity.AAA.book_l1'), 'channel_mismatch'],
       ];
-      for (const [tick, reason] of bad) expect(bus.publish(tick as FeedTick, 'garbage'), JSON.stringify(tick)).toEqual({ ok: false, reason });
+      for (const [tick, reason] of bad)
+        expect(bus.publish(tick as FeedTick, 'garbage'), JSON.stringify(tick)).toEqual({ ok: false, reason });
       expect(bus.topicCount).toBe(0);
       // Fractional sizes are fine outside equities; locked quotes are fine; zero quote size is fine.
       expect(bus.publish(q({ bidSize: 1500.5, askSize: 0 }, 'fx.EURUSD.quote'), 'ok')).toEqual({ ok: true, seq: 1 });
       expect(bus.publish(tr({ size: 0.25 }, 'crypto.BTCUSD.trade'), 'ok')).toEqual({ ok: true, seq: 1 });
       expect(bus.publish(q({ bid: 10, ask: 10 }), 'ok')).toEqual({ ok: true, seq: 1 });
-      for (const [tick, reason] of bad) expect(bus.publish(tick as FeedTick, 'garbage'), JSON.stringify(tick)).toEqual({ ok: false, reason });
+      for (const [tick, reason] of bad)
+        expect(bus.publish(tick as FeedTick, 'garbage'), JSON.stringify(tick)).toEqual({ ok: false, reason });
       expect(bus.publish(q({ bid: 10.5, ask: 10.6 }), 'ok')).toEqual({ ok: true, seq: 2 });
       await nextTurn();
       expect(rec.topics.sort()).toEqual(['crypto.BTCUSD.trade', 'equity.AAA.quote', 'fx.EURUSD.quote']);
@@ -207,10 +226,10 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('refuses a tick whose timestamp goes backwards on its topic (equal is fine; a refused one does not move the clock)', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
-      const t0 = Date.now();
+      const t0 = clock.now();
       expect(bus.publish(quote('equity.AAA.quote', 10, t0), 'f')).toEqual({ ok: true, seq: 1 });
       expect(bus.publish(quote('equity.AAA.quote', 10, t0), 'f')).toEqual({ ok: true, seq: 2 });
       expect(bus.publish(quote('equity.AAA.quote', 10, t0 - 0.001), 'f')).toEqual({ ok: false, reason: 'timestamp_backwards' });
@@ -225,7 +244,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('delivers exactly the values it validated (each field of the adapter object is read once)', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       let reads = 0;
@@ -233,7 +252,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
       const shifty = {
         topic: 'equity.AAA.quote',
         kind: 'quote',
-        ts: Date.now(),
+        ts: clock.now(),
         get bid() {
           return reads++ === 0 ? 10 : 99;
         },
@@ -253,20 +272,23 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('caps the topics one feed can create; its existing topics and other feeds are unaffected', async () => {
-      const bus = await create({ maxTicksPerFrame: 64, maxTopicsPerFeed: 3 });
+      const bus = await create({ clock, maxTicksPerFrame: 64, maxTopicsPerFeed: 3 });
       bus.setSink(recordingSink().sink);
       for (let i = 0; i < 3; i++) expect(bus.publish(quote(`equity.G${i}.quote`, 10), 'garbage').ok).toBe(true);
       expect(bus.publish(quote('equity.G3.quote', 10), 'garbage')).toEqual({ ok: false, reason: 'topic_limit' });
       expect(bus.publish(quote('equity.G0.quote', 11), 'garbage')).toEqual({ ok: true, seq: 2 });
       expect(bus.publish(quote('equity.OTHER.quote', 10), 'good')).toEqual({ ok: true, seq: 1 });
       // Rejected ticks never count towards the limit.
-      expect(bus.publish({ ...quote('equity.G9.quote', 10), bid: Number.NaN } as FeedTick, 'good')).toEqual({ ok: false, reason: 'invalid_price' });
+      expect(bus.publish({ ...quote('equity.G9.quote', 10), bid: Number.NaN } as FeedTick, 'good')).toEqual({
+        ok: false,
+        reason: 'invalid_price',
+      });
       expect(bus.topicCount).toBe(4);
       await bus.close();
     });
 
     it('keeps the last published value per topic, and only after it was handed to the sink', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink } = recordingSink();
       bus.setSink(sink);
       bus.publish(quote('equity.AAA.quote', 10), 'feed-a');
@@ -285,7 +307,7 @@ export function runBusConformance(name: string, create: (options: BusFactoryOpti
     });
 
     it('flushes pending ticks on close and accepts nothing after', async () => {
-      const bus = await create({ maxTicksPerFrame: 64 });
+      const bus = await create({ clock, maxTicksPerFrame: 64 });
       const { sink, rec } = recordingSink();
       bus.setSink(sink);
       bus.publish(quote('equity.AAA.quote', 10), 'test');
@@ -305,7 +327,7 @@ export function runBusHistoryConformance(
   const nextTurn = timing.settle ?? nextEventLoopTurn;
   describe(`TopicBus history conformance: ${name}`, () => {
     it('replays exactly the ticks after a seq while held, and says null once they are gone', async () => {
-      const bus = await create({ maxTicksPerFrame: 64, historyMaxTicks: 5 });
+      const bus = await create({ clock, maxTicksPerFrame: 64, historyMaxTicks: 5 });
       bus.setSink(recordingSink().sink);
       for (let i = 0; i < 8; i++) bus.publish(quote('equity.AAA.quote', 10 + i), 'test');
       expect(bus.replayAfter('equity.AAA.quote', 0)).toEqual([]); // nothing handed to the sink yet

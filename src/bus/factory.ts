@@ -40,13 +40,19 @@ export function createBus(config: Config, deps: BusDeps): BusWiring {
   const { metrics } = deps;
   if (config.bus.kind === 'nats') {
     const nats = config.bus.nats;
-    for (const kind of ['snapshot', 'history', 'resync']) for (const result of ['ok', 'empty', 'error', 'timeout']) metrics.busStreamReads.labels(kind, result).inc(0);
+    for (const kind of ['snapshot', 'history', 'resync'])
+      for (const result of ['ok', 'empty', 'error', 'timeout']) metrics.busStreamReads.labels(kind, result).inc(0);
     metrics.busConnected.set(0);
     const bus = new NatsBus({
       clock: deps.clock,
       historyMaxTicks: config.bus.historyMaxTicks,
       historyMaxAgeMs: config.bus.historyMaxAgeMs,
-      link: { url: nats.url, reconnectTimeWaitMs: nats.reconnectTimeWaitMs, reconnectJitterMs: nats.reconnectJitterMs, pingIntervalMs: nats.pingIntervalMs },
+      link: {
+        url: nats.url,
+        reconnectTimeWaitMs: nats.reconnectTimeWaitMs,
+        reconnectJitterMs: nats.reconnectJitterMs,
+        pingIntervalMs: nats.pingIntervalMs,
+      },
       subjectPrefix: nats.subjectPrefix,
       stream: nats.jetstream.enabled ? nats.jetstream.stream : null,
       logger: deps.logger.child({ bus: 'nats' }),
@@ -60,7 +66,13 @@ export function createBus(config: Config, deps: BusDeps): BusWiring {
         streamRead: (kind, result) => metrics.busStreamReads.labels(kind, result).inc(),
       },
     });
-    return { bus, runsFeeds: false, interest: (entry, interested) => bus.interest(entry, interested), start: () => bus.start(), epochKnown: (ms) => bus.epochKnown(ms) };
+    return {
+      bus,
+      runsFeeds: false,
+      interest: (entry, interested) => bus.interest(entry, interested),
+      start: () => bus.start(),
+      epochKnown: (ms) => bus.epochKnown(ms),
+    };
   }
   metrics.busConnected.set(1);
   const bus = new MemoryBus({

@@ -4,7 +4,8 @@ import { RelayBus } from './relay-bus.ts';
 
 const clock = { now: () => 1_764_000_000_000 };
 const tick = (seq: number) => ({ seq, ts: clock.now(), gts: clock.now(), bid: 1, ask: 2, bidSize: 1, askSize: 1 });
-const frame = (topic: string, epoch: number, seqs: number[]) => packFrame({ t: 'ticks', topic, epoch, ticks: seqs.map(tick) } as never).slice();
+const frame = (topic: string, epoch: number, seqs: number[]) =>
+  packFrame({ t: 'ticks', topic, epoch, ticks: seqs.map(tick) } as never).slice();
 
 function recorded(hole?: (topic: string) => boolean) {
   const bus = new RelayBus({ clock, historyMaxTicks: 100, historyMaxAgeMs: 60_000, ...(hole ? { hole } : {}) });
@@ -24,7 +25,13 @@ it('a hole is reported with its exact range right before the frame that jumps; d
   bus.relay(frame('fx.EURUSD.quote', 5, [1, 2]));
   bus.relay(frame('fx.EURUSD.quote', 5, [2]));
   bus.relay(frame('fx.EURUSD.quote', 5, [7, 8]));
-  expect(events).toEqual(['epoch 5', 'topic fx.EURUSD.quote', 'batch fx.EURUSD.quote 5:1,2', 'gap fx.EURUSD.quote 3-6', 'batch fx.EURUSD.quote 5:7,8']);
+  expect(events).toEqual([
+    'epoch 5',
+    'topic fx.EURUSD.quote',
+    'batch fx.EURUSD.quote 5:1,2',
+    'gap fx.EURUSD.quote 3-6',
+    'batch fx.EURUSD.quote 5:7,8',
+  ]);
   expect(bus.replayAfter('fx.EURUSD.quote', 6)).toEqual([tick(7), tick(8)].map((t) => expect.objectContaining({ seq: t.seq })));
   expect(bus.replayAfter('fx.EURUSD.quote', 2)).toBeNull(); // history restarted after the hole
 });

@@ -49,7 +49,10 @@ export function parseCommandArgs<O extends Options>(command: string, args: strin
     return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (err) {
     if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
-      const first = err.message.split('\n')[0]!.replace(/\. To specify a positional argument.*$/, '').replace(/\.$/, '');
+      const first = err.message
+        .split('\n')[0]!
+        .replace(/\. To specify a positional argument.*$/, '')
+        .replace(/\.$/, '');
       throw new UsageError(`${first}; run "tickgate ${command} --help"`);
     }
     throw err;
@@ -64,7 +67,8 @@ export function numberOrRaw(v: string): number | string {
 export function positiveNumber(command: string, flag: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number (got "${raw}"); run "tickgate ${command} --help"`);
+  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0)
+    throw new UsageError(`${flag} must be a positive number (got "${raw}"); run "tickgate ${command} --help"`);
   return n;
 }
 
@@ -76,7 +80,9 @@ export function wsUrl(command: string, raw: string): string {
     valid = false;
   }
   if (!valid) {
-    throw new UsageError(`--url must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:9001/v1/stream (got "${raw.slice(0, 80)}"); run "tickgate ${command} --help"`);
+    throw new UsageError(
+      `--url must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:9001/v1/stream (got "${raw.slice(0, 80)}"); run "tickgate ${command} --help"`,
+    );
   }
   return raw;
 }
@@ -84,7 +90,8 @@ export function wsUrl(command: string, raw: string): string {
 /** `--bus nats://host:4222[,nats://other:4222]` or `--bus memory`, as a config fragment. */
 export function busFlag(value: string): Record<string, unknown> {
   if (value === 'memory') return { kind: 'memory' };
-  if (!/^(nats|tls|wss?):\/\//.test(value)) throw new ConfigError(`invalid config: bus: --bus takes nats://host:port (or "memory"), got "${value.slice(0, 60)}"`);
+  if (!/^(nats|tls|wss?):\/\//.test(value))
+    throw new ConfigError(`invalid config: bus: --bus takes nats://host:port (or "memory"), got "${value.slice(0, 60)}"`);
   return { kind: 'nats', nats: { url: value } };
 }
 
@@ -95,7 +102,10 @@ export function busFlag(value: string): Record<string, unknown> {
  */
 const epipeHandled = new WeakSet<NodeJS.WritableStream>();
 
-export function exitQuietlyOnEpipe(stream: NodeJS.WritableStream = process.stdout, exit: (code: number) => void = (c) => process.exit(c)): void {
+export function exitQuietlyOnEpipe(
+  stream: NodeJS.WritableStream = process.stdout,
+  exit: (code: number) => void = (c) => process.exit(c),
+): void {
   if (epipeHandled.has(stream)) return;
   epipeHandled.add(stream);
   stream.on('error', (err: NodeJS.ErrnoException) => {

@@ -30,9 +30,11 @@ export const CONFIG_FLAG_HELP: Record<ConfigFlagName, string> = {
   port: '  --port <n>             listen port, 0 for any free port (default 9001; env TICKGATE_PORT)',
   feeds: '  --feeds <a,b>          feed adapters to run, e.g. sim-equity,sim-fx, or "none" (env TICKGATE_FEEDS)',
   bus: '  --bus <nats://h:p|memory>  the bus (env TICKGATE_BUS__KIND=nats, TICKGATE_BUS__NATS__URL)',
-  workers: '  --workers <n|auto>     uWebSockets.js threads on the same port; auto = one per core (default 1;\n                         env TICKGATE_WORKERS). Feeds and the bus run once, on the main thread.',
+  workers:
+    '  --workers <n|auto>     uWebSockets.js threads on the same port; auto = one per core (default 1;\n                         env TICKGATE_WORKERS). Feeds and the bus run once, on the main thread.',
   'log-level': '  --log-level <level>    fatal|error|warn|info|debug|trace|silent (default info; env TICKGATE_LOG_LEVEL)',
-  'log-format': '  --log-format <f>       auto|json|pretty: auto is pretty on a terminal, JSON lines otherwise\n                         (default auto; env TICKGATE_LOG_FORMAT)',
+  'log-format':
+    '  --log-format <f>       auto|json|pretty: auto is pretty on a terminal, JSON lines otherwise\n                         (default auto; env TICKGATE_LOG_FORMAT)',
 };
 
 type FlagValues = Partial<Record<ConfigFlagName, string | undefined>>;

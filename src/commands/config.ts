@@ -108,7 +108,8 @@ export function starterConfig(schemaRef: string): string {
 
 async function init(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('config', args, { force: { type: 'boolean' } }, true);
-  if (positionals.length > 1) throw new UsageError(`config init takes one file name, got ${positionals.length}; run "tickgate config --help"`);
+  if (positionals.length > 1)
+    throw new UsageError(`config init takes one file name, got ${positionals.length}; run "tickgate config --help"`);
   const file = resolve(positionals[0] ?? DEFAULT_CONFIG_FILE);
   if (existsSync(file) && values.force !== true) throw new UsageError(`${file} exists; pass --force to overwrite it, or name another file`);
   // A relative reference works in the repository and in an installed package alike.
@@ -140,7 +141,8 @@ async function feedProblems(feeds: Config['feeds'], baseDir: string): Promise<st
       }
     }
     const parsed = definition.optionsSchema.safeParse(entry.options);
-    if (!parsed.success) for (const issue of parsed.error.issues) problems.push(`${['feeds', i, 'options', ...issue.path].join('.')}: ${issue.message}`);
+    if (!parsed.success)
+      for (const issue of parsed.error.issues) problems.push(`${['feeds', i, 'options', ...issue.path].join('.')}: ${issue.message}`);
   }
   return problems;
 }
@@ -164,7 +166,9 @@ async function check(args: string[]): Promise<number> {
     process.stdout.write(`${file}: ok\n`);
     return EXIT_OK;
   }
-  process.stderr.write(`${problems.map((p) => `${file}: ${p}\n`).join('')}tickgate: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${file}\n`);
+  process.stderr.write(
+    `${problems.map((p) => `${file}: ${p}\n`).join('')}tickgate: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${file}\n`,
+  );
   return EXIT_USAGE;
 }
 
@@ -214,6 +218,10 @@ export const configCommand: Command = {
     if (sub === 'init') return init(rest);
     if (sub === 'check') return check(rest);
     if (sub === 'print') return print(rest);
-    throw new UsageError(sub === undefined ? 'config needs a subcommand: init, check or print; run "tickgate config --help"' : `unknown config subcommand "${sub}"; use init, check or print`);
+    throw new UsageError(
+      sub === undefined
+        ? 'config needs a subcommand: init, check or print; run "tickgate config --help"'
+        : `unknown config subcommand "${sub}"; use init, check or print`,
+    );
   },
 };

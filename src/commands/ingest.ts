@@ -2,7 +2,14 @@ import { Ingest } from '../ingest.ts';
 import { installProcessGuards } from '../process-guards.ts';
 import { VERSION } from '../version.ts';
 import { parseCommandArgs, type Command } from './args.ts';
-import { BUILTIN_FEEDS, CONFIG_FLAG_HELP, CONFIG_FLAG_OPTIONS, withCommandLogger, configFromCommandLine, moduleBaseDir } from './config-flags.ts';
+import {
+  BUILTIN_FEEDS,
+  CONFIG_FLAG_HELP,
+  CONFIG_FLAG_OPTIONS,
+  withCommandLogger,
+  configFromCommandLine,
+  moduleBaseDir,
+} from './config-flags.ts';
 import { onShutdownSignals, type ShutdownSignals } from './signals.ts';
 
 /** The ingest HTTP port when none is configured: a gateway on the same host keeps 9001. */
@@ -53,7 +60,8 @@ another ingest (it stopped publishing; restart it to stand by).
   async run(args) {
     const { values } = parseCommandArgs('ingest', args, options);
     let { config } = configFromCommandLine(values, process.env, values.lease === true ? withLease : undefined);
-    if (values.port === undefined && process.env.TICKGATE_PORT === undefined && config.port === 9001) config = { ...config, port: INGEST_DEFAULT_PORT };
+    if (values.port === undefined && process.env.TICKGATE_PORT === undefined && config.port === 9001)
+      config = { ...config, port: INGEST_DEFAULT_PORT };
     const withLogger = withCommandLogger(config);
     config = withLogger.config;
     const { logger } = withLogger;
@@ -62,13 +70,16 @@ another ingest (it stopped publishing; restart it to stand by).
       feedDefinitions: BUILTIN_FEEDS,
       moduleBaseDir: moduleBaseDir(values.config),
       onFenced: () => {
-        process.stderr.write(`tickgate ingest: another ingest holds the failover lease; this one stopped publishing (exit ${EXIT_LEASE_LOST})\n`);
+        process.stderr.write(
+          `tickgate ingest: another ingest holds the failover lease; this one stopped publishing (exit ${EXIT_LEASE_LOST})\n`,
+        );
         void signals.shutdown('lease lost', EXIT_LEASE_LOST);
       },
     });
     installProcessGuards({ logger });
     const signals: ShutdownSignals = onShutdownSignals(() => ingest.stop(), {
-      onSignal: (signal, second) => (second ? logger.warn({ signal }, 'second signal: exiting now') : logger.info({ signal }, 'shutting down')),
+      onSignal: (signal, second) =>
+        second ? logger.warn({ signal }, 'second signal: exiting now') : logger.info({ signal }, 'shutting down'),
       onError: (err) => logger.error({ err }, 'shutdown failed'),
     });
     process.stdout.write(`tickgate ${VERSION} ingest: waiting for NATS at ${config.bus.nats.url}\n`);

@@ -45,7 +45,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (command === undefined) {
-    process.stderr.write(`tickgate: unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(', ')}; run "tickgate --help"\n`);
+    process.stderr.write(
+      `tickgate: unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(', ')}; run "tickgate --help"\n`,
+    );
     return EXIT_USAGE;
   }
   if (wantsHelp(rest)) {
@@ -63,4 +65,3 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_FAILURE;
   }
 }
-

@@ -48,9 +48,13 @@ Exit codes: 0 stopped cleanly, 1 runtime failure (cannot connect, cannot write),
       'rotate-mb': { type: 'string' },
       'rotate-minutes': { type: 'string' },
     });
-    if (!values.topics) throw new UsageError('record needs --topics, e.g. --topics "equity.*.quote,fx.*.quote"; run "tickgate record --help"');
+    if (!values.topics)
+      throw new UsageError('record needs --topics, e.g. --topics "equity.*.quote,fx.*.quote"; run "tickgate record --help"');
     if (!values.out) throw new UsageError('record needs --out <file>; run "tickgate record --help"');
-    const topics = values.topics.split(',').map((t) => t.trim()).filter((t) => t !== '');
+    const topics = values.topics
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== '');
     for (const t of topics) {
       const err = topicError(t, true);
       if (err) throw new UsageError(`--topics: ${err}`);
@@ -96,7 +100,9 @@ Exit codes: 0 stopped cleanly, 1 runtime failure (cannot connect, cannot write),
         const files = await active.stop();
         const { ticks, missed } = active.stats();
         const out = reason === 'fatal' ? process.stderr : process.stdout;
-        out.write(`tickgate record: recorded ${ticks} ticks${missed > 0 ? ` (${missed} missed)` : ''} in ${files.length} file(s)\n${describeFiles(files)}`);
+        out.write(
+          `tickgate record: recorded ${ticks} ticks${missed > 0 ? ` (${missed} missed)` : ''} in ${files.length} file(s)\n${describeFiles(files)}`,
+        );
       },
       {
         onSignal: (signal, second) => {

@@ -3,7 +3,14 @@ import { Gateway } from '../gateway.ts';
 import { installProcessGuards } from '../process-guards.ts';
 import { VERSION } from '../version.ts';
 import { EXIT_FAILURE, parseCommandArgs, type Command } from './args.ts';
-import { BUILTIN_FEEDS, CONFIG_FLAG_HELP, CONFIG_FLAG_OPTIONS, withCommandLogger, configFromCommandLine, moduleBaseDir } from './config-flags.ts';
+import {
+  BUILTIN_FEEDS,
+  CONFIG_FLAG_HELP,
+  CONFIG_FLAG_OPTIONS,
+  withCommandLogger,
+  configFromCommandLine,
+  moduleBaseDir,
+} from './config-flags.ts';
 import { onShutdownSignals } from './signals.ts';
 
 const { config: _c, ...flagHelp } = CONFIG_FLAG_HELP;
@@ -32,18 +39,21 @@ Exit codes: 0 clean shutdown, 1 runtime failure (e.g. port in use), 2 bad flags 
     const { flags } = resolved;
     const gateway = new Gateway(config, { logger, feedDefinitions: BUILTIN_FEEDS, moduleBaseDir: moduleBaseDir(values.config) });
     installProcessGuards({ logger }); // log + count; an uncaught exception exits 1 (src/process-guards.ts)
-    let started;
+    let started: Awaited<ReturnType<typeof gateway.start>>;
     try {
       started = await gateway.start();
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       const message = (err as Error).message;
-      process.stderr.write(`tickgate: ${message.startsWith('cannot listen') ? `${message}; choose another --port or stop the other process` : message}\n`);
+      process.stderr.write(
+        `tickgate: ${message.startsWith('cannot listen') ? `${message}; choose another --port or stop the other process` : message}\n`,
+      );
       return EXIT_FAILURE;
     }
     const { urls } = started;
     const signals = onShutdownSignals(() => gateway.stop(), {
-      onSignal: (signal, second) => (second ? logger.warn({ signal }, 'second signal: exiting now') : logger.info({ signal }, 'shutting down')),
+      onSignal: (signal, second) =>
+        second ? logger.warn({ signal }, 'second signal: exiting now') : logger.info({ signal }, 'shutting down'),
       onError: (err) => logger.error({ err }, 'shutdown failed'),
     });
     // SIGHUP re-reads the config file and applies its API keys to live connections.

@@ -35,6 +35,7 @@ export interface ShutdownOptions {
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 
+// biome-ignore lint/suspicious/noConfusingVoidType: a stop that resolves with nothing (Promise<void>) means exit 0
 export function onShutdownSignals(stop: (reason: string) => Promise<number | void>, options: ShutdownOptions = {}): ShutdownSignals {
   const proc: SignalTarget = options.process ?? process;
   let resolveDone!: (code: number) => void;

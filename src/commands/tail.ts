@@ -35,14 +35,16 @@ Exit codes: 0 quit (Ctrl-C, SIGTERM, or the reader of a pipe quit), 1 gateway un
       { url: { type: 'string' }, 'max-rate': { type: 'string' }, json: { type: 'boolean' } },
       true,
     );
-    if (positionals.length === 0) throw new UsageError('tail needs at least one topic or pattern, e.g. tickgate tail "fx.*.quote"; run "tickgate tail --help"');
+    if (positionals.length === 0)
+      throw new UsageError('tail needs at least one topic or pattern, e.g. tickgate tail "fx.*.quote"; run "tickgate tail --help"');
     for (const t of positionals) {
       const err = topicError(t, true);
       if (err) throw new UsageError(err);
     }
     const rawRate = values['max-rate'];
     const maxRate = rawRate === undefined ? 0 : Number(rawRate);
-    if (rawRate?.trim() === '' || !Number.isFinite(maxRate) || maxRate < 0) throw new UsageError(`--max-rate must be a non-negative number (got "${rawRate}")`);
+    if (rawRate?.trim() === '' || !Number.isFinite(maxRate) || maxRate < 0)
+      throw new UsageError(`--max-rate must be a non-negative number (got "${rawRate}")`);
     const url = wsUrl('tail', values.url ?? DEFAULT_URL);
     const json = values.json === true;
 
@@ -67,7 +69,9 @@ Exit codes: 0 quit (Ctrl-C, SIGTERM, or the reader of a pipe quit), 1 gateway un
     });
     client.on('close', (code, reason) => {
       if (!everOpened) {
-        process.stderr.write(`tickgate: cannot connect to ${url} (${reason || `code ${code}`}); is the gateway running? start it with "npm start"\n`);
+        process.stderr.write(
+          `tickgate: cannot connect to ${url} (${reason || `code ${code}`}); is the gateway running? start it with "npm start"\n`,
+        );
         void signals.shutdown('unreachable', EXIT_FAILURE);
       } else {
         status = `disconnected (${code}${reason ? ` ${reason}` : ''})`;
@@ -105,7 +109,12 @@ Exit codes: 0 quit (Ctrl-C, SIGTERM, or the reader of a pipe quit), 1 gateway un
     if (tty) {
       out.write('\x1b[?25l\x1b[2J'); // hide the cursor while redrawing; clear once
       // Home, each line over the old one (\x1b[K clears its rest), then clear below: no flicker.
-      const draw = () => out.write(`\x1b[H${renderTable(rows, status, out.rows, out.columns).map((l) => `${l}\x1b[K`).join('\n')}\x1b[J`);
+      const draw = () =>
+        out.write(
+          `\x1b[H${renderTable(rows, status, out.rows, out.columns)
+            .map((l) => `${l}\x1b[K`)
+            .join('\n')}\x1b[J`,
+        );
       draw();
       timer = setInterval(draw, REDRAW_MS);
     }

@@ -18,7 +18,8 @@ export function renderConfigJsonSchema(): string {
   const doc = {
     $schema: schema.$schema,
     title: 'tickgate config file',
-    description: 'Configuration for `tickgate serve` / `tickgate ingest` (README "Configuration"). Check a file with `tickgate config check FILE`.',
+    description:
+      'Configuration for `tickgate serve` / `tickgate ingest` (README "Configuration"). Check a file with `tickgate config check FILE`.',
     ...Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$schema')),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;

@@ -21,7 +21,13 @@ describe('config', () => {
 
   it('layers defaults < file < env < flags', () => {
     const file = tempConfig({ port: 1000, host: '0.0.0.0', transport: { maxMessageBytes: 2048 } });
-    const env = { TICKGATE_PORT: '2000', TICKGATE_TRANSPORT__IDLE_TIMEOUT_SECONDS: '60', TICKGATE_FEEDS: 'sim-fx', TICKGATE_CONFLATION__TIERS: '[1, 5]', HOME: '/root' };
+    const env = {
+      TICKGATE_PORT: '2000',
+      TICKGATE_TRANSPORT__IDLE_TIMEOUT_SECONDS: '60',
+      TICKGATE_FEEDS: 'sim-fx',
+      TICKGATE_CONFLATION__TIERS: '[1, 5]',
+      HOME: '/root',
+    };
     const c = loadConfig({ file, env, flags: { port: 3000 } });
     expect(c.port).toBe(3000);
     expect(c.host).toBe('0.0.0.0');
@@ -39,8 +45,14 @@ describe('config', () => {
     [{ flags: { port: 70000 } }, /^invalid config: port: .*65535.*\[from command line\]$/],
     [{ env: { TICKGATE_LOG_LEVEL: 'loud' } }, /^invalid config: logLevel: .*"info".*\(got "loud"\)/],
     [{ env: { TICKGATE_TRANSPORT__MAX_MESSAGE_BYTES: '10' } }, /^invalid config: transport\.maxMessageBytes: .*256/],
-    [{ env: { TICKGATE_PROT: '1' } }, /^invalid config: prot: unknown key; allowed keys here: host, port, workers, logLevel, logFormat, feeds, bus, transport, conflation/],
-    [{ file: tempConfig({ transport: { maxMesageBytes: 1 } }) }, /^invalid config: transport\.maxMesageBytes: unknown key; allowed keys here: maxMessageBytes/],
+    [
+      { env: { TICKGATE_PROT: '1' } },
+      /^invalid config: prot: unknown key; allowed keys here: host, port, workers, logLevel, logFormat, feeds, bus, transport, conflation/,
+    ],
+    [
+      { file: tempConfig({ transport: { maxMesageBytes: 1 } }) },
+      /^invalid config: transport\.maxMesageBytes: unknown key; allowed keys here: maxMessageBytes/,
+    ],
     [{ file: tempConfig('{ port: 1 ') }, /is not valid JSON/],
     [{ file: '/nonexistent/tickgate.json' }, /cannot read config file \/nonexistent\/tickgate\.json: ENOENT/],
     [{ flags: { feeds: [{ adapter: 'sim-fx' }, { adapter: 'sim-fx' }] } }, /feeds\.1\.id: duplicate feed id "sim-fx"/],

@@ -145,7 +145,8 @@ function readConfigFile(file: string): Plain {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const hint = code === 'ENOENT' ? ' (no such file; "tickgate config init" writes a starter)' : code === 'EACCES' ? ' (permission denied)' : '';
+    const hint =
+      code === 'ENOENT' ? ' (no such file; "tickgate config init" writes a starter)' : code === 'EACCES' ? ' (permission denied)' : '';
     throw new ConfigError(`cannot read config file ${path}: ${code ?? String(err)}${hint}`);
   }
   let parsed: unknown;

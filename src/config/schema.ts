@@ -27,7 +27,11 @@ export const feedEntrySchema = z
   .strict()
   .superRefine((f, ctx) => {
     if (f.adapter === undefined && f.module === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['adapter'], message: 'give "adapter" (a built-in adapter name) or "module" (a module path or npm package name)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['adapter'],
+        message: 'give "adapter" (a built-in adapter name) or "module" (a module path or npm package name)',
+      });
     } else if (f.adapter !== undefined && f.module !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['module'], message: 'give either "adapter" or "module", not both' });
     }
@@ -45,7 +49,10 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** auto: human-readable lines on a terminal, JSON lines otherwise (pipes, files, log shippers). */
     logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
-    feeds: z.array(feedEntrySchema).default([{ adapter: 'sim-equity', options: {} }, { adapter: 'sim-fx', options: {} }]),
+    feeds: z.array(feedEntrySchema).default([
+      { adapter: 'sim-equity', options: {} },
+      { adapter: 'sim-fx', options: {} },
+    ]),
     bus: z
       .object({
         /**
@@ -71,8 +78,16 @@ export const configSchema = z
               .object({
                 /** Keep every frame in a stream too: snapshots and resume across gateways. */
                 enabled: z.boolean().default(false),
-                stream: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" or "-"').default('TICKGATE'),
-                maxAgeMs: z.number().int().min(1_000).max(30 * 86_400_000).default(300_000),
+                stream: z
+                  .string()
+                  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" or "-"')
+                  .default('TICKGATE'),
+                maxAgeMs: z
+                  .number()
+                  .int()
+                  .min(1_000)
+                  .max(30 * 86_400_000)
+                  .default(300_000),
                 maxMsgsPerSubject: z.number().int().min(1).max(10_000_000).default(10_000),
                 storage: z.enum(['file', 'memory']).default('file'),
                 /** Copies of the stream in a NATS cluster (docs/scaling.md): 3 survives losing any one node. */
@@ -133,7 +148,10 @@ export const configSchema = z
         /** Levels per side of every book topic (`*.*.book`): the snapshot, the updates and the checksum cover these. */
         bookDepth: z.number().int().min(1).max(100).default(10),
         /** Bar intervals built from trades (FX: mids) for every instrument: topics `<class>.<SYM>.bar_<interval>`. */
-        barIntervals: z.array(z.enum(Object.keys(BAR_INTERVALS) as [string, ...string[]])).max(6).default(['1s', '1m']),
+        barIntervals: z
+          .array(z.enum(Object.keys(BAR_INTERVALS) as [string, ...string[]]))
+          .max(6)
+          .default(['1s', '1m']),
         /** Closed bars kept per bar topic, for snapshots and GET /v1/bars. */
         barHistory: z.number().int().min(1).max(10_000).default(500),
         /** Closed bars sent in a bar topic's snapshot (the open bar follows them). */
@@ -174,20 +192,40 @@ export const configSchema = z
   .strict()
   .superRefine((c, ctx) => {
     if (c.auth.enabled && !c.auth.jwt && c.auth.apiKeys.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['auth', 'enabled'], message: 'auth is enabled but neither auth.jwt nor auth.apiKeys is configured' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth', 'enabled'],
+        message: 'auth is enabled but neither auth.jwt nor auth.apiKeys is configured',
+      });
     }
     if (c.auth.jwt && !c.auth.jwt.secret && !c.auth.jwt.publicKeyFile) {
-      ctx.addIssue({ code: 'custom', path: ['auth', 'jwt'], message: 'set auth.jwt.secret (HS256) or auth.jwt.publicKeyFile (RS256/ES256)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth', 'jwt'],
+        message: 'set auth.jwt.secret (HS256) or auth.jwt.publicKeyFile (RS256/ES256)',
+      });
     }
     const sc = c.slowConsumer;
     if (sc.softLimitBytes >= c.transport.maxBackpressureBytes) {
-      ctx.addIssue({ code: 'custom', path: ['slowConsumer', 'softLimitBytes'], message: `must be below transport.maxBackpressureBytes (${c.transport.maxBackpressureBytes})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['slowConsumer', 'softLimitBytes'],
+        message: `must be below transport.maxBackpressureBytes (${c.transport.maxBackpressureBytes})`,
+      });
     }
     if (sc.recoverBelowBytes >= sc.softLimitBytes) {
-      ctx.addIssue({ code: 'custom', path: ['slowConsumer', 'recoverBelowBytes'], message: `must be below slowConsumer.softLimitBytes (${sc.softLimitBytes})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['slowConsumer', 'recoverBelowBytes'],
+        message: `must be below slowConsumer.softLimitBytes (${sc.softLimitBytes})`,
+      });
     }
     if (!c.conflation.tiers.includes(sc.downgradeRate)) {
-      ctx.addIssue({ code: 'custom', path: ['slowConsumer', 'downgradeRate'], message: `must be one of conflation.tiers (${c.conflation.tiers.join(', ')})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['slowConsumer', 'downgradeRate'],
+        message: `must be one of conflation.tiers (${c.conflation.tiers.join(', ')})`,
+      });
     }
     if (c.transport.maxMessageBytes > c.transport.maxPayloadBytes) {
       ctx.addIssue({

@@ -4,7 +4,9 @@ import { topicError } from '../core/topic.ts';
 /** No delayed tier may exceed a week, whatever the config says (the delay line's timer re-arms in chunks; see transport/delayed.ts). */
 export const MAX_CONFIGURABLE_DELAY_MS = 7 * 86_400_000;
 
-const topicPattern = z.string().refine((p) => topicError(p, true) === null, { message: 'must be a topic or pattern like "equity.*.quote"' });
+const topicPattern = z
+  .string()
+  .refine((p) => topicError(p, true) === null, { message: 'must be a topic or pattern like "equity.*.quote"' });
 
 export const apiKeySchema = z
   .object({
@@ -29,7 +31,10 @@ export const authSchema = z
         secret: z.string().min(32, 'an HS256 secret must be at least 32 characters').optional(),
         /** PEM file with the RS256 or ES256 public key (SPKI). */
         publicKeyFile: z.string().min(1).optional(),
-        algorithms: z.array(z.enum(['HS256', 'RS256', 'ES256'])).min(1).default(['HS256', 'RS256', 'ES256']),
+        algorithms: z
+          .array(z.enum(['HS256', 'RS256', 'ES256']))
+          .min(1)
+          .default(['HS256', 'RS256', 'ES256']),
         issuer: z.string().optional(),
         audience: z.string().optional(),
         /** Claim holding the topic patterns the token may subscribe to. */
@@ -53,7 +58,8 @@ export const authSchema = z
   .strict()
   .superRefine((a, ctx) => {
     a.apiKeys.forEach((k, i) => {
-      if (k.delayMs > a.maxDelayMs) ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'delayMs'], message: `must not exceed auth.maxDelayMs (${a.maxDelayMs})` });
+      if (k.delayMs > a.maxDelayMs)
+        ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'delayMs'], message: `must not exceed auth.maxDelayMs (${a.maxDelayMs})` });
     });
   })
   .prefault({});

@@ -57,7 +57,8 @@ export class ManualClock implements Clock, Timers {
     const until = this.current + ms;
     for (;;) {
       let next: ManualTimer | null = null;
-      for (const t of this.pending) if (t.at <= until && (next === null || t.at < next.at || (t.at === next.at && t.order < next.order))) next = t;
+      for (const t of this.pending)
+        if (t.at <= until && (next === null || t.at < next.at || (t.at === next.at && t.order < next.order))) next = t;
       if (next === null) break;
       this.pending.delete(next);
       this.current = Math.max(this.current, next.at);

@@ -1,4 +1,4 @@
-import { ErrorCode } from '@tickgate/client/protocol';
+import type { ErrorCode } from '@tickgate/client/protocol';
 
 // The codes are part of the wire protocol, so they live with the other wire types in the client package.
 export { ALL_ERROR_CODES, ErrorCode } from '@tickgate/client/protocol';

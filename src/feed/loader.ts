@@ -38,7 +38,9 @@ export async function loadFeedModule(specifier: string, baseDir: string): Promis
   }
   const candidate = mod.default !== undefined ? mod.default : mod.feed;
   if (candidate === undefined) {
-    throw new Error(`"${specifier}" has no default export and no export named "feed"; export the result of defineFeed({ name, description, optionsSchema, create })`);
+    throw new Error(
+      `"${specifier}" has no default export and no export named "feed"; export the result of defineFeed({ name, description, optionsSchema, create })`,
+    );
   }
   const problem = feedDefinitionProblem(candidate);
   if (problem !== null) throw new Error(`"${specifier}" does not export a feed definition: ${problem}`);
@@ -47,7 +49,8 @@ export async function loadFeedModule(specifier: string, baseDir: string): Promis
 
 /** Null when `value` has the shape of a FeedDefinition, else what is wrong with it. */
 export function feedDefinitionProblem(value: unknown): string | null {
-  if (value === null || typeof value !== 'object') return `expected an object made by defineFeed(), got ${value === null ? 'null' : typeof value}`;
+  if (value === null || typeof value !== 'object')
+    return `expected an object made by defineFeed(), got ${value === null ? 'null' : typeof value}`;
   const d = value as Record<string, unknown>;
   if (typeof d.name !== 'string' || d.name === '') return '"name" must be a non-empty string';
   if (typeof d.description !== 'string') return '"description" must be a string';

@@ -21,7 +21,13 @@ export interface BackoffOptions {
   stopTimeoutMs?: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 30_000, resetAfterMs: 30_000, startTimeoutMs: 10_000, stopTimeoutMs: 5_000 };
+export const DEFAULT_BACKOFF: BackoffOptions = {
+  initialMs: 250,
+  maxMs: 30_000,
+  resetAfterMs: 30_000,
+  startTimeoutMs: 10_000,
+  stopTimeoutMs: 5_000,
+};
 
 export interface SupervisorHooks {
   publish(tick: BusTick, feedId: string): boolean;
@@ -90,7 +96,10 @@ export class FeedSupervisor {
     };
     let startTimer: NodeJS.Timeout | null = null;
     const started = new Promise<void>((resolve, reject) => {
-      startTimer = setTimeout(() => reject(new Error(`start() did not settle within ${this.backoff.startTimeoutMs} ms`)), this.backoff.startTimeoutMs);
+      startTimer = setTimeout(
+        () => reject(new Error(`start() did not settle within ${this.backoff.startTimeoutMs} ms`)),
+        this.backoff.startTimeoutMs,
+      );
       try {
         Promise.resolve(this.adapter.start(ctx)).then(resolve, reject);
       } catch (err) {
@@ -171,7 +180,7 @@ export class FeedSupervisor {
     const run = this.run;
     this.state = 'stopped';
     this.hooks.up(this.feedId, false);
-    if (run && run.active) {
+    if (run?.active) {
       run.active = false;
       run.controller.abort();
       await this.stopAdapter();

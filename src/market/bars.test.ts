@@ -12,7 +12,18 @@ describe('BarBuilder', () => {
     const { closed, current } = b.add(11, 100, T0 + 999);
     expect(closed).toBeNull();
     // vwap = (10·100 + 12·200 + 9·100 + 11·100) / 500 = 5400 / 500 = 10.8
-    expect(current).toEqual({ start: T0, end: T0 + 1000, open: 10, high: 12, low: 9, close: 11, volume: 500, count: 4, vwap: 10.8, final: false });
+    expect(current).toEqual({
+      start: T0,
+      end: T0 + 1000,
+      open: 10,
+      high: 12,
+      low: 9,
+      close: 11,
+      volume: 500,
+      count: 4,
+      vwap: 10.8,
+      final: false,
+    });
     const next = b.add(13, 50, T0 + 1000);
     expect(next.closed).toEqual({ ...current, final: true });
     expect(next.current).toMatchObject({ start: T0 + 1000, open: 13, high: 13, low: 13, close: 13, volume: 50, count: 1, vwap: 13 });

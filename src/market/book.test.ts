@@ -6,16 +6,45 @@ import { crc32String } from './crc32.ts';
 describe('book', () => {
   it('keeps sides sorted best first; size 0 removes', () => {
     const b = new Book();
-    b.apply([[10, 1], [10.02, 2], [10.01, 3]], [[10.05, 1], [10.03, 2]]);
-    expect(b.bids.top(10)).toEqual([[10.02, 2], [10.01, 3], [10, 1]]);
+    b.apply(
+      [
+        [10, 1],
+        [10.02, 2],
+        [10.01, 3],
+      ],
+      [
+        [10.05, 1],
+        [10.03, 2],
+      ],
+    );
+    expect(b.bids.top(10)).toEqual([
+      [10.02, 2],
+      [10.01, 3],
+      [10, 1],
+    ]);
     expect(b.asks.top(1)).toEqual([[10.03, 2]]);
-    b.apply([[10.01, 0], [10.02, 5]], [[10.04, 0]]);
-    expect(b.bids.top(10)).toEqual([[10.02, 5], [10, 1]]);
+    b.apply(
+      [
+        [10.01, 0],
+        [10.02, 5],
+      ],
+      [[10.04, 0]],
+    );
+    expect(b.bids.top(10)).toEqual([
+      [10.02, 5],
+      [10, 1],
+    ]);
   });
 
   it('checksum string form and CRC match the documented worked example', () => {
-    const bids: Level[] = [[228.1, 300], [228.09, 500]];
-    const asks: Level[] = [[228.12, 200], [228.13, 100]];
+    const bids: Level[] = [
+      [228.1, 300],
+      [228.09, 500],
+    ];
+    const asks: Level[] = [
+      [228.12, 200],
+      [228.13, 100],
+    ];
     expect(checksumString(bids, asks)).toBe('228.1:300,228.09:500|228.12:200,228.13:100');
     expect(bookChecksum(bids, asks)).toBe(crc32String('228.1:300,228.09:500|228.12:200,228.13:100'));
     expect(bookChecksum(bids, asks)).toBe(0x599f4ec4);

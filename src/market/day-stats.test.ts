@@ -10,10 +10,31 @@ describe('DayStatsState', () => {
     s.add(100, 10, DAY1);
     s.add(110, 30, DAY1 + 1);
     s.add(105, 10, DAY1 + 2);
-    expect(s.view(DAY1 + 3)).toMatchObject({ day: '2026-01-02', open: 100, high: 110, low: 100, last: 105, prevClose: null, volume: 50, vwap: 107, change: null });
+    expect(s.view(DAY1 + 3)).toMatchObject({
+      day: '2026-01-02',
+      open: 100,
+      high: 110,
+      low: 100,
+      last: 105,
+      prevClose: null,
+      volume: 50,
+      vwap: 107,
+      change: null,
+    });
     expect(s.view(DAY2 - 1).day).toBe('2026-01-02');
     const rolled = s.view(DAY2);
-    expect(rolled).toMatchObject({ day: '2026-01-03', open: null, high: null, low: null, last: null, prevClose: 105, volume: 0, vwap: null, change: null, changePct: null });
+    expect(rolled).toMatchObject({
+      day: '2026-01-03',
+      open: null,
+      high: null,
+      low: null,
+      last: null,
+      prevClose: 105,
+      volume: 0,
+      vwap: null,
+      change: null,
+      changePct: null,
+    });
     s.add(94.5, 100, DAY2 + 10);
     const v = s.view(DAY2 + 11);
     expect(v).toMatchObject({ open: 94.5, prevClose: 105, volume: 100, vwap: 94.5 });

@@ -26,7 +26,24 @@ describe('MarketData books', () => {
   it('applies updates that verify, and takes an update that does not as the whole book (a source restarted from an empty book)', () => {
     const market = new MarketData(bus, new ManualClock(0), options);
     market.onTopic(view);
-    feed(market, update(1, [[100, 5], [99, 7]], [[101, 3]], { bids: [[100, 5], [99, 7]], asks: [[101, 3]] }));
+    feed(
+      market,
+      update(
+        1,
+        [
+          [100, 5],
+          [99, 7],
+        ],
+        [[101, 3]],
+        {
+          bids: [
+            [100, 5],
+            [99, 7],
+          ],
+          asks: [[101, 3]],
+        },
+      ),
+    );
     feed(market, update(2, [[99, 0]], [], { bids: [[100, 5]], asks: [[101, 3]] }));
     expect(market.snapshotFrame('equity.AAPL.book', 1)?.ticks[0]).toMatchObject({ seq: 2, bids: [[100, 5]], asks: [[101, 3]] });
 

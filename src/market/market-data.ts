@@ -33,7 +33,10 @@ class Instrument {
   lastTime = 0;
   constructor(assetClass: string, symbol: string, mid: boolean, intervals: readonly string[]) {
     this.stats = new DayStatsState(mid ? 'mid' : 'trade');
-    this.bars = intervals.map((name) => ({ topic: makeTopic(assetClass, symbol, barChannel(name)), builder: new BarBuilder(BAR_INTERVALS[name]!, mid) }));
+    this.bars = intervals.map((name) => ({
+      topic: makeTopic(assetClass, symbol, barChannel(name)),
+      builder: new BarBuilder(BAR_INTERVALS[name]!, mid),
+    }));
   }
 }
 
@@ -115,7 +118,9 @@ export class MarketData implements BusSink, MarketView {
     private readonly clock: Clock,
     private readonly options: MarketOptions,
   ) {
-    for (const name of options.barIntervals) if (BAR_INTERVALS[name] === undefined) throw new Error(`unknown bar interval "${name}"; known: ${Object.keys(BAR_INTERVALS).join(', ')}`);
+    for (const name of options.barIntervals)
+      if (BAR_INTERVALS[name] === undefined)
+        throw new Error(`unknown bar interval "${name}"; known: ${Object.keys(BAR_INTERVALS).join(', ')}`);
     this.midClasses = new Set(options.midAssetClasses);
   }
 
@@ -206,7 +211,7 @@ export class MarketData implements BusSink, MarketView {
 
   private addPrice(inst: Instrument, price: number, size: number, gts: number): void {
     inst.stats.add(price, size, gts);
-    const now = gts > inst.lastTime ? gts : inst.lastTime;
+    const now = Math.max(gts, inst.lastTime);
     inst.lastTime = now;
     for (const { topic, builder } of inst.bars) {
       const { closed, current } = builder.add(price, size, now);
@@ -243,7 +248,16 @@ export class MarketData implements BusSink, MarketView {
     if (published !== undefined && published.last !== null) {
       const { book, last: u } = published;
       // The book as of its newest flushed update; the checksum is that update's (they agree by construction).
-      ticks = [{ seq: u.seq, ts: u.ts, gts: u.gts, bids: book.bids.top(book.bids.length), asks: book.asks.top(book.asks.length), checksum: u.checksum }];
+      ticks = [
+        {
+          seq: u.seq,
+          ts: u.ts,
+          gts: u.gts,
+          bids: book.bids.top(book.bids.length),
+          asks: book.asks.top(book.asks.length),
+          checksum: u.checksum,
+        },
+      ];
     }
     const bars = this.barStores.get(topic);
     if (bars !== undefined) ticks = bars.list(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, this.options.barSnapshot + 1);

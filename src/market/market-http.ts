@@ -5,7 +5,7 @@ import type { WireEntry } from '../core/tick.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { parseTopic } from '../core/topic.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { sendError, sendJson } from '../transport/http.ts';
+import { sendError, sendJson } from '../transport/http-send.ts';
 import { BAR_INTERVALS } from './bars.ts';
 import type { MarketView } from './market-view.ts';
 
@@ -59,12 +59,19 @@ export function handleBarsRequest(ctx: MarketHttpContext, res: uWS.HttpResponse,
   const channel = parseTopic(topic).channel;
   const interval = channel.startsWith('bar_') ? BAR_INTERVALS[channel.slice(4)] : undefined;
   if (interval === undefined) {
-    return sendError(res, 400, ErrorCode.INVALID_TOPIC, `"${topic}" is not a bar topic; bar topics are <assetClass>.<SYMBOL>.bar_<interval> with interval one of ${Object.keys(BAR_INTERVALS).join(', ')}`, metrics);
+    return sendError(
+      res,
+      400,
+      ErrorCode.INVALID_TOPIC,
+      `"${topic}" is not a bar topic; bar topics are <assetClass>.<SYMBOL>.bar_<interval> with interval one of ${Object.keys(BAR_INTERVALS).join(', ')}`,
+      metrics,
+    );
   }
   const from = intParam(query.from);
   const to = intParam(query.to);
   const limit = intParam(query.limit);
-  if (from === null || to === null) return sendError(res, 400, ErrorCode.INVALID_REQUEST, 'from and to must be integers (epoch milliseconds)', metrics);
+  if (from === null || to === null)
+    return sendError(res, 400, ErrorCode.INVALID_REQUEST, 'from and to must be integers (epoch milliseconds)', metrics);
   if (limit === null || (limit !== undefined && (limit < 1 || limit > MAX_BARS_PER_REQUEST))) {
     return sendError(res, 400, ErrorCode.INVALID_REQUEST, `limit must be an integer from 1 to ${MAX_BARS_PER_REQUEST}`, metrics);
   }

@@ -47,10 +47,7 @@ export function parseRequest(decoded: unknown): ClientRequest {
   }
   const id = readId(decoded.id);
   if (id === null) {
-    throw new TickgateError(
-      ErrorCode.MISSING_ID,
-      `"id" must be an integer or a non-empty string of at most ${MAX_ID_LENGTH} characters`,
-    );
+    throw new TickgateError(ErrorCode.MISSING_ID, `"id" must be an integer or a non-empty string of at most ${MAX_ID_LENGTH} characters`);
   }
   const op = decoded.op;
   switch (op) {
@@ -84,7 +81,10 @@ export function parseRequest(decoded: unknown): ClientRequest {
 function readMaxRate(v: unknown): number {
   if (v === undefined || v === null || v === 0) return 0;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_RATE) {
-    throw new TickgateError(ErrorCode.INVALID_REQUEST, `subscribe: "maxRate" must be a number of updates per second from 0 (every tick) to ${MAX_RATE}`);
+    throw new TickgateError(
+      ErrorCode.INVALID_REQUEST,
+      `subscribe: "maxRate" must be a number of updates per second from 0 (every tick) to ${MAX_RATE}`,
+    );
   }
   return v;
 }

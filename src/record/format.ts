@@ -54,7 +54,9 @@ function isNum(v: unknown): v is number {
 }
 
 export function isRecordingHeader(value: unknown): value is RecordingHeader {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && (value as { format?: unknown }).format === RECORDING_FORMAT;
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && (value as { format?: unknown }).format === RECORDING_FORMAT
+  );
 }
 
 /**

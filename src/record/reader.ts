@@ -110,7 +110,7 @@ async function* readMsgpack(
   let leftover: Buffer | null = null;
   /** Offset of `buf[0]` in the decompressed data. */
   let base = 0;
-  let batch: FeedTick[] = [];
+  const batch: FeedTick[] = [];
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     if (signal?.aborted) return;
     const buf: Buffer = leftover ? Buffer.concat([leftover, chunk]) : chunk;
@@ -141,7 +141,12 @@ async function* readMsgpack(
     }
     if (corrupt !== null) {
       if (batch.length > 0) yield batch;
-      warn({ file, kind: 'corrupt', message: `undecodable data at byte ${corruptAt} (${corrupt}); the rest of the file was skipped`, offset: corruptAt });
+      warn({
+        file,
+        kind: 'corrupt',
+        message: `undecodable data at byte ${corruptAt} (${corrupt}); the rest of the file was skipped`,
+        offset: corruptAt,
+      });
       return;
     }
   }
@@ -220,7 +225,7 @@ async function* readLines(
   let partial = '';
   let lineNo = 0;
   let columns: Map<string, number> | null = null;
-  let batch: FeedTick[] = [];
+  const batch: FeedTick[] = [];
 
   const handle = (raw: string, last: boolean): void => {
     lineNo++;
@@ -234,7 +239,12 @@ async function* readLines(
         obj = JSON.parse(trimmed);
       } catch {
         const kind = last ? 'truncated' : 'invalid_record';
-        warn({ file, kind, line: lineNo, message: last ? 'the last line is not complete JSON (cut off while writing?); skipped' : 'not valid JSON' });
+        warn({
+          file,
+          kind,
+          line: lineNo,
+          message: last ? 'the last line is not complete JSON (cut off while writing?); skipped' : 'not valid JSON',
+        });
         return;
       }
       if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) result = 'expected a JSON object';
@@ -245,7 +255,12 @@ async function* readLines(
         columns = new Map(cells.map((name, i) => [name, i]));
         const missing = ['ts', 'topic'].filter((c) => !columns!.has(c));
         if (missing.length > 0) {
-          warn({ file, kind: 'corrupt', line: lineNo, message: `the CSV header must name the columns (${[...CSV_COLUMNS].join(', ')}); missing: ${missing.join(', ')}` });
+          warn({
+            file,
+            kind: 'corrupt',
+            line: lineNo,
+            message: `the CSV header must name the columns (${[...CSV_COLUMNS].join(', ')}); missing: ${missing.join(', ')}`,
+          });
           throw new StopReading();
         }
         return;

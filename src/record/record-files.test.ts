@@ -21,7 +21,15 @@ function makeTicks(count: number, start = 1_767_364_200_000): FeedTick[] {
     out.push(
       i % 5 === 4
         ? { topic: 'equity.AAPL.trade', ts: start + i * 0.25, kind: 'trade', price: 229.5 + (i % 7) / 100, size: 100 * (1 + (i % 3)) }
-        : { topic: i % 2 ? 'fx.EURUSD.quote' : 'equity.AAPL.quote', ts: start + i * 0.25, kind: 'quote', bid: 100 + i / 100, ask: 100.01 + i / 100, bidSize: 300, askSize: 200 },
+        : {
+            topic: i % 2 ? 'fx.EURUSD.quote' : 'equity.AAPL.quote',
+            ts: start + i * 0.25,
+            kind: 'quote',
+            bid: 100 + i / 100,
+            ask: 100.01 + i / 100,
+            bidSize: 300,
+            askSize: 200,
+          },
     );
   }
   return out;
@@ -134,9 +142,14 @@ describe('recording files', () => {
     const { mkdirSync } = await import('node:fs');
     mkdirSync(sub);
     const ticks = makeTicks(5000);
-    const files = await write(join(sub, 'ticks.msgpack'), ticks, { rotateBytes: 50_000, now: () => Date.UTC(2026, 0, 2, 14, 30, 5) });
+    const files = await write(join(sub, 'ticks.msgpack'), ticks, {
+      rotateBytes: 50_000,
+      clock: { now: () => Date.UTC(2026, 0, 2, 14, 30, 5) },
+    });
     expect(files.length).toBeGreaterThanOrEqual(4);
-    expect(files.map((f) => f.path.split('/').pop())).toEqual(files.map((_, i) => `ticks.20260102T143005Z.${String(i + 1).padStart(4, '0')}.msgpack`));
+    expect(files.map((f) => f.path.split('/').pop())).toEqual(
+      files.map((_, i) => `ticks.20260102T143005Z.${String(i + 1).padStart(4, '0')}.msgpack`),
+    );
     expect(readdirSync(sub).sort()).toEqual(files.map((f) => f.path.split('/').pop()));
     for (const f of files.slice(0, -1)) {
       expect(f.bytes).toBeGreaterThanOrEqual(50_000);
@@ -150,7 +163,7 @@ describe('recording files', () => {
 
   it('rotates by age when a tick arrives after the period (no empty files)', async () => {
     let now = Date.UTC(2026, 0, 2, 14, 30);
-    const writer = await RecordingWriter.open({ out: tmp('age.msgpack.gz'), gzip: true, rotateMs: 60_000, now: () => now });
+    const writer = await RecordingWriter.open({ out: tmp('age.msgpack.gz'), gzip: true, rotateMs: 60_000, clock: { now: () => now } });
     const ticks = makeTicks(30);
     for (let i = 0; i < 30; i++) {
       if (i === 10 || i === 20) now += 61_000;
@@ -168,7 +181,15 @@ describe('recording files', () => {
     expect(csv).toHaveLength(5);
     expect(ndjson).toEqual(csv);
     expect(csv[1]).toEqual({ topic: 'equity.AAPL.trade', ts: 1_767_364_200_012.5, kind: 'trade', price: 229.52, size: 100 });
-    expect(csv[2]).toEqual({ topic: 'fx.EURUSD.quote', ts: 1_767_364_200_040, kind: 'quote', bid: 1.03512, ask: 1.03515, bidSize: 1_000_000, askSize: 2_000_000 });
+    expect(csv[2]).toEqual({
+      topic: 'fx.EURUSD.quote',
+      ts: 1_767_364_200_040,
+      kind: 'quote',
+      bid: 1.03512,
+      ask: 1.03515,
+      bidSize: 1_000_000,
+      askSize: 2_000_000,
+    });
     expect(formatOf('x.CSV.gz')).toBe('csv');
     expect(formatOf('x.jsonl')).toBe('ndjson');
     expect(formatOf('x.msgpack.gz')).toBe('msgpack');
@@ -212,7 +233,10 @@ describe('recording files', () => {
     expect(h.warnings[0]).toMatchObject({ kind: 'corrupt', line: 1 });
 
     const ndPath = tmp('bad.ndjson');
-    writeFileSync(ndPath, '{"topic":"fx.EURUSD.quote","ts":1,"bid":1,"ask":1.1,"bidSize":1,"askSize":1}\n[1,2]\nnot json\n{"topic":"fx.EURUSD.quote","ts":2,"bi');
+    writeFileSync(
+      ndPath,
+      '{"topic":"fx.EURUSD.quote","ts":1,"bid":1,"ask":1.1,"bidSize":1,"askSize":1}\n[1,2]\nnot json\n{"topic":"fx.EURUSD.quote","ts":2,"bi',
+    );
     const j = collect();
     expect(await readAllTicks(ndPath, { onWarning: j.onWarning })).toHaveLength(1);
     expect(j.warnings.map((w) => [w.line, w.kind])).toEqual([

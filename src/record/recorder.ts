@@ -1,5 +1,6 @@
 import { TickgateClient, topicError, type GapReason, type ServerFrame, type TicksFrame, type WebSocketConstructor } from '@tickgate/client';
 import WebSocket from 'ws';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { FeedTick } from '../core/tick.ts';
 import type { RecordedFile, RecordingWriter } from './writer.ts';
 
@@ -21,6 +22,8 @@ export interface RecorderOptions {
   reconnect?: { initialMs: number; maxMs: number };
   /** Opening handshake limit; default 5 s. */
   connectTimeoutMs?: number;
+  /** Rate-limits the gap warnings; the system clock by default. */
+  clock?: Clock;
   /** After each ticks frame is written: the total number of ticks recorded so far (progress, tests). */
   onTicks?: (total: number) => void;
   /** The recording stopped by itself (the gateway refused the subscription after a reconnect). */
@@ -55,7 +58,7 @@ export class Recorder {
   private stopping = false;
   private everSubscribed = false;
   private lastConnectError: Error | null = null;
-  private lastGapWarnAt = 0;
+  private lastGapWarnAt = Number.NEGATIVE_INFINITY;
   private readonly counters = { ticks: 0, frames: 0, missed: 0 };
   private stopped: Promise<RecordedFile[]> | null = null;
 
@@ -127,12 +130,14 @@ export class Recorder {
     await new Promise<void>((resolve, reject) => {
       const off = [
         this.client.on('open', () => {
-          off.forEach((f) => f());
+          for (const f of off) f();
           resolve();
         }),
         this.client.on('close', (code, reason) => {
-          off.forEach((f) => f());
-          const why = this.lastConnectError ? ((this.lastConnectError as NodeJS.ErrnoException).code ?? this.lastConnectError.message) : `closed ${code} ${reason}`;
+          for (const f of off) f();
+          const why = this.lastConnectError
+            ? ((this.lastConnectError as NodeJS.ErrnoException).code ?? this.lastConnectError.message)
+            : `closed ${code} ${reason}`;
           reject(new Error(`cannot connect to ${url}: ${why}`, { cause: this.lastConnectError }));
         }),
       ];
@@ -142,7 +147,9 @@ export class Recorder {
       await sub.ready;
     } catch (err) {
       const msg = (err as Error).message;
-      throw new Error(/^TG_/.test(msg) ? `the gateway refused the subscription: ${msg.replace(': ', ' ')}` : `cannot subscribe at ${url}: ${msg}`);
+      throw new Error(
+        /^TG_/.test(msg) ? `the gateway refused the subscription: ${msg.replace(': ', ' ')}` : `cannot subscribe at ${url}: ${msg}`,
+      );
     }
     this.everSubscribed = true;
   }
@@ -157,7 +164,7 @@ export class Recorder {
   private onGap(topic: string, from: number | undefined, to: number | undefined, reason: GapReason): void {
     const missed = from !== undefined && to !== undefined ? to - from + 1 : undefined;
     if (missed !== undefined) this.counters.missed += missed;
-    const now = performance.now();
+    const now = (this.options.clock ?? systemClock).now();
     if (reason !== 'missed' || now - this.lastGapWarnAt >= WARN_EVERY_MS) {
       if (reason === 'missed') this.lastGapWarnAt = now;
       this.logger.warn({ topic, reason, from, to, missedSoFar: this.counters.missed }, 'ticks missing from the recording');
@@ -166,7 +173,11 @@ export class Recorder {
 
   private onFrame(frame: ServerFrame): void {
     if (frame.t === 'ticks') this.onTicks(frame);
-    else if (frame.t === 'slow') this.logger.warn({ state: frame.state, topics: frame.topics }, 'the gateway reports this recorder as a slow consumer; ticks may be conflated');
+    else if (frame.t === 'slow')
+      this.logger.warn(
+        { state: frame.state, topics: frame.topics },
+        'the gateway reports this recorder as a slow consumer; ticks may be conflated',
+      );
     else if (frame.t === 'status') this.logger.info({ topic: frame.topic, status: frame.status, reason: frame.reason }, 'topic status');
   }
 

@@ -1,6 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, createGzip, type Gzip } from 'node:zlib';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { FeedTick } from '../core/tick.ts';
 import { createRecordPackr, RECORDING_FORMAT, RECORDING_VERSION, tickRecord, type RecordingHeader } from './format.ts';
 
@@ -25,8 +26,8 @@ export interface RecordingWriterOptions {
    * sync-flushed at the same time, so a crash loses at most about this much.
    */
   flushIntervalMs?: number;
-  /** Wall clock for file names and rotation; default Date.now. */
-  now?: () => number;
+  /** Time for file names, headers and age rotation; the system clock by default (a ManualClock in tests). */
+  clock?: Clock;
   /** A write error (disk full, permissions); the writer stops writing after the first. */
   onError?: (err: Error) => void;
   /** A file was finished (rotation or close). */
@@ -99,7 +100,10 @@ class FileSink {
 }
 
 function utcStamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** `ticks.msgpack.gz` → [`ticks`, `.msgpack.gz`]; the extension starts at the first dot after the first character. */
@@ -119,7 +123,7 @@ function splitName(name: string): [string, string] {
 export class RecordingWriter {
   private readonly packr = createRecordPackr();
   private readonly options: RecordingWriterOptions;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly basePath: string;
   private sink: FileSink | null = null;
   private pending: Buffer[] = [];
@@ -136,7 +140,7 @@ export class RecordingWriter {
 
   private constructor(options: RecordingWriterOptions) {
     this.options = options;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.basePath = options.gzip && !options.out.endsWith('.gz') ? `${options.out}.gz` : options.out;
     this.timer = setInterval(() => this.flush(true), options.flushIntervalMs ?? 250);
     this.timer.unref();
@@ -170,7 +174,10 @@ export class RecordingWriter {
     if (this.error !== null || this.closed !== null) return;
     let sink = this.sink!;
     const { rotateBytes, rotateMs } = this.options;
-    if ((rotateBytes !== undefined && sink.diskBytes + this.pendingBytes >= rotateBytes) || (rotateMs !== undefined && this.now() - sink.openedAt >= rotateMs)) {
+    if (
+      (rotateBytes !== undefined && sink.diskBytes + this.pendingBytes >= rotateBytes) ||
+      (rotateMs !== undefined && this.clock.now() - sink.openedAt >= rotateMs)
+    ) {
       this.rotate();
       sink = this.sink!;
     }
@@ -218,7 +225,7 @@ export class RecordingWriter {
   }
 
   private openSink(): FileSink {
-    const now = this.now();
+    const now = this.clock.now();
     this.fileCount++;
     let path = this.basePath;
     if (this.options.rotateBytes !== undefined || this.options.rotateMs !== undefined) {

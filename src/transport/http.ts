@@ -10,45 +10,24 @@ import { parseTopic, topicError, TopicPattern } from '../core/topic.ts';
 import { handleBarsRequest, snapshotFields, type BarsQuery } from '../market/market-http.ts';
 import type { MarketView } from '../market/market-view.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import { registerHealthRoute, type HealthSource } from './health.ts';
+import { sendError, sendJson } from './http-send.ts';
 import { DASHBOARD_DIST_DIR, NOT_BUILT_HTML, StaticFiles } from './static.ts';
 
 type Res = uWS.HttpResponse;
 
-const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK',
-  400: '400 Bad Request',
-  401: '401 Unauthorized',
-  403: '403 Forbidden',
-  426: '426 Upgrade Required',
-  429: '429 Too Many Requests',
-  404: '404 Not Found',
-  405: '405 Method Not Allowed',
-  500: '500 Internal Server Error',
-  503: '503 Service Unavailable',
-};
-
-export function sendJson(res: Res, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  // uWS: the status line must be written before any header.
-  res.writeStatus(STATUS_TEXT[status] ?? `${status}`);
-  for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
-  res.writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(JSON.stringify(body));
-}
-
-export function sendError(res: Res, status: number, code: ErrorCode, message: string, metrics: Metrics, headers: Record<string, string> = {}): void {
-  metrics.errors.labels(code).inc();
-  sendJson(res, status, { error: { code, message } }, headers);
-}
+// The response writers live in http-send.ts (src/market's routes use them too, without importing
+// this file: no import cycle); re-exported for the transport's other files.
+export { sendError, sendJson } from './http-send.ts';
 
 export interface HttpContext {
   bus: TopicBus;
   metrics: Metrics;
   /** The gateway's clock (the one the bus stamps lastUpdate with). */
   clock: Clock;
-  startedAt: number;
   version: string;
-  /** Health of each feed, for /healthz. */
-  feedStates(): Record<string, string>;
-  isShuttingDown(): boolean;
+  /** What /healthz reports (src/transport/health.ts, shared with the ingest). */
+  health: HealthSource;
   topicStatus(topic: string): { status: 'live' | 'stale'; reason: string; since: number };
   log: { error(obj: object, msg?: string): void };
   /** Records a refused request (rate-limited log; see RefusalLog). */
@@ -72,7 +51,11 @@ export interface RouteOptions {
   only?: boolean;
 }
 
-function registerMetricsRoute(app: uWS.TemplatedApp, ctx: HttpContext): void {
+/** What the /metrics route needs: the gateway's HttpContext, or the ingest's ops listener. */
+export type MetricsRouteContext = Pick<HttpContext, 'metrics' | 'metricsBearerToken' | 'renderMetrics' | 'log'>;
+
+/** GET /metrics: Prometheus text, behind `metrics.bearerToken` when one is set. */
+export function registerMetricsRoute(app: uWS.TemplatedApp, ctx: MetricsRouteContext): void {
   const { metrics } = ctx;
   const expected = ctx.metricsBearerToken === undefined ? null : Buffer.from(`Bearer ${ctx.metricsBearerToken}`);
   app.get('/metrics', (res, req) => {
@@ -168,17 +151,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
   }
   const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/v1/bars/:topic', '/', '/v1', '/assets/*'].filter((r) => options.metrics || r !== '/metrics');
 
-  app.get('/healthz', (res) => {
-    const shuttingDown = ctx.isShuttingDown();
-    sendJson(res, shuttingDown ? 503 : 200, {
-      status: shuttingDown ? 'shutting_down' : 'ok',
-      version: ctx.version,
-      epoch: bus.epoch,
-      uptimeSeconds: Math.round((ctx.clock.now() - ctx.startedAt) / 1000),
-      topics: bus.topicCount,
-      feeds: ctx.feedStates(),
-    });
-  });
+  registerHealthRoute(app, ctx.health);
 
   // Data routes authenticate first: an unauthenticated request learns nothing, not even a 400.
   app.get('/v1/topics', (res, req) => {

@@ -13,6 +13,7 @@ import { ConflationTiers } from './conflation.ts';
 import { StreamConnections } from './connections.ts';
 import { DelayedTiers, delayedValue } from './delayed.ts';
 import { FanOut } from './fan-out.ts';
+import type { NatsState } from './health.ts';
 import { registerHttpRoutes, type HttpContext } from './http.ts';
 import { createApp, Listener, type TlsFiles } from './listener.ts';
 import { TopicLiveness } from './liveness.ts';
@@ -62,6 +63,8 @@ export interface TransportDeps {
   logger: Logger;
   version: string;
   feedStates(): Record<string, string>;
+  /** The bus's NATS connection for /healthz; none (null) by default: the in-process bus. */
+  natsState?: () => NatsState;
   /** Called when the first connection asks for a topic or pattern, and when the last lets go. */
   interest(entry: string, interested: boolean): void;
   authenticator: Authenticator;
@@ -222,10 +225,19 @@ export class Transport implements BusSink {
       bus,
       metrics,
       clock,
-      startedAt: clock.now(),
       version: deps.version,
-      feedStates: deps.feedStates,
-      isShuttingDown: () => this.shuttingDown,
+      health: {
+        role: 'gateway',
+        version: deps.version,
+        clock,
+        startedAt: clock.now(),
+        epoch: () => bus.epoch,
+        topics: () => bus.topicCount,
+        feeds: deps.feedStates,
+        shuttingDown: () => this.shuttingDown,
+        nats: deps.natsState ?? (() => null),
+        lease: () => 'off',
+      },
       topicStatus: (topic) => this.liveness.statusOf(topic),
       log: deps.logger,
       refused: (reason, details) => this.refusals.refused(reason, { surface: 'http', ...details }),

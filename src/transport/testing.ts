@@ -13,7 +13,7 @@ import { unpackFrame } from '../protocol/codec.ts';
 import type { WireFormat } from '../protocol/frames.ts';
 import { Session, type Socket } from './session.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: decoded JSON/MessagePack read field by field in assertions
 export type Frame = Record<string, any>;
 
 /** The parts of a uWS WebSocket the transport calls, recording what happens. */

@@ -2,6 +2,7 @@ import type { ApiKeyConfig } from '../config/security-schema.ts';
 import type { Config } from '../config/schema.ts';
 import type { WireEntry } from '../core/tick.ts';
 import type { ResumePosition } from '../protocol/frames.ts';
+import type { NatsState } from '../transport/health.ts';
 
 /** A topic's state as the main thread holds it after fetching it from the JetStream stream. */
 export interface PrimedTopic {
@@ -36,6 +37,7 @@ export type MainToWorker =
   | { type: 'epoch'; epoch: number }
   | { type: 'warmed'; id: number; topics: PrimedTopic[] }
   | { type: 'feed'; feedId: string; up: boolean; states: Record<string, string> }
+  | { type: 'nats'; state: NatsState }
   | { type: 'apiKeys'; keys: ApiKeyConfig[] }
   | { type: 'collect'; id: number }
   | { type: 'metrics'; id: number; text: string }

@@ -6,6 +6,7 @@ import { isWarmableBus } from '../bus/warmable.ts';
 import type { ApiKeyConfig } from '../config/security-schema.ts';
 import type { Config } from '../config/schema.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import type { NatsState } from '../transport/health.ts';
 import type { MainToWorker, PrimedTopic, WorkerInit, WorkerToMain } from './messages.ts';
 
 interface Thread {
@@ -139,6 +140,11 @@ export class WorkerPool implements BusSink {
 
   feedChanged(feedId: string, up: boolean, states: Record<string, string>): void {
     this.broadcast({ type: 'feed', feedId, up, states });
+  }
+
+  /** The main thread's NATS connection, for every thread's /healthz. */
+  natsChanged(state: NatsState): void {
+    this.broadcast({ type: 'nats', state });
   }
 
   apiKeys(keys: ApiKeyConfig[]): void {

@@ -5,6 +5,7 @@ import { createLogger, resolveLogFormat } from '../logger.ts';
 import { MarketData } from '../market/market-data.ts';
 import { createMetrics } from '../metrics/metrics.ts';
 import { Transport } from '../transport/server.ts';
+import type { NatsState } from '../transport/health.ts';
 import { transportOptions } from '../transport/options.ts';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './messages.ts';
 import { WorkerBus } from './worker-bus.ts';
@@ -22,9 +23,14 @@ const { config } = init;
 const logger = createLogger(config.logLevel, resolveLogFormat(config.logFormat, false)).child({ worker: init.workerId });
 const metrics = createMetrics(undefined, { processMetrics: false });
 // In NATS JetStream mode subscribes for topics this thread has no state for ask the main thread (WorkerBus.warm).
-const bus = new WorkerBus({ clock: systemClock, historyMaxTicks: config.bus.historyMaxTicks, historyMaxAgeMs: config.bus.historyMaxAgeMs, epoch: init.epoch }, post);
+const bus = new WorkerBus(
+  { clock: systemClock, historyMaxTicks: config.bus.historyMaxTicks, historyMaxAgeMs: config.bus.historyMaxAgeMs, epoch: init.epoch },
+  post,
+);
 const authenticator = new Authenticator(config.auth);
 let feedStates: Record<string, string> = {};
+/** The main thread's NATS connection (it owns the bus); it posts every change and the state at start. */
+let natsState: NatsState = null;
 let nextRequest = 0;
 const pendingMetrics = new Map<number, (text: string) => void>();
 
@@ -39,6 +45,7 @@ const transport = new Transport(
     logger,
     version: init.version,
     feedStates: () => feedStates,
+    natsState: () => natsState,
     interest: (entry, interested) => post({ type: 'interest', entry, interested }),
     authenticator,
     market,
@@ -72,6 +79,9 @@ port.on('message', (m: MainToWorker) => {
     case 'feed':
       feedStates = m.states;
       transport.liveness.feedUp(m.feedId, m.up);
+      break;
+    case 'nats':
+      natsState = m.state;
       break;
     case 'apiKeys':
       authenticator.reloadApiKeys(m.keys);

@@ -50,7 +50,7 @@ export function collectErrors(page: Page): string[] {
   return errors;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: decoded JSON/MessagePack read field by field in assertions
 export type Frame = Record<string, any>;
 
 export interface SocketLog {
@@ -71,7 +71,8 @@ export class FrameLog {
     page.on('websocket', (ws: PwWebSocket) => {
       const log: SocketLog = { url: ws.url(), sent: [], received: [] };
       this.sockets.push(log);
-      const parse = (payload: string | Buffer): Frame => (typeof payload === 'string' ? (JSON.parse(payload) as Frame) : (decode(payload) as Frame));
+      const parse = (payload: string | Buffer): Frame =>
+        typeof payload === 'string' ? (JSON.parse(payload) as Frame) : (decode(payload) as Frame);
       ws.on('framesent', (f) => {
         log.sent.push(parse(f.payload));
         this.wake();

@@ -7,10 +7,14 @@ import { formatTable, runChaos } from '../../tools/chaos/chaos.ts';
  * ingest or a gateway under checker clients written from docs/protocol.md. `npm run chaos` runs
  * more rounds. Skips without nats-server (CI installs it).
  */
-it.skipIf(findNatsServer() === null)('chaos (4 rounds): nothing is lost silently, whatever is killed', async () => {
-  const result = await runChaos({ rounds: 4, seed: 7, clients: 3 });
-  console.log(formatTable(result));
-  expect(result.violations).toEqual([]);
-  expect(result.stalls).toEqual([]);
-  for (const row of result.rows.values()) expect(row.silentLost).toBe(0);
-}, 180_000);
+it.skipIf(findNatsServer() === null)(
+  'chaos (4 rounds): nothing is lost silently, whatever is killed',
+  async () => {
+    const result = await runChaos({ rounds: 4, seed: 7, clients: 3 });
+    console.log(formatTable(result));
+    expect(result.violations).toEqual([]);
+    expect(result.stalls).toEqual([]);
+    for (const row of result.rows.values()) expect(row.silentLost).toBe(0);
+  },
+  180_000,
+);

@@ -18,11 +18,14 @@ describe.skipIf(prometheusMissing() !== null)('Prometheus scraping a gateway', (
   let gw: Started;
   let prom: PrometheusProcess;
   beforeAll(async () => {
+    // Quotes and trades only, at known rates: book updates (which follow quotes) and the gateway's
+    // own bar updates (feed "market") count as ticks in too, at rates the simulators decide.
     gw = await startGateway({
       feeds: [
-        { adapter: 'sim-equity', options: { ticksPerSecond: EQUITY_TPS } },
-        { adapter: 'sim-fx', options: { ticksPerSecond: FX_TPS } },
+        { adapter: 'sim-equity', options: { ticksPerSecond: EQUITY_TPS, bookDepth: 0 } },
+        { adapter: 'sim-fx', options: { ticksPerSecond: FX_TPS, bookDepth: 0 } },
       ],
+      market: { barIntervals: [] },
     });
     prom = await PrometheusProcess.start([`127.0.0.1:${gw.port}`]);
   });
@@ -34,7 +37,9 @@ describe.skipIf(prometheusMissing() !== null)('Prometheus scraping a gateway', (
   it("returns the dashboard's ticks-in rate per feed", async () => {
     // The expression of the "Ticks in/s by feed" panel, with Grafana's variables filled in as
     // Grafana would for a 1 s scrape interval ($__rate_interval = 4 scrapes).
-    const dashboard = JSON.parse(readFileSync(GRAFANA_DASHBOARD_PATH, 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const dashboard = JSON.parse(readFileSync(GRAFANA_DASHBOARD_PATH, 'utf8')) as {
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
     const panel = dashboard.panels.find((p) => p.title === 'Ticks in/s by feed')!;
     const expr = substituteGrafanaVariables(panel.targets![0]!.expr, '4s');
     expect(expr).toBe('sum by (feed) (rate(tickgate_ticks_in_total{job=~".*", instance=~".*"}[4s]))');
@@ -48,6 +53,8 @@ describe.skipIf(prometheusMissing() !== null)('Prometheus scraping a gateway', (
     expect(result.map((s) => s.metric.feed).sort()).toEqual(['sim-equity', 'sim-fx']);
 
     const up = await prom.query('up{job="tickgate"}');
-    expect(up).toEqual([expect.objectContaining({ metric: expect.objectContaining({ instance: `127.0.0.1:${gw.port}` }), value: [expect.any(Number), '1'] })]);
+    expect(up).toEqual([
+      expect.objectContaining({ metric: expect.objectContaining({ instance: `127.0.0.1:${gw.port}` }), value: [expect.any(Number), '1'] }),
+    ]);
   });
 });

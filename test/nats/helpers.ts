@@ -35,14 +35,24 @@ function natsConfig(s: NatsSetup): NonNullable<ConfigInput['bus']> {
       subjectPrefix: s.prefix,
       reconnectTimeWaitMs: s.reconnectTimeWaitMs ?? 100,
       reconnectJitterMs: 50,
-      jetstream: { enabled: s.jetstream ?? false, stream: `S_${s.prefix}`, storage: s.storage ?? 'file', replicas: s.replicas ?? 1, maxAgeMs: 60_000, maxMsgsPerSubject: 1000 },
+      jetstream: {
+        enabled: s.jetstream ?? false,
+        stream: `S_${s.prefix}`,
+        storage: s.storage ?? 'file',
+        replicas: s.replicas ?? 1,
+        maxAgeMs: 60_000,
+        maxMsgsPerSubject: 1000,
+      },
     },
   };
 }
 
 /** An in-process `tickgate ingest` with no feeds (tests publish on `ingest.bus`) and no HTTP listener. */
 export async function startIngest(s: NatsSetup, overrides: ConfigInput = {}): Promise<Ingest> {
-  const ingest = createIngest({ logLevel: 'silent', feeds: [], ...overrides, bus: { ...natsConfig(s), ...overrides.bus } }, { http: false });
+  const ingest = createIngest(
+    { logLevel: 'silent', feeds: [], ...overrides, bus: { ...natsConfig(s), ...overrides.bus } },
+    { http: false },
+  );
   await ingest.start();
   return ingest;
 }

@@ -7,7 +7,6 @@ afterEach(() => {
   killCliProcesses();
 });
 
-
 describeNats('tickgate ingest / serve --bus (the real CLI, separate processes)', { timeout: 60_000 }, () => {
   it('ingest publishes the simulated feeds; serve --bus streams them with no local feeds; both stop on SIGTERM with 0', async () => {
     const env = { TICKGATE_BUS__NATS__SUBJECT_PREFIX: uniquePrefix(), TICKGATE_LOG_LEVEL: 'warn' };

@@ -75,6 +75,8 @@ describeNats('3-node NATS cluster', () => {
     expect(c.violations.slice(0, 5)).toEqual([]);
     const total = c.total();
     expect(total).toMatchObject({ silentLost: 0, duplicates: 0, silentEpochChanges: 0 });
-    console.log(`cluster leader kill: delivered ${total.delivered}, reported as gaps ${total.reportedGaps}, longest pause ${Math.round(total.longestPauseMs)} ms`);
+    console.log(
+      `cluster leader kill: delivered ${total.delivered}, reported as gaps ${total.reportedGaps}, longest pause ${Math.round(total.longestPauseMs)} ms`,
+    );
   }, 60_000);
 });

@@ -2,8 +2,7 @@ import { afterAll } from 'vitest';
 import type { BusSink, PublishResult, TopicBus, TopicView } from '../../src/bus/bus.ts';
 import { runBusConformance, runBusHistoryConformance, type BusFactoryOptions } from '../../src/bus/bus.conformance.ts';
 import { NatsBus } from '../../src/bus/nats/nats-bus.ts';
-import { systemClock } from '../../src/core/clock.ts';
-import type { FeedTick, WireEntry, WireTick } from '../../src/core/tick.ts';
+import type { FeedTick, WireEntry } from '../../src/core/tick.ts';
 import { MemoryBus } from '../../src/bus/memory-bus.ts';
 import { NatsIngestPublisher } from '../../src/bus/nats/ingest-publisher.ts';
 import { NatsLink } from '../../src/bus/nats/link.ts';
@@ -103,14 +102,18 @@ async function createPair(options: BusFactoryOptions & { historyMaxTicks?: numbe
   const url = natsUrl!;
   const prefix = uniquePrefix();
   const ingest = new IngestSide(
-    new MemoryBus({ clock: systemClock, maxTicksPerFrame: options.maxTicksPerFrame, ...(options.maxTopicsPerFeed === undefined ? {} : { maxTopicsPerFeed: options.maxTopicsPerFeed }) }),
+    new MemoryBus({
+      clock: options.clock,
+      maxTicksPerFrame: options.maxTicksPerFrame,
+      ...(options.maxTopicsPerFeed === undefined ? {} : { maxTopicsPerFeed: options.maxTopicsPerFeed }),
+    }),
     url,
     prefix,
   );
   ingest.link.start();
   await ingest.link.ready();
   const serve = new NatsBus({
-    clock: systemClock,
+    clock: options.clock,
     historyMaxTicks: options.historyMaxTicks ?? 1000,
     historyMaxAgeMs: 60_000,
     link: linkOptions(url),

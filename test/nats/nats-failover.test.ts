@@ -45,13 +45,17 @@ describeNats('ingest failover (issue 13)', { timeout: 60_000 }, () => {
     active.child.kill('SIGKILL');
     await standby.waitForOutput(/ingest publishing/, 15_000);
     await c.until(() => c.lastSeq('fx.EURUSD.quote') >= before + 50, 15_000);
-    const resumedAt = c.frames.find((f) => f.at > killedAt && f.frame.t === 'ticks' && f.frame.topic === 'fx.EURUSD.quote' && f.frame.ticks[0].seq > before)!.at;
+    const resumedAt = c.frames.find(
+      (f) => f.at > killedAt && f.frame.t === 'ticks' && f.frame.topic === 'fx.EURUSD.quote' && f.frame.ticks[0].seq > before,
+    )!.at;
 
     expect(c.violations).toEqual([]);
     expect(c.total()).toMatchObject({ silentLost: 0, duplicates: 0, silentEpochChanges: 0, resets: 0 });
     expect(c.topics.get('fx.EURUSD.quote')!.epoch).toBe(epoch); // continued, not restarted
     const pause = c.total().longestPauseMs;
-    console.log(`failover: kill -9 → first new tick ${Math.round(resumedAt - killedAt)} ms; longest pause ${Math.round(pause)} ms (lease TTL ${TTL_MS} ms)`);
+    console.log(
+      `failover: kill -9 → first new tick ${Math.round(resumedAt - killedAt)} ms; longest pause ${Math.round(pause)} ms (lease TTL ${TTL_MS} ms)`,
+    );
     expect(resumedAt - killedAt).toBeLessThan(TTL_MS + 3_000);
   });
 
@@ -106,7 +110,8 @@ describeNats('ingest failover (issue 13)', { timeout: 60_000 }, () => {
     await new Promise((r) => setTimeout(r, TTL_MS * 1.5));
     expect(bHolds).toBe(false);
     // A stalls (a long GC pause, a partition): its renewals stop, its permission runs out.
-    (a as unknown as { renewTimer: NodeJS.Timeout }).renewTimer && clearTimeout((a as unknown as { renewTimer: NodeJS.Timeout }).renewTimer);
+    (a as unknown as { renewTimer: NodeJS.Timeout }).renewTimer &&
+      clearTimeout((a as unknown as { renewTimer: NodeJS.Timeout }).renewTimer);
     const permissionEnds = a.validUntil;
     const takenAt = await bTook;
     expect(takenAt).toBeGreaterThan(permissionEnds); // never both allowed at once

@@ -48,7 +48,12 @@ describeNats('tickgate ingest → NATS → two gateways', () => {
     }
     const expected = Array.from({ length: 100 }, (_, i) => i + 1);
     for (const c of [ca, cb]) {
-      await c.waitFor(() => seqsOf(c, 'equity.AAPL.quote').length >= 100 && seqsOf(c, 'fx.EURUSD.quote').length >= 10 && seqsOf(c, 'fx.GBPUSD.quote').length >= 10);
+      await c.waitFor(
+        () =>
+          seqsOf(c, 'equity.AAPL.quote').length >= 100 &&
+          seqsOf(c, 'fx.EURUSD.quote').length >= 10 &&
+          seqsOf(c, 'fx.GBPUSD.quote').length >= 10,
+      );
     }
     expect(seqsOf(ca, 'equity.AAPL.quote')).toEqual(expected);
     expect(seqsOf(cb, 'equity.AAPL.quote')).toEqual(expected);
@@ -58,7 +63,8 @@ describeNats('tickgate ingest → NATS → two gateways', () => {
     expect(ticksOf(ca, 'equity.AAPL.quote')).toEqual(ticksOf(cb, 'equity.AAPL.quote'));
     expect(ticksOf(ca, 'fx.EURUSD.quote')).toEqual(ticksOf(cb, 'fx.EURUSD.quote'));
     // Encoded once: the very bytes the ingest bus produced reach both clients.
-    const rawTicks = (c: TestClient) => c.raw.filter((r, i) => c.frames[i]!.t === 'ticks' && c.frames[i]!.topic === 'equity.AAPL.quote').map((r) => r.data.toString('hex'));
+    const rawTicks = (c: TestClient) =>
+      c.raw.filter((_r, i) => c.frames[i]!.t === 'ticks' && c.frames[i]!.topic === 'equity.AAPL.quote').map((r) => r.data.toString('hex'));
     expect(rawTicks(ca)).toEqual(rawTicks(cb));
     // The welcome frame and /v1/topics know the upstream epoch and feed.
     const topics = (await (await fetch(`${b.http}/v1/topics`)).json()) as { topics: { topic: string; feed: string; seq: number }[] };

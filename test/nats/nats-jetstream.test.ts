@@ -5,7 +5,13 @@ import { quote, TestClient, ticksOf } from '../helpers.ts';
 import { describeNats, flushIngest, natsUrl, startIngest, startNatsGateway, uniquePrefix, until } from './helpers.ts';
 
 /** Runs `stop` when the current test finishes (last registered first); a failing stop is ignored. */
-const cleanupAfterTest = (stop: () => Promise<unknown>) => onTestFinished(() => stop().then(() => undefined, () => undefined));
+const cleanupAfterTest = (stop: () => Promise<unknown>) =>
+  onTestFinished(() =>
+    stop().then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
 
 async function setup() {
   const s = { url: natsUrl!, prefix: uniquePrefix(), jetstream: true };
@@ -70,7 +76,10 @@ describeNats('JetStream mode: snapshots and resume across gateways', () => {
         super(target + new URL(url).search);
       }
     }
-    const sdk = connect('ws://gateways.invalid/v1/stream', { WebSocket: LoadBalancer as never, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    const sdk = connect('ws://gateways.invalid/v1/stream', {
+      WebSocket: LoadBalancer as never,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+    });
     cleanupAfterTest(() => sdk.close());
     const gaps: unknown[] = [];
     sdk.on('gap', (...args) => gaps.push(args));

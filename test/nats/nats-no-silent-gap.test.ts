@@ -23,9 +23,21 @@ async function outage(order: 'ingest-first' | 'gateway-first', storage: 'file' |
   const prefix = uniquePrefix();
   const fast = 50;
   const slow = 700;
-  const ingest = await startIngest({ url: server.url, prefix, jetstream: true, storage, reconnectTimeWaitMs: order === 'ingest-first' ? fast : slow });
+  const ingest = await startIngest({
+    url: server.url,
+    prefix,
+    jetstream: true,
+    storage,
+    reconnectTimeWaitMs: order === 'ingest-first' ? fast : slow,
+  });
   cleanup.push(() => ingest.stop());
-  const g = await startNatsGateway({ url: server.url, prefix, jetstream: true, storage, reconnectTimeWaitMs: order === 'ingest-first' ? slow : fast });
+  const g = await startNatsGateway({
+    url: server.url,
+    prefix,
+    jetstream: true,
+    storage,
+    reconnectTimeWaitMs: order === 'ingest-first' ? slow : fast,
+  });
   cleanup.push(() => g.gw.stop());
 
   let px = 1;

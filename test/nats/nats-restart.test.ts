@@ -4,7 +4,13 @@ import { describeNats, natsServerBin, startIngest, startNatsGateway, uniquePrefi
 import { startNatsServer } from './nats-server.ts';
 
 /** Runs `stop` when the current test finishes (last registered first); a failing stop is ignored. */
-const cleanupAfterTest = (stop: () => Promise<unknown>) => onTestFinished(() => stop().then(() => undefined, () => undefined));
+const cleanupAfterTest = (stop: () => Promise<unknown>) =>
+  onTestFinished(() =>
+    stop().then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
 
 /**
  * nats-server is SIGKILLed and started again (same port, same store) while ticks flow:

@@ -27,7 +27,9 @@ describeNats('SDK: status gap and reset from a gateway on NATS', () => {
     client.on('recovered', (topic) => log.push(`recovered ${topic}`)); // gap/reset say nothing about liveness
     client.on('stale', (topic) => log.push(`stale ${topic}`));
     client.on('reset', (topic, epoch) => log.push(`reset ${topic} ${epoch === second?.bus.epoch ? 'E2' : epoch}`));
-    const sub = client.subscribe(TOPIC, (tick) => log.push(`tick ${tick.epoch === first.bus.epoch ? 'E1' : tick.epoch === second?.bus.epoch ? 'E2' : tick.epoch} #${tick.seq}`));
+    const sub = client.subscribe(TOPIC, (tick) =>
+      log.push(`tick ${tick.epoch === first.bus.epoch ? 'E1' : tick.epoch === second?.bus.epoch ? 'E2' : tick.epoch} #${tick.seq}`),
+    );
     await sub.ready; // pending: no value yet
     await g.nats.settled();
 
@@ -51,7 +53,10 @@ describeNats('SDK: status gap and reset from a gateway on NATS', () => {
     onTestFinished(() => second!.stop());
     for (let i = 0; i < 2; i++) second.bus.publish(quote(TOPIC, 2 + i / 1000), 'sim');
     await flushIngest(second);
-    await until(() => client.position(TOPIC)?.epoch === second!.bus.epoch && client.position(TOPIC)?.seq === 2, 'seqs 1..2 of the new epoch at the client');
+    await until(
+      () => client.position(TOPIC)?.epoch === second!.bus.epoch && client.position(TOPIC)?.seq === 2,
+      'seqs 1..2 of the new epoch at the client',
+    );
 
     expect(log).toEqual([
       'tick E1 #1',

@@ -141,12 +141,39 @@ export async function startNatsCluster(bin: string, size = 3): Promise<NatsClust
 }
 
 async function startNatsClusterOnce(bin: string, size: number): Promise<NatsClusterHandle> {
-  const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freeLoopbackPort(), cluster: await freeLoopbackPort(), http: await freeLoopbackPort() })));
+  const ports = await Promise.all(
+    Array.from({ length: size }, async () => ({
+      client: await freeLoopbackPort(),
+      cluster: await freeLoopbackPort(),
+      http: await freeLoopbackPort(),
+    })),
+  );
   const nodes = ports.map((p, i) => {
     const name = `n${i + 1}`;
     const storeDir = mkdtempSync(join(tmpdir(), `tickgate-nats-${name}-`));
-    const routes = ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.cluster}`).join(',');
-    const args = ['-a', '127.0.0.1', '-p', String(p.client), '-m', String(p.http), '-n', name, '-js', '-sd', storeDir, '--cluster_name', 'tickgate', '--cluster', `nats://127.0.0.1:${p.cluster}`, '--routes', routes];
+    const routes = ports
+      .filter((_, j) => j !== i)
+      .map((q) => `nats://127.0.0.1:${q.cluster}`)
+      .join(',');
+    const args = [
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(p.client),
+      '-m',
+      String(p.http),
+      '-n',
+      name,
+      '-js',
+      '-sd',
+      storeDir,
+      '--cluster_name',
+      'tickgate',
+      '--cluster',
+      `nats://127.0.0.1:${p.cluster}`,
+      '--routes',
+      routes,
+    ];
     let child: ChildProcess | null = null;
     const exited = (): Promise<void> =>
       new Promise((resolve) => {

@@ -39,7 +39,10 @@ describeNats('NATS JetStream + --workers: resume from any thread (issue 13, find
     for (const thread of [1, 0]) {
       const c = byThread.get(thread)!;
       // Exact topic and a pattern, each resumed from seq 5 (as if from another gateway).
-      const ack = await c.subscribe(['equity.AAPL.quote', 'fx.*.quote'], { 'equity.AAPL.quote': { epoch, seq: 5 }, 'fx.EURUSD.quote': { epoch, seq: 5 } });
+      const ack = await c.subscribe(['equity.AAPL.quote', 'fx.*.quote'], {
+        'equity.AAPL.quote': { epoch, seq: 5 },
+        'fx.EURUSD.quote': { epoch, seq: 5 },
+      });
       expect(ack.results, `thread ${thread}`).toEqual(
         expect.arrayContaining([
           { topic: 'equity.AAPL.quote', status: 'replayed', count: 15 },

@@ -18,7 +18,7 @@ export interface TopicTally {
   longestPauseMs: number;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: decoded JSON/MessagePack read field by field in assertions
 type Frame = Record<string, any>;
 
 interface TopicState {
@@ -45,7 +45,10 @@ export class WireChecker {
 
   private ws: WebSocket;
 
-  private constructor(ws: WebSocket, private readonly now: () => number) {
+  private constructor(
+    ws: WebSocket,
+    private readonly now: () => number,
+  ) {
     this.ws = ws;
     this.attach(ws);
   }
@@ -138,7 +141,15 @@ export class WireChecker {
 
   /** Sum over topics. */
   total(): TopicTally {
-    const sum: TopicTally = { delivered: 0, reportedGaps: 0, silentLost: 0, duplicates: 0, silentEpochChanges: 0, resets: 0, longestPauseMs: 0 };
+    const sum: TopicTally = {
+      delivered: 0,
+      reportedGaps: 0,
+      silentLost: 0,
+      duplicates: 0,
+      silentEpochChanges: 0,
+      resets: 0,
+      longestPauseMs: 0,
+    };
     for (const { tally } of this.topics.values()) {
       sum.delivered += tally.delivered;
       sum.reportedGaps += tally.reportedGaps;
@@ -154,7 +165,13 @@ export class WireChecker {
   private state(topic: string): TopicState {
     let s = this.topics.get(topic);
     if (s === undefined) {
-      s = { toldGap: false, epoch: null, last: null, lastAt: 0, tally: { delivered: 0, reportedGaps: 0, silentLost: 0, duplicates: 0, silentEpochChanges: 0, resets: 0, longestPauseMs: 0 } };
+      s = {
+        toldGap: false,
+        epoch: null,
+        last: null,
+        lastAt: 0,
+        tally: { delivered: 0, reportedGaps: 0, silentLost: 0, duplicates: 0, silentEpochChanges: 0, resets: 0, longestPauseMs: 0 },
+      };
       this.topics.set(topic, s);
     }
     return s;
@@ -199,7 +216,8 @@ export class WireChecker {
         const s = this.state(f.topic);
         if (f.status === 'gap') {
           this.gapReasons.set('status:lost', (this.gapReasons.get('status:lost') ?? 0) + 1);
-          if (s.last !== null && f.from !== s.last + 1) this.violations.push(`${f.topic}: gap status from ${f.from} but last seen ${s.last}`);
+          if (s.last !== null && f.from !== s.last + 1)
+            this.violations.push(`${f.topic}: gap status from ${f.from} but last seen ${s.last}`);
           s.tally.reportedGaps += f.to - f.from + 1;
           s.last = f.to;
         } else if (f.status === 'reset') {

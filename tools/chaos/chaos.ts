@@ -1,3 +1,4 @@
+import { Random } from '../../src/core/random.ts';
 import { killCliProcesses, runCli } from '../../test/cli-process.ts';
 import { findNatsServer, freeLoopbackPort, startNatsCluster, type NatsClusterHandle } from '../../test/nats/nats-server.ts';
 import { WireChecker } from '../../test/nats/wire-checker.ts';
@@ -42,18 +43,6 @@ export interface ChaosOptions {
   log?: (line: string) => void;
 }
 
-/** mulberry32: small, seedable, good enough to pick faults reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -72,7 +61,8 @@ interface Proc {
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const log = options.log ?? (() => {});
-  const random = rng(options.seed);
+  const seeded = new Random(options.seed);
+  const random = () => seeded.next();
   const bin = findNatsServer();
   if (bin === null) throw new Error('chaos: nats-server not found (apt-get install -y nats-server)');
   const cluster: NatsClusterHandle = await startNatsCluster(bin, 3);
@@ -88,7 +78,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     TICKGATE_BUS__NATS__LEASE__TTL_MS: '2000',
   };
   const checkers: WireChecker[] = [];
-  const result: ChaosResult = { rows: new Map(FAULT_KINDS.map((k) => [k, { rounds: 0, published: 0, delivered: 0, reportedGaps: 0, silentLost: 0, longestPauseMs: 0 }])), violations: [], stalls: [], restarts: [], gapReasons: new Map() };
+  const result: ChaosResult = {
+    rows: new Map(
+      FAULT_KINDS.map((k) => [k, { rounds: 0, published: 0, delivered: 0, reportedGaps: 0, silentLost: 0, longestPauseMs: 0 }]),
+    ),
+    violations: [],
+    stalls: [],
+    restarts: [],
+    gapReasons: new Map(),
+  };
   let stopping = false;
   try {
     const ingestPorts = [await freeLoopbackPort(), await freeLoopbackPort()];
@@ -141,7 +139,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
     };
     const keepers = checkers.map((c, i) => keepConnected(c, i));
-    const ok = await until(() => checkers.every((c) => c.topics.size >= 4 && [...c.topics.values()].every((t) => t.tally.delivered >= 5)), 20_000);
+    const ok = await until(
+      () => checkers.every((c) => c.topics.size >= 4 && [...c.topics.values()].every((t) => t.tally.delivered >= 5)),
+      20_000,
+    );
     if (!ok) throw new Error('chaos: clients did not start receiving ticks');
     const topics = () => [...new Set(checkers.flatMap((c) => [...c.topics.keys()]))];
     const newest = (topic: string) => Math.max(...checkers.map((c) => c.lastSeq(topic)));
@@ -149,7 +150,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     for (let round = 1; round <= options.rounds; round++) {
       // The supervisor's job (systemd, Kubernetes): an ingest fenced off by a lost lease exits
       // with code 3 and comes back as a standby.
-      const supervised: [string, Proc][] = [...ingests.map((p, i): [string, Proc] => [`ingest ${i}`, p]), ...gateways.map((p, i): [string, Proc] => [`gateway ${i}`, p])];
+      const supervised: [string, Proc][] = [
+        ...ingests.map((p, i): [string, Proc] => [`ingest ${i}`, p]),
+        ...gateways.map((p, i): [string, Proc] => [`gateway ${i}`, p]),
+      ];
       for (const [i, p] of supervised) {
         if (p.handle.child.exitCode === null && p.handle.child.signalCode === null) continue;
         log(`  (supervisor: ${i} had exited with ${p.handle.child.exitCode ?? p.handle.child.signalCode}; restarting it)`);
@@ -175,7 +179,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         let active = -1;
         await until(async () => {
           for (const [i, port] of ingestPorts.entries()) {
-            const hz = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.json() as Promise<{ lease?: string }>, () => null);
+            const hz = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+              (r) => r.json() as Promise<{ lease?: string }>,
+              () => null,
+            );
             if (hz?.lease === 'active') active = i;
           }
           return active !== -1;
@@ -196,7 +203,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
       // Moved on: every client past where the newest client was after the restart.
       const restartSeq = new Map(watched.map((t) => [t, newest(t)]));
-      const moved = await until(() => checkers.every((c) => c.closeCode === null && watched.every((t) => c.lastSeq(t) >= restartSeq.get(t)! + 10)), 30_000);
+      const moved = await until(
+        () => checkers.every((c) => c.closeCode === null && watched.every((t) => c.lastSeq(t) >= restartSeq.get(t)! + 10)),
+        30_000,
+      );
       if (!moved) result.stalls.push(`round ${round} (${kind} ${target}): clients did not move on within 30 s`);
       const row = result.rows.get(kind)!;
       row.rounds++;
@@ -205,12 +215,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         const now = c.total();
         row.delivered += now.delivered - before[i]!.delivered;
         row.reportedGaps += now.reportedGaps - before[i]!.reportedGaps;
-        row.silentLost += now.silentLost - before[i]!.silentLost + (now.silentEpochChanges - before[i]!.silentEpochChanges) + (now.duplicates - before[i]!.duplicates);
+        row.silentLost +=
+          now.silentLost -
+          before[i]!.silentLost +
+          (now.silentEpochChanges - before[i]!.silentEpochChanges) +
+          (now.duplicates - before[i]!.duplicates);
         row.longestPauseMs = Math.max(row.longestPauseMs, now.longestPauseMs);
       }
       const fresh = checkers.flatMap((c) => c.violations.splice(0));
       result.violations.push(...fresh.map((v) => `round ${round} (${kind} ${target}): ${v}`));
-      log(`round ${round}/${options.rounds}: ${kind} ${target} down ${downMs} ms — ${fresh.length === 0 ? 'invariant holds' : `${fresh.length} violations`}${moved ? '' : ' (STALLED)'}`);
+      log(
+        `round ${round}/${options.rounds}: ${kind} ${target} down ${downMs} ms — ${fresh.length === 0 ? 'invariant holds' : `${fresh.length} violations`}${moved ? '' : ' (STALLED)'}`,
+      );
     }
     stopping = true;
     await Promise.all(keepers);
@@ -226,9 +242,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
 /** The table, as Markdown. */
 export function formatTable(result: ChaosResult): string {
-  const lines = ['| fault | rounds | ticks published | delivered (all clients) | reported as gaps | silently lost | longest pause |', '|---|---:|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '| fault | rounds | ticks published | delivered (all clients) | reported as gaps | silently lost | longest pause |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
   for (const [kind, r] of result.rows) {
-    lines.push(`| ${kind} | ${r.rounds} | ${r.published} | ${r.delivered} | ${r.reportedGaps} | ${r.silentLost} | ${r.rounds === 0 ? '—' : `${(r.longestPauseMs / 1000).toFixed(2)} s`} |`);
+    lines.push(
+      `| ${kind} | ${r.rounds} | ${r.published} | ${r.delivered} | ${r.reportedGaps} | ${r.silentLost} | ${r.rounds === 0 ? '—' : `${(r.longestPauseMs / 1000).toFixed(2)} s`} |`,
+    );
   }
   return lines.join('\n');
 }

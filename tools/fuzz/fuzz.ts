@@ -302,15 +302,99 @@ const CATEGORY_WEIGHTS = [
   [2, 'edge_values'],
 ] as const;
 
-const PATTERNS = ['*.*.*', 'equity.*.quote', 'equity.*.trade', 'fx.*.quote', '*.AAPL.*', 'equity.AAPL.*', '*.*.quote', 'crypto.*.*', 'fx.EURUSD.*'];
-const BAD_TOPICS = [
-  '', '.', '..', 'equity', 'equity.AAPL', 'equity.AAPL.quote.x', 'EQUITY.AAPL.quote', 'equity.aapl.quote', 'equity.AA PL.quote',
-  'equity.*AAPL.quote', 'equity.A*.quote', '**', '#', 'equity.#.quote', `equity.${'A'.repeat(25)}.quote`, `${'a'.repeat(17)}.X.quote`,
-  'equity.AAPL.quote\u0000', 'équité.AAPL.quote', 'equity.ＡＡＰＬ.quote', 'equity.AAPL.\ud800', 'equity..quote', ' equity.AAPL.quote',
-  'equity.-A.quote', 'equity._A.quote', '__proto__', 'constructor', 'x'.repeat(5000),
+const PATTERNS = [
+  '*.*.*',
+  'equity.*.quote',
+  'equity.*.trade',
+  'fx.*.quote',
+  '*.AAPL.*',
+  'equity.AAPL.*',
+  '*.*.quote',
+  'crypto.*.*',
+  'fx.EURUSD.*',
 ];
-const STRINGS = ['', 'x', 'subscribe', 'unsubscribe', 'ping', 'refresh', 'SUBSCRIBE', 'subscribe ', '__proto__', 'constructor', 'toString', 'a'.repeat(64), 'a'.repeat(65), '\u0000', '\ud800', '😀', '\u202e', 'equity.AAPL.quote', '*.*.*', 'null', '1', '-1', 'NaN', 'e'.repeat(3000)];
-const NUMBERS = [0, -0, 1, -1, 1.5, -1.5, 0.1, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 2 ** 31, 2 ** 31 - 1, 2 ** 32, 2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2, -(2 ** 53), 2 ** 64, 1e308, 5e-324, 1000, 1001, 50, 49.999, 0.0001];
+const BAD_TOPICS = [
+  '',
+  '.',
+  '..',
+  'equity',
+  'equity.AAPL',
+  'equity.AAPL.quote.x',
+  'EQUITY.AAPL.quote',
+  'equity.aapl.quote',
+  'equity.AA PL.quote',
+  'equity.*AAPL.quote',
+  'equity.A*.quote',
+  '**',
+  '#',
+  'equity.#.quote',
+  `equity.${'A'.repeat(25)}.quote`,
+  `${'a'.repeat(17)}.X.quote`,
+  'equity.AAPL.quote\u0000',
+  'équité.AAPL.quote',
+  'equity.ＡＡＰＬ.quote',
+  'equity.AAPL.\ud800',
+  'equity..quote',
+  ' equity.AAPL.quote',
+  'equity.-A.quote',
+  'equity._A.quote',
+  '__proto__',
+  'constructor',
+  'x'.repeat(5000),
+];
+const STRINGS = [
+  '',
+  'x',
+  'subscribe',
+  'unsubscribe',
+  'ping',
+  'refresh',
+  'SUBSCRIBE',
+  'subscribe ',
+  '__proto__',
+  'constructor',
+  'toString',
+  'a'.repeat(64),
+  'a'.repeat(65),
+  '\u0000',
+  '\ud800',
+  '😀',
+  '\u202e',
+  'equity.AAPL.quote',
+  '*.*.*',
+  'null',
+  '1',
+  '-1',
+  'NaN',
+  'e'.repeat(3000),
+];
+const NUMBERS = [
+  0,
+  -0,
+  1,
+  -1,
+  1.5,
+  -1.5,
+  0.1,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  2 ** 31,
+  2 ** 31 - 1,
+  2 ** 32,
+  2 ** 53 - 1,
+  2 ** 53,
+  2 ** 53 + 2,
+  -(2 ** 53),
+  2 ** 64,
+  1e308,
+  5e-324,
+  1000,
+  1001,
+  50,
+  49.999,
+  0.0001,
+];
 
 function weirdValue(rng: Rng, depth = 0): unknown {
   const k = rng.int(depth > 2 ? 5 : 9);
@@ -352,7 +436,10 @@ function someTopics(rng: Rng, env: Env, n: number): string[] {
     const k = rng.int(10);
     if (k < 5 && env.topics.length > 0) out.push(rng.pick(env.topics));
     else if (k < 7) out.push(rng.pick(PATTERNS));
-    else if (k < 9) out.push(`${rng.pick(['equity', 'fx', 'crypto', 'x9'])}.${rng.pick(['Z', 'ZZZ', 'N0', 'A-B', 'Q_1'])}${rng.int(100)}.${rng.pick(['quote', 'trade', 'book_l1'])}`);
+    else if (k < 9)
+      out.push(
+        `${rng.pick(['equity', 'fx', 'crypto', 'x9'])}.${rng.pick(['Z', 'ZZZ', 'N0', 'A-B', 'Q_1'])}${rng.int(100)}.${rng.pick(['quote', 'trade', 'book_l1'])}`,
+      );
     else out.push(rng.pick(BAD_TOPICS));
   }
   return out;
@@ -366,8 +453,19 @@ function resumeMap(rng: Rng, env: Env, n: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
     const topic = rng.chance(0.85) && env.topics.length > 0 ? rng.pick(env.topics) : rng.pick([...BAD_TOPICS, ...PATTERNS]);
-    const epoch = rng.weighted([[6, env.epoch], [1, env.epoch - 1], [1, 0], [1, rng.pick(NUMBERS)]] as const);
-    const seq = rng.weighted([[4, rng.int(200)], [2, rng.int(100_000)], [1, 0], [1, -1], [1, rng.pick(NUMBERS)]] as const);
+    const epoch = rng.weighted([
+      [6, env.epoch],
+      [1, env.epoch - 1],
+      [1, 0],
+      [1, rng.pick(NUMBERS)],
+    ] as const);
+    const seq = rng.weighted([
+      [4, rng.int(200)],
+      [2, rng.int(100_000)],
+      [1, 0],
+      [1, -1],
+      [1, rng.pick(NUMBERS)],
+    ] as const);
     const value = rng.chance(0.9) ? { epoch, seq } : weirdValue(rng);
     if (topic === '__proto__') Object.defineProperty(out, topic, { value, enumerable: true, configurable: true, writable: true });
     else out[topic] = value;
@@ -376,7 +474,12 @@ function resumeMap(rng: Rng, env: Env, n: number): Record<string, unknown> {
 }
 
 function validRequest(rng: Rng, env: Env): Record<string, unknown> {
-  const op = rng.weighted([[5, 'subscribe'], [3, 'unsubscribe'], [2, 'ping'], [1, 'refresh']] as const);
+  const op = rng.weighted([
+    [5, 'subscribe'],
+    [3, 'unsubscribe'],
+    [2, 'ping'],
+    [1, 'refresh'],
+  ] as const);
   const req: Record<string, unknown> = { op, id: requestId(rng) };
   if (op === 'subscribe' || op === 'unsubscribe') req.topics = someTopics(rng, env, 1 + rng.int(8));
   if (op === 'subscribe') {
@@ -420,13 +523,38 @@ function hugeDeclared(rng: Rng, env: Env): Buffer {
     case 0:
       return lying;
     case 1: // inside a valid-looking subscribe: "topics" claims to be huge
-      return Buffer.concat([Buffer.from([0x83]), mpStr('op'), mpStr('subscribe'), mpStr('id'), Buffer.from([0x01]), mpStr('topics'), mpHeader('array', n, 32), mpStr(rng.pick(env.topics.length ? env.topics : ['equity.AAPL.quote']))]);
+      return Buffer.concat([
+        Buffer.from([0x83]),
+        mpStr('op'),
+        mpStr('subscribe'),
+        mpStr('id'),
+        Buffer.from([0x01]),
+        mpStr('topics'),
+        mpHeader('array', n, 32),
+        mpStr(rng.pick(env.topics.length ? env.topics : ['equity.AAPL.quote'])),
+      ]);
     case 2: // resume map claims to be huge
-      return Buffer.concat([Buffer.from([0x84]), mpStr('op'), mpStr('subscribe'), mpStr('id'), Buffer.from([0x02]), mpStr('topics'), Buffer.from([0x91]), mpStr('equity.AAPL.quote'), mpStr('resume'), mpHeader('map', n, 32), mpStr('equity.AAPL.quote')]);
+      return Buffer.concat([
+        Buffer.from([0x84]),
+        mpStr('op'),
+        mpStr('subscribe'),
+        mpStr('id'),
+        Buffer.from([0x02]),
+        mpStr('topics'),
+        Buffer.from([0x91]),
+        mpStr('equity.AAPL.quote'),
+        mpStr('resume'),
+        mpHeader('map', n, 32),
+        mpStr('equity.AAPL.quote'),
+      ]);
     case 3: // a key whose string length lies
       return Buffer.concat([Buffer.from([0x82]), mpHeader('str', n, 32), Buffer.from('op'), mpStr('ping')]);
     default: // an extension / reserved type with a huge length
-      return Buffer.concat([Buffer.from([rng.pick([0xc7, 0xc8, 0xc9, 0xc1, 0xd4, 0xd8])]), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x01]), rng.bytes(8)]);
+      return Buffer.concat([
+        Buffer.from([rng.pick([0xc7, 0xc8, 0xc9, 0xc1, 0xd4, 0xd8])]),
+        Buffer.from([0xff, 0xff, 0xff, 0xff, 0x01]),
+        rng.bytes(8),
+      ]);
   }
 }
 
@@ -438,7 +566,18 @@ function deepMessage(rng: Rng, maxBytes: number): { payload: Buffer; binary: boo
     const nest = Buffer.concat([Buffer.alloc(depth * level.length, level), Buffer.from([0x01])]);
     const payload = rng.chance(0.5)
       ? nest
-      : Buffer.concat([Buffer.from([0x84]), mpStr('op'), mpStr('subscribe'), mpStr('id'), Buffer.from([0x07]), mpStr('topics'), Buffer.from([0x91]), mpStr('equity.AAPL.quote'), mpStr('resume'), nest]);
+      : Buffer.concat([
+          Buffer.from([0x84]),
+          mpStr('op'),
+          mpStr('subscribe'),
+          mpStr('id'),
+          Buffer.from([0x07]),
+          mpStr('topics'),
+          Buffer.from([0x91]),
+          mpStr('equity.AAPL.quote'),
+          mpStr('resume'),
+          nest,
+        ]);
     return { payload: payload.subarray(0, Math.max(1, maxBytes - 1)), binary: true };
   }
   const open = rng.chance(0.5) ? '[' : '{"a":';
@@ -449,7 +588,10 @@ function deepMessage(rng: Rng, maxBytes: number): { payload: Buffer; binary: boo
   return { payload: Buffer.from(text.slice(0, maxBytes - 1)), binary: false };
 }
 
-const INTERESTING_BYTES = [0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc7, 0xca, 0xcb, 0xcf, 0xd3, 0xd4, 0xd8, 0xd9, 0xdb, 0xdd, 0xdf, 0xe0, 0xff];
+const INTERESTING_BYTES = [
+  0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc7, 0xca, 0xcb, 0xcf, 0xd3, 0xd4, 0xd8, 0xd9, 0xdb, 0xdd,
+  0xdf, 0xe0, 0xff,
+];
 
 function mutateBytes(rng: Rng, input: Buffer): Buffer {
   let b = Buffer.from(input);
@@ -485,7 +627,30 @@ function mutateBytes(rng: Rng, input: Buffer): Buffer {
   return b;
 }
 
-const JSON_SNIPPETS = ['', '{', '}', '[', ']', ',', ':', '"', '\\', 'null', 'true', '1e999', '-0', '0x10', 'NaN', '\u0000', '\ud83d', '😀', '"__proto__":{"x":1}', '"id":1', '"op":"ping"', '"id":9007199254740993'];
+const JSON_SNIPPETS = [
+  '',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  '"',
+  '\\',
+  'null',
+  'true',
+  '1e999',
+  '-0',
+  '0x10',
+  'NaN',
+  '\u0000',
+  '\ud83d',
+  '😀',
+  '"__proto__":{"x":1}',
+  '"id":1',
+  '"op":"ping"',
+  '"id":9007199254740993',
+];
 
 function mutateJson(rng: Rng, text: string): string {
   let s = text;
@@ -527,7 +692,12 @@ function fragmented(rng: Rng, payload: Buffer, binary: boolean): Buffer {
   return Buffer.concat(parts);
 }
 
-function generate(rng: Rng, env: Env, maxMessageBytes: number, weights: readonly (readonly [number, string])[] = CATEGORY_WEIGHTS): Outgoing {
+function generate(
+  rng: Rng,
+  env: Env,
+  maxMessageBytes: number,
+  weights: readonly (readonly [number, string])[] = CATEGORY_WEIGHTS,
+): Outgoing {
   const category = rng.weighted(weights);
   const binary = rng.chance(0.55);
   switch (category) {
@@ -535,17 +705,38 @@ function generate(rng: Rng, env: Env, maxMessageBytes: number, weights: readonly
       return single(rng, category, encodeRequest(validRequest(rng, env), binary), binary);
     case 'flood': {
       const op = rng.chance(0.6) ? 'subscribe' : 'unsubscribe';
-      const n = rng.weighted([[4, 1], [3, 10], [2, 100], [1, 400], [1, 700], [1, 1000], [1, 1001]] as const);
+      const n = rng.weighted([
+        [4, 1],
+        [3, 10],
+        [2, 100],
+        [1, 400],
+        [1, 700],
+        [1, 1000],
+        [1, 1001],
+      ] as const);
       const req: Record<string, unknown> = { op, id: requestId(rng), topics: someTopics(rng, env, n) };
       if (op === 'subscribe' && rng.chance(0.5)) req.maxRate = rng.pick([0, ...env.tiers, 1000, 999.5]);
-      if (op === 'subscribe' && rng.chance(0.3)) req.resume = resumeMap(rng, env, rng.weighted([[5, 1], [2, 50], [1, 300], [1, 1001]] as const));
+      if (op === 'subscribe' && rng.chance(0.3))
+        req.resume = resumeMap(
+          rng,
+          env,
+          rng.weighted([
+            [5, 1],
+            [2, 50],
+            [1, 300],
+            [1, 1001],
+          ] as const),
+        );
       return single(rng, category, encodeRequest(req, binary), binary);
     }
     case 'wrong_types': {
       const req = validRequest(rng, env);
       const field = rng.pick(['op', 'id', 'topics', 'maxRate', 'resume', 'snapshot', 'token', 'topics[i]', 'resume.pos', 'whole']);
       if (field === 'topics[i]') req.topics = [...someTopics(rng, env, rng.int(3)), weirdValue(rng), ...someTopics(rng, env, rng.int(3))];
-      else if (field === 'resume.pos') req.resume = { [rng.pick(env.topics.length ? env.topics : ['equity.AAPL.quote'])]: { epoch: weirdValue(rng), seq: weirdValue(rng) } };
+      else if (field === 'resume.pos')
+        req.resume = {
+          [rng.pick(env.topics.length ? env.topics : ['equity.AAPL.quote'])]: { epoch: weirdValue(rng), seq: weirdValue(rng) },
+        };
       else if (field === 'whole') return single(rng, category, encodeRequest(weirdValue(rng), binary), binary);
       else req[field] = weirdValue(rng);
       if (rng.chance(0.3)) req.op = rng.pick(['subscribe', 'unsubscribe']);
@@ -562,7 +753,9 @@ function generate(rng: Rng, env: Env, maxMessageBytes: number, weights: readonly
     case 'random': {
       if (binary) return single(rng, category, rng.bytes(rng.int(rng.chance(0.1) ? 4000 : 64)), true);
       // Valid UTF-8 text that is rarely JSON.
-      const chars = Array.from({ length: rng.int(80) }, () => String.fromCodePoint(rng.chance(0.8) ? 0x20 + rng.int(0x5f) : 0xa0 + rng.int(0x2000)));
+      const chars = Array.from({ length: rng.int(80) }, () =>
+        String.fromCodePoint(rng.chance(0.8) ? 0x20 + rng.int(0x5f) : 0xa0 + rng.int(0x2000)),
+      );
       return single(rng, category, Buffer.from(chars.join(''), 'utf8'), false);
     }
     case 'json_mutation':
@@ -582,12 +775,47 @@ function generate(rng: Rng, env: Env, maxMessageBytes: number, weights: readonly
       // edge_values: hand-written MessagePack with 64-bit integers, float32 ids, nil keys, bin topics.
       const variants: Buffer[] = [
         Buffer.concat([Buffer.from([0x82]), mpStr('op'), mpStr('ping'), mpStr('id'), Buffer.from([0xcf, 0, 0, 0, 0, 0, 0, 0, 5])]),
-        Buffer.concat([Buffer.from([0x82]), mpStr('op'), mpStr('ping'), mpStr('id'), Buffer.from([0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfb])]),
-        Buffer.concat([Buffer.from([0x82]), mpStr('op'), mpStr('ping'), mpStr('id'), Buffer.from([0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])]),
+        Buffer.concat([
+          Buffer.from([0x82]),
+          mpStr('op'),
+          mpStr('ping'),
+          mpStr('id'),
+          Buffer.from([0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfb]),
+        ]),
+        Buffer.concat([
+          Buffer.from([0x82]),
+          mpStr('op'),
+          mpStr('ping'),
+          mpStr('id'),
+          Buffer.from([0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+        ]),
         Buffer.concat([Buffer.from([0x82]), mpStr('op'), mpStr('ping'), mpStr('id'), Buffer.from([0xca, 0x40, 0x40, 0, 0])]),
-        Buffer.concat([Buffer.from([0x83]), mpStr('op'), mpStr('subscribe'), mpStr('id'), Buffer.from([0x03]), Buffer.from([0xc0]), Buffer.from([0x91, 0xa0])]),
-        Buffer.concat([Buffer.from([0x83]), mpStr('op'), mpStr('subscribe'), mpStr('id'), Buffer.from([0x04]), mpStr('topics'), Buffer.from([0x91, 0xc4, 0x03, 0x61, 0x2e, 0x62])]),
-        Buffer.concat([Buffer.from([0x82]), mpStr('op'), mpStr('ping'), mpStr('id'), Buffer.from([0xd9, 0x03]), Buffer.from([0xff, 0xfe, 0xfd])]),
+        Buffer.concat([
+          Buffer.from([0x83]),
+          mpStr('op'),
+          mpStr('subscribe'),
+          mpStr('id'),
+          Buffer.from([0x03]),
+          Buffer.from([0xc0]),
+          Buffer.from([0x91, 0xa0]),
+        ]),
+        Buffer.concat([
+          Buffer.from([0x83]),
+          mpStr('op'),
+          mpStr('subscribe'),
+          mpStr('id'),
+          Buffer.from([0x04]),
+          mpStr('topics'),
+          Buffer.from([0x91, 0xc4, 0x03, 0x61, 0x2e, 0x62]),
+        ]),
+        Buffer.concat([
+          Buffer.from([0x82]),
+          mpStr('op'),
+          mpStr('ping'),
+          mpStr('id'),
+          Buffer.from([0xd9, 0x03]),
+          Buffer.from([0xff, 0xfe, 0xfd]),
+        ]),
         Buffer.concat([Buffer.from([0x82]), mpStr('op'), mpStr('ping'), Buffer.from([0x92, 0x01, 0x02]), Buffer.from([0x01])]),
       ];
       return single(rng, 'edge_values', rng.pick(variants), true);
@@ -598,7 +826,16 @@ function generate(rng: Rng, env: Env, maxMessageBytes: number, weights: readonly
 // ---- connection-killing messages -------------------------------------------------------------
 
 const INVALID_UTF8 = [
-  [0xff], [0xfe, 0xff], [0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xc3], [0xe2, 0x82], [0x80],
+  [0xff],
+  [0xfe, 0xff],
+  [0xc0, 0x80],
+  [0xe0, 0x80, 0x80],
+  [0xed, 0xa0, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+  [0xc3],
+  [0xe2, 0x82],
+  [0x80],
 ];
 
 interface Killer {
@@ -612,14 +849,34 @@ function killer(rng: Rng, maxPayloadBytes: number): Killer {
   const bad = Buffer.from(rng.pick(INVALID_UTF8));
   const text = (s: string) => Buffer.from(s, 'utf8');
   const kind = rng.pick([
-    'invalid_utf8_text', 'invalid_utf8_fragmented', 'rsv_bits', 'reserved_opcode', 'orphan_continuation', 'interleaved_data',
-    'long_control', 'fragmented_control', 'unmasked', 'huge_length', 'bad_close', 'close_then_data', 'half_frame', 'abrupt_destroy', 'oversize_payload',
+    'invalid_utf8_text',
+    'invalid_utf8_fragmented',
+    'rsv_bits',
+    'reserved_opcode',
+    'orphan_continuation',
+    'interleaved_data',
+    'long_control',
+    'fragmented_control',
+    'unmasked',
+    'huge_length',
+    'bad_close',
+    'close_then_data',
+    'half_frame',
+    'abrupt_destroy',
+    'oversize_payload',
   ] as const);
   switch (kind) {
     case 'invalid_utf8_text':
       return { kind, bytes: wsFrame(rng, OP_TEXT, Buffer.concat([text('{"op":"ping","id":"'), bad, text('"}')])), destroy: false };
     case 'invalid_utf8_fragmented':
-      return { kind, bytes: Buffer.concat([wsFrame(rng, OP_TEXT, text('{"op":"ping",'), { fin: false }), wsFrame(rng, OP_CONT, Buffer.concat([text('"id":"'), bad, text('"}')]))]), destroy: false };
+      return {
+        kind,
+        bytes: Buffer.concat([
+          wsFrame(rng, OP_TEXT, text('{"op":"ping",'), { fin: false }),
+          wsFrame(rng, OP_CONT, Buffer.concat([text('"id":"'), bad, text('"}')])),
+        ]),
+        destroy: false,
+      };
     case 'rsv_bits':
       return { kind, bytes: wsFrame(rng, OP_TEXT, text('{"op":"ping","id":1}'), { rsv: 1 + rng.int(7) }), destroy: false };
     case 'reserved_opcode':
@@ -627,7 +884,11 @@ function killer(rng: Rng, maxPayloadBytes: number): Killer {
     case 'orphan_continuation':
       return { kind, bytes: wsFrame(rng, OP_CONT, text('"id":1}')), destroy: false };
     case 'interleaved_data':
-      return { kind, bytes: Buffer.concat([wsFrame(rng, OP_TEXT, text('{"op":'), { fin: false }), wsFrame(rng, OP_BINARY, Buffer.from([0x80]))]), destroy: false };
+      return {
+        kind,
+        bytes: Buffer.concat([wsFrame(rng, OP_TEXT, text('{"op":'), { fin: false }), wsFrame(rng, OP_BINARY, Buffer.from([0x80]))]),
+        destroy: false,
+      };
     case 'long_control':
       return { kind, bytes: wsFrame(rng, OP_PING, rng.bytes(126 + rng.int(200))), destroy: false };
     case 'fragmented_control':
@@ -635,7 +896,13 @@ function killer(rng: Rng, maxPayloadBytes: number): Killer {
     case 'unmasked':
       return { kind, bytes: wsFrame(rng, OP_TEXT, text('{"op":"ping","id":1}'), { masked: false }), destroy: false };
     case 'huge_length':
-      return { kind, bytes: wsFrame(rng, OP_BINARY, rng.bytes(16), { declaredLength: rng.pick([2n ** 63n + 5n, 2n ** 40n, BigInt(maxPayloadBytes) + 1n]) }), destroy: false };
+      return {
+        kind,
+        bytes: wsFrame(rng, OP_BINARY, rng.bytes(16), {
+          declaredLength: rng.pick([2n ** 63n + 5n, 2n ** 40n, BigInt(maxPayloadBytes) + 1n]),
+        }),
+        destroy: false,
+      };
     case 'bad_close': {
       const payload = rng.pick([
         Buffer.from([0x03]),
@@ -649,7 +916,11 @@ function killer(rng: Rng, maxPayloadBytes: number): Killer {
       return { kind, bytes: wsFrame(rng, OP_CLOSE, payload), destroy: false };
     }
     case 'close_then_data':
-      return { kind, bytes: Buffer.concat([wsFrame(rng, OP_CLOSE, Buffer.from([0x03, 0xe8])), wsFrame(rng, OP_TEXT, text('{"op":"ping","id":1}'))]), destroy: false };
+      return {
+        kind,
+        bytes: Buffer.concat([wsFrame(rng, OP_CLOSE, Buffer.from([0x03, 0xe8])), wsFrame(rng, OP_TEXT, text('{"op":"ping","id":1}'))]),
+        destroy: false,
+      };
     case 'half_frame': {
       const f = wsFrame(rng, OP_TEXT, text('{"op":"subscribe","id":1,"topics":["*.*.*"]}'));
       return { kind, bytes: f.subarray(0, 1 + rng.int(f.length - 1)), destroy: true };
@@ -666,11 +937,25 @@ function killer(rng: Rng, maxPayloadBytes: number): Killer {
 
 function fuzzHttpRequest(rng: Rng, port: number): Buffer {
   const key = randomBytes(16).toString('base64');
-  const garbage = () => Array.from(rng.bytes(1 + rng.int(12)), (b) => (rng.chance(0.5) ? `%${b.toString(16).padStart(2, '0')}` : rng.pick(['%', '%E0%A4%A', '%zz', '..', '/', '*', '?', '#', '&', '=', '+', 'A', 'é']))).join('');
+  const garbage = () =>
+    Array.from(rng.bytes(1 + rng.int(12)), (b) =>
+      rng.chance(0.5)
+        ? `%${b.toString(16).padStart(2, '0')}`
+        : rng.pick(['%', '%E0%A4%A', '%zz', '..', '/', '*', '?', '#', '&', '=', '+', 'A', 'é']),
+    ).join('');
   const path = rng.pick([
-    '/v1/stream', `/v1/stream?format=${rng.pick(['json', 'JSON', 'xml', '', '%00', 'msgpack&format=json', garbage()])}`, '/v1/stream/', '//v1/stream',
-    `/v1/snapshot/${garbage()}`, `/v1/snapshot/equity.AAPL.quote${garbage()}`, `/v1/topics?pattern=${garbage()}`, `/v1/topics?pattern=${rng.pick(PATTERNS)}`,
-    '/healthz', '/metrics', `/${garbage()}`, `/v1/${'a'.repeat(rng.int(9000))}`,
+    '/v1/stream',
+    `/v1/stream?format=${rng.pick(['json', 'JSON', 'xml', '', '%00', 'msgpack&format=json', garbage()])}`,
+    '/v1/stream/',
+    '//v1/stream',
+    `/v1/snapshot/${garbage()}`,
+    `/v1/snapshot/equity.AAPL.quote${garbage()}`,
+    `/v1/topics?pattern=${garbage()}`,
+    `/v1/topics?pattern=${rng.pick(PATTERNS)}`,
+    '/healthz',
+    '/metrics',
+    `/${garbage()}`,
+    `/v1/${'a'.repeat(rng.int(9000))}`,
   ]);
   const method = rng.pick(['GET', 'GET', 'GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'get', 'BREW']);
   const upgrade = path.startsWith('/v1/stream') || rng.chance(0.2);
@@ -681,7 +966,8 @@ function fuzzHttpRequest(rng: Rng, port: number): Buffer {
     if (rng.chance(0.85)) headers.push(`Sec-WebSocket-Key: ${rng.pick([key, '', 'short', key + key])}`);
     if (rng.chance(0.85)) headers.push(`Sec-WebSocket-Version: ${rng.pick(['13', '8', '', 'x'])}`);
     if (rng.chance(0.2)) headers.push(`Sec-WebSocket-Protocol: ${rng.pick(['', 'a, b', 'x'.repeat(300)])}`);
-    if (rng.chance(0.2)) headers.push(`Sec-WebSocket-Extensions: ${rng.pick(['permessage-deflate', 'permessage-deflate; client_max_window_bits', 'x'])}`);
+    if (rng.chance(0.2))
+      headers.push(`Sec-WebSocket-Extensions: ${rng.pick(['permessage-deflate', 'permessage-deflate; client_max_window_bits', 'x'])}`);
   }
   if (rng.chance(0.1)) headers.push(`X-Junk: ${'j'.repeat(rng.int(20_000))}`);
   if (rng.chance(0.1)) headers.push(`Authorization: Bearer ${rng.pick(['', 'x', 'a.b.c'])}`);
@@ -738,8 +1024,15 @@ async function startGatewayChild(defaultLimits: boolean, dir: string): Promise<G
   const file = join(dir, 'fuzz-config.json');
   writeFileSync(file, JSON.stringify(config));
   // FUZZ_GATEWAY_NODE_ARGS: extra node flags for the gateway child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const nodeArgs = ['--expose-gc', '--import', GC_PRELOAD, ...(process.env.FUZZ_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
-  const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeArgs = [
+    '--expose-gc',
+    '--import',
+    GC_PRELOAD,
+    ...(process.env.FUZZ_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+  ];
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--config', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const g: GatewayChild = { child, port: 0, output: [], exit: null, exited: Promise.resolve() };
   let pending = '';
   const onData = (d: Buffer) => {
@@ -841,7 +1134,8 @@ class CleanClient {
         const topic = f.topic as string;
         for (const t of f.ticks as { seq: number }[]) {
           const want = this.next.get(topic);
-          if (f.t === 'ticks' && want !== undefined && t.seq !== want && this.gaps.length < 20) this.gaps.push(`${topic}: expected seq ${want}, got ${t.seq}`);
+          if (f.t === 'ticks' && want !== undefined && t.seq !== want && this.gaps.length < 20)
+            this.gaps.push(`${topic}: expected seq ${want}, got ${t.seq}`);
           this.next.set(topic, t.seq + 1);
           if (f.t === 'ticks') this.ticks++;
         }
@@ -913,7 +1207,9 @@ async function openConn(s: Shared, rng: Rng): Promise<Conn | null> {
   });
   const format = rng.chance(0.25) ? 'json' : 'msgpack';
   const key = rng.bytes(16).toString('base64');
-  socket.write(`GET /v1/stream?format=${format} HTTP/1.1\r\nHost: 127.0.0.1:${s.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  socket.write(
+    `GET /v1/stream?format=${format} HTTP/1.1\r\nHost: 127.0.0.1:${s.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
   let head = Buffer.alloc(0);
   let upgraded = false;
   const frames: ServerFrame[] = [];
@@ -954,7 +1250,8 @@ async function openConn(s: Shared, rng: Rng): Promise<Conn | null> {
         if (kind === 'error') count(result.replies, `error:${String(d.code)}`);
         else count(result.replies, kind);
         if (kind === 'welcome' && typeof d.epoch === 'number') s.env.epoch = d.epoch;
-        if (typeof d.id === 'string' && d.id.startsWith('~sync')) conn.syncReplies.set(d.id, kind === 'error' ? `error:${String(d.code)}` : kind);
+        if (typeof d.id === 'string' && d.id.startsWith('~sync'))
+          conn.syncReplies.set(d.id, kind === 'error' ? `error:${String(d.code)}` : kind);
       } else count(result.replies, kind);
     }
     if (conn.syncReplies.size > 0) wake();
@@ -1016,7 +1313,8 @@ async function runConnection(s: Shared, index: number, round: number): Promise<v
     if (recent.length > 3) recent.shift();
   };
   while (s.remaining > 0 && !s.stop && Date.now() < s.deadline) {
-    if (rng.chance(0.01)) remember('http probe', [{ category: 'http', bytes: Buffer.from(await httpProbe(rng, s.port, result.http, s.deadline), 'latin1') }]);
+    if (rng.chance(0.01))
+      remember('http probe', [{ category: 'http', bytes: Buffer.from(await httpProbe(rng, s.port, result.http, s.deadline), 'latin1') }]);
     if (conn === null || conn.closed) {
       if (++attempts > 200) {
         result.problems.push(`connection ${index}: could not (re)connect`);
@@ -1034,7 +1332,9 @@ async function runConnection(s: Shared, index: number, round: number): Promise<v
     const batch: Outgoing[] = [];
     for (let i = 0; i < k; i++) batch.push(generate(rng, s.env, s.maxMessageBytes, s.weights));
     const syncId = `~sync-${index}-${++syncN}`;
-    const syncPayload = rng.chance(0.5) ? Buffer.from(packr.pack({ op: 'ping', id: syncId })) : Buffer.from(JSON.stringify({ op: 'ping', id: syncId }));
+    const syncPayload = rng.chance(0.5)
+      ? Buffer.from(packr.pack({ op: 'ping', id: syncId }))
+      : Buffer.from(JSON.stringify({ op: 'ping', id: syncId }));
     const sync = wsFrame(rng, syncPayload[0] === 0x7b ? OP_TEXT : OP_BINARY, syncPayload);
     remember(`batch ending in ${syncId}`, batch);
     const sentAt = performance.now();
@@ -1129,7 +1429,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     const topicsRes = (await (await fetch(`http://127.0.0.1:${port}/v1/topics`)).json()) as { topics: { topic: string }[] };
     const env: Env = { topics: topicsRes.topics.map((t) => t.topic).sort(), epoch: 0, tiers: [1, 2, 4, 10, 20, 50] };
     clean = await CleanClient.connect(port);
-    if (clean.welcomeMaxMessageBytes !== MAX_MESSAGE_BYTES) result.problems.push(`the gateway announces maxMessageBytes ${String(clean.welcomeMaxMessageBytes)}, the fuzzer assumes ${MAX_MESSAGE_BYTES}`);
+    if (clean.welcomeMaxMessageBytes !== MAX_MESSAGE_BYTES)
+      result.problems.push(
+        `the gateway announces maxMessageBytes ${String(clean.welcomeMaxMessageBytes)}, the fuzzer assumes ${MAX_MESSAGE_BYTES}`,
+      );
     const baseline = await scrape(port);
     const cleanSubs = metricValue(baseline, 'tickgate_subscriptions');
     const shared: Shared = {
@@ -1146,7 +1449,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       weights: opts.only ? CATEGORY_WEIGHTS.filter(([, c]) => opts.only!.includes(c)) : CATEGORY_WEIGHTS,
       recent: new Map(),
     };
-    log(`fuzz: seed ${opts.seed}, ${opts.messages} messages, ${opts.connections} connections × ${opts.rounds} rounds, gateway pid ${gw.child.pid} on 127.0.0.1:${port}, ${env.topics.length} topics`);
+    log(
+      `fuzz: seed ${opts.seed}, ${opts.messages} messages, ${opts.connections} connections × ${opts.rounds} rounds, gateway pid ${gw.child.pid} on 127.0.0.1:${port}, ${env.topics.length} topics`,
+    );
     const g = gw;
     const crashWatch = g.exited.then(() => {
       shared.stop = true;
@@ -1155,7 +1460,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     fuzzerLag.enable();
     const progress = setInterval(() => {
       const secs = (performance.now() - started) / 1000;
-      log(`  ${secs.toFixed(1)} s: ${result.processed} processed (${Math.round(result.processed / secs)}/s), ${result.sent} sent, ${result.connectionsOpened} connections opened, clean client ${clean!.ticks} ticks`);
+      log(
+        `  ${secs.toFixed(1)} s: ${result.processed} processed (${Math.round(result.processed / secs)}/s), ${result.sent} sent, ${result.connectionsOpened} connections opened, clean client ${clean!.ticks} ticks`,
+      );
     }, 2000);
     progress.unref();
     try {
@@ -1205,10 +1512,19 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
         };
         fuzzerLag.reset();
         result.rounds.push(sample);
-        log(`  round ${round}: ${sample.processed} processed, connections ${sample.connections}, subscriptions ${sample.subscriptions} (clean client: ${cleanSubs}), RSS ${(sample.rssBytes / 2 ** 20).toFixed(1)} MiB, heap ${(sample.heapUsedBytes / 2 ** 20).toFixed(1)} MiB, fds ${sample.openFds}`);
-        if (sample.connections !== 1) result.problems.push(`round ${round}: tickgate_connections is ${sample.connections} after every fuzz connection closed (expected 1, the clean client)`);
-        if (sample.subscriptions !== cleanSubs) result.problems.push(`round ${round}: tickgate_subscriptions is ${sample.subscriptions} after every fuzz connection closed (expected ${cleanSubs}, the clean client's)`);
-        if (round > 1 && sample.openFds > result.rounds[0]!.openFds + 8) result.problems.push(`round ${round}: ${sample.openFds} open fds, ${result.rounds[0]!.openFds} after round 1 (leak?)`);
+        log(
+          `  round ${round}: ${sample.processed} processed, connections ${sample.connections}, subscriptions ${sample.subscriptions} (clean client: ${cleanSubs}), RSS ${(sample.rssBytes / 2 ** 20).toFixed(1)} MiB, heap ${(sample.heapUsedBytes / 2 ** 20).toFixed(1)} MiB, fds ${sample.openFds}`,
+        );
+        if (sample.connections !== 1)
+          result.problems.push(
+            `round ${round}: tickgate_connections is ${sample.connections} after every fuzz connection closed (expected 1, the clean client)`,
+          );
+        if (sample.subscriptions !== cleanSubs)
+          result.problems.push(
+            `round ${round}: tickgate_subscriptions is ${sample.subscriptions} after every fuzz connection closed (expected ${cleanSubs}, the clean client's)`,
+          );
+        if (round > 1 && sample.openFds > result.rounds[0]!.openFds + 8)
+          result.problems.push(`round ${round}: ${sample.openFds} open fds, ${result.rounds[0]!.openFds} after round 1 (leak?)`);
         if (Date.now() > shared.deadline) {
           result.problems.push(`time limit of ${opts.timeLimitMs} ms reached after ${result.processed} processed messages`);
           break;
@@ -1226,7 +1542,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       // Frames as written (masked, hex); a frame over 4 KiB is cut (its header says its length).
       const hex = (b: Buffer) => (b.length > 4096 ? `${b.subarray(0, 4096).toString('hex')}…(${b.length} bytes)` : b.toString('hex'));
       const recentBatches = Object.fromEntries(
-        [...shared.recent].map(([conn, batches]) => [conn, batches.map((x) => ({ note: x.note, messages: x.messages.map((m) => ({ category: m.category, hex: hex(m.bytes) })) }))]),
+        [...shared.recent].map(([conn, batches]) => [
+          conn,
+          batches.map((x) => ({ note: x.note, messages: x.messages.map((m) => ({ category: m.category, hex: hex(m.bytes) })) })),
+        ]),
       );
       writeFileSync(file, JSON.stringify({ seed: opts.seed, exit: g.exit, gatewayOutput: g.output.slice(-200), recentBatches }, null, 1));
       result.crashReport = file;
@@ -1247,7 +1566,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       if (!line.startsWith('{')) continue;
       try {
         const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
-        if ((entry.level ?? 0) >= 50) result.problems.push(`gateway logged at level ${entry.level}: ${entry.msg} ${entry.err?.message ?? ''}`.trim());
+        if ((entry.level ?? 0) >= 50)
+          result.problems.push(`gateway logged at level ${entry.level}: ${entry.msg} ${entry.err?.message ?? ''}`.trim());
       } catch {
         // not a log line
       }
@@ -1255,15 +1575,28 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     const first = result.rounds[0];
     const last = result.rounds[result.rounds.length - 1];
     if (first && last && last !== first) {
-      if (last.rssBytes - first.rssBytes > opts.rssGrowthLimitBytes) result.problems.push(`RSS grew ${((last.rssBytes - first.rssBytes) / 2 ** 20).toFixed(1)} MiB from round 1 to round ${last.round} (limit ${opts.rssGrowthLimitBytes / 2 ** 20} MiB)`);
-      if (last.heapUsedBytes - first.heapUsedBytes > opts.heapGrowthLimitBytes) result.problems.push(`heap used grew ${((last.heapUsedBytes - first.heapUsedBytes) / 2 ** 20).toFixed(1)} MiB from round 1 to round ${last.round} (limit ${opts.heapGrowthLimitBytes / 2 ** 20} MiB)`);
+      if (last.rssBytes - first.rssBytes > opts.rssGrowthLimitBytes)
+        result.problems.push(
+          `RSS grew ${((last.rssBytes - first.rssBytes) / 2 ** 20).toFixed(1)} MiB from round 1 to round ${last.round} (limit ${opts.rssGrowthLimitBytes / 2 ** 20} MiB)`,
+        );
+      if (last.heapUsedBytes - first.heapUsedBytes > opts.heapGrowthLimitBytes)
+        result.problems.push(
+          `heap used grew ${((last.heapUsedBytes - first.heapUsedBytes) / 2 ** 20).toFixed(1)} MiB from round 1 to round ${last.round} (limit ${opts.heapGrowthLimitBytes / 2 ** 20} MiB)`,
+        );
     }
-    if (result.processed < opts.messages && !result.problems.some((p) => p.startsWith('time limit'))) result.problems.push(`only ${result.processed} of ${opts.messages} messages were processed`);
+    if (result.processed < opts.messages && !result.problems.some((p) => p.startsWith('time limit')))
+      result.problems.push(`only ${result.processed} of ${opts.messages} messages were processed`);
   } finally {
     if (clean) {
       await clean.close();
-      result.clean = { ticks: clean.ticks, gaps: clean.gaps, maxPingRttMs: Math.round(clean.maxPingRttMs * 10) / 10, closed: clean.closed === 'closed by the test' ? null : clean.closed };
-      if (clean.gaps.length > 0) result.problems.push(`the clean client saw gaps or unexpected frames: ${clean.gaps.slice(0, 5).join('; ')}`);
+      result.clean = {
+        ticks: clean.ticks,
+        gaps: clean.gaps,
+        maxPingRttMs: Math.round(clean.maxPingRttMs * 10) / 10,
+        closed: clean.closed === 'closed by the test' ? null : clean.closed,
+      };
+      if (clean.gaps.length > 0)
+        result.problems.push(`the clean client saw gaps or unexpected frames: ${clean.gaps.slice(0, 5).join('; ')}`);
       if (result.clean.closed) result.problems.push(`the clean client's connection ended: ${result.clean.closed}`);
       if (clean.ticks === 0) result.problems.push('the clean client received no ticks');
     }
@@ -1297,10 +1630,20 @@ export function summarize(r: FuzzResult): string {
     `  replies: ${top(r.replies, 16)}`,
     `  connection killers: ${top(r.killers, 40)}`,
     `  http/handshake probes: ${top(r.http)}`,
-    `  unexpected closes during a batch: ${r.unexpectedCloses.length}${r.unexpectedCloses.length ? ` (${r.unexpectedCloses.slice(0, 5).map((u) => `conn ${u.conn} code ${u.code} ${u.note}`).join('; ')})` : ''}`,
+    `  unexpected closes during a batch: ${r.unexpectedCloses.length}${
+      r.unexpectedCloses.length
+        ? ` (${r.unexpectedCloses
+            .slice(0, 5)
+            .map((u) => `conn ${u.conn} code ${u.code} ${u.note}`)
+            .join('; ')})`
+        : ''
+    }`,
     `  batch round trip (write → trailing pong): p50 ${r.batchRttMs.p50} ms, p99 ${r.batchRttMs.p99} ms, max ${r.batchRttMs.max} ms`,
     `  clean client: ${r.clean.ticks} ticks, ${r.clean.gaps.length} gaps, max ping RTT ${r.clean.maxPingRttMs} ms`,
-    ...r.rounds.map((s) => `  round ${s.round}: connections ${s.connections}, subscriptions ${s.subscriptions}, RSS ${(s.rssBytes / 2 ** 20).toFixed(1)} MiB, heap used ${(s.heapUsedBytes / 2 ** 20).toFixed(1)} MiB (after GC; heap total ${(s.heapTotalBytes / 2 ** 20).toFixed(1)}, external ${(s.externalBytes / 2 ** 20).toFixed(1)}), open fds ${s.openFds}, gateway CPU ${s.cpuSeconds.toFixed(1)} s, longest loop stall: gateway ${s.gatewayLoopLagMaxMs} ms, fuzzer ${s.fuzzerLoopLagMaxMs} ms`),
+    ...r.rounds.map(
+      (s) =>
+        `  round ${s.round}: connections ${s.connections}, subscriptions ${s.subscriptions}, RSS ${(s.rssBytes / 2 ** 20).toFixed(1)} MiB, heap used ${(s.heapUsedBytes / 2 ** 20).toFixed(1)} MiB (after GC; heap total ${(s.heapTotalBytes / 2 ** 20).toFixed(1)}, external ${(s.externalBytes / 2 ** 20).toFixed(1)}), open fds ${s.openFds}, gateway CPU ${s.cpuSeconds.toFixed(1)} s, longest loop stall: gateway ${s.gatewayLoopLagMaxMs} ms, fuzzer ${s.fuzzerLoopLagMaxMs} ms`,
+    ),
     r.crashReport ? `  crash report: ${r.crashReport}` : '',
     r.problems.length === 0 ? '  OK: no crash, no gap, no leak' : `  PROBLEMS:\n${r.problems.map((p) => `    - ${p}`).join('\n')}`,
   ]
@@ -1341,7 +1684,9 @@ async function main(): Promise<void> {
   console.log(summarize(result));
   if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 1));
   if (result.problems.length > 0) {
-    console.log(`reproduce with: npm run fuzz -- --messages ${messages} --seed ${seed} --connections ${values.connections} --rounds ${values.rounds}`);
+    console.log(
+      `reproduce with: npm run fuzz -- --messages ${messages} --seed ${seed} --connections ${values.connections} --rounds ${values.rounds}`,
+    );
     process.exitCode = 1;
   }
 }

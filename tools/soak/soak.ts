@@ -59,7 +59,16 @@ export interface SoakSample {
   cpuPct: number;
 }
 
-type MetricKey = 'rssMiB' | 'heapUsedMiB' | 'heapTotalMiB' | 'externalMiB' | 'handles' | 'fds' | 'lagP99Ms' | 'connections' | 'subscriptions';
+type MetricKey =
+  | 'rssMiB'
+  | 'heapUsedMiB'
+  | 'heapTotalMiB'
+  | 'externalMiB'
+  | 'handles'
+  | 'fds'
+  | 'lagP99Ms'
+  | 'connections'
+  | 'subscriptions';
 const FITTED: readonly { key: MetricKey; label: string; unit: string }[] = [
   { key: 'rssMiB', label: 'RSS', unit: 'MiB' },
   { key: 'heapUsedMiB', label: 'heap used (after GC)', unit: 'MiB' },
@@ -152,7 +161,12 @@ function steadyClient(port: number, i: number, stats: Stats): SteadyClient {
   const conflatedSeen = new Set<string>();
   ws.on('open', () => ws.send(JSON.stringify({ op: 'subscribe', id: 1, topics: kind.topics, maxRate: kind.maxRate })));
   ws.on('message', (data: Buffer, isBinary: boolean) => {
-    const f = (isBinary ? unpackr.unpack(data) : JSON.parse(data.toString('utf8'))) as { t: string; topic: string; ticks: { seq: number }[]; conflated?: number };
+    const f = (isBinary ? unpackr.unpack(data) : JSON.parse(data.toString('utf8'))) as {
+      t: string;
+      topic: string;
+      ticks: { seq: number }[];
+      conflated?: number;
+    };
     if (f.t !== 'ticks' && f.t !== 'snapshot') {
       if (f.t === 'error' || f.t === 'slow') stats.steadyGaps.push(`steady ${i}: ${JSON.stringify(f).slice(0, 160)}`);
       return;
@@ -186,7 +200,16 @@ function steadyClient(port: number, i: number, stats: Stats): SteadyClient {
   return c;
 }
 
-const CHURN_ENTRIES = ['equity.*.quote', 'fx.*.quote', '*.*.*', 'equity.AAPL.*', 'equity.MSFT.quote', 'fx.USDJPY.quote', 'equity.*.trade', 'crypto.BTCUSD.quote'];
+const CHURN_ENTRIES = [
+  'equity.*.quote',
+  'fx.*.quote',
+  '*.*.*',
+  'equity.AAPL.*',
+  'equity.MSFT.quote',
+  'fx.USDJPY.quote',
+  'equity.*.trade',
+  'crypto.BTCUSD.quote',
+];
 
 /** A short-lived client: connects, subscribes, maybe unsubscribes, leaves after 0.5–5 s. */
 function churnClient(port: number, rng: Random, stats: Stats, live: Set<WebSocket>, run: { ending: boolean }): void {
@@ -242,8 +265,23 @@ export interface SoakResult {
   problems: string[];
 }
 
-async function startGateway(gc: boolean): Promise<{ child: ChildProcess; port: number; exit: () => { code: number | null; signal: string | null } | null; exited: Promise<unknown> }> {
-  const args = [...(gc ? ['--expose-gc', '--import', GC_PRELOAD] : []), BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'];
+async function startGateway(gc: boolean): Promise<{
+  child: ChildProcess;
+  port: number;
+  exit: () => { code: number | null; signal: string | null } | null;
+  exited: Promise<unknown>;
+}> {
+  const args = [
+    ...(gc ? ['--expose-gc', '--import', GC_PRELOAD] : []),
+    BIN,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--log-level',
+    'warn',
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let exit: { code: number | null; signal: string | null } | null = null;
@@ -267,7 +305,16 @@ async function startGateway(gc: boolean): Promise<{ child: ChildProcess; port: n
 
 export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const log = opts.log;
-  const stats: Stats = { steadyTicks: 0, steadyGaps: [], steadyClosed: [], churnOpened: 0, churnFailed: 0, churnClosedByServer: {}, churnSubscribes: 0, churnUnsubscribes: 0 };
+  const stats: Stats = {
+    steadyTicks: 0,
+    steadyGaps: [],
+    steadyClosed: [],
+    churnOpened: 0,
+    churnFailed: 0,
+    churnClosedByServer: {},
+    churnSubscribes: 0,
+    churnUnsubscribes: 0,
+  };
   const loadAvgStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const gw = await startGateway(opts.gcBeforeSample);
   const base = `http://127.0.0.1:${gw.port}`;
@@ -277,7 +324,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const steady: SteadyClient[] = [];
   const live = new Set<WebSocket>();
   const run = { ending: false };
-  log(`soak: ${opts.minutes} min, gateway pid ${gw.child.pid} on 127.0.0.1:${gw.port} (default simulated feeds), ${opts.steady} steady clients, ${opts.churnPerSecond} new clients/s, sample every ${opts.sampleSeconds} s${opts.gcBeforeSample ? ' after a forced GC' : ''}`);
+  log(
+    `soak: ${opts.minutes} min, gateway pid ${gw.child.pid} on 127.0.0.1:${gw.port} (default simulated feeds), ${opts.steady} steady clients, ${opts.churnPerSecond} new clients/s, sample every ${opts.sampleSeconds} s${opts.gcBeforeSample ? ' after a forced GC' : ''}`,
+  );
   const header = `${'t (s)'.padStart(6)} ${'RSS MiB'.padStart(8)} ${'heap MiB'.padStart(9)} ${'handles'.padStart(7)} ${'fds'.padStart(5)} ${'lag p99'.padStart(8)} ${'lag max'.padStart(8)} ${'conns'.padStart(6)} ${'subs'.padStart(6)} ${'ticks/s'.padStart(8)} ${'frames/s'.padStart(9)} ${'CPU %'.padStart(6)}`;
   log(header);
   const started = performance.now();
@@ -322,7 +371,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       prev = { t, ticksIn, framesOut, cpu };
       samples.push(s);
       const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
-      log(`${f(s.t, 0).padStart(6)} ${f(s.rssMiB).padStart(8)} ${f(s.heapUsedMiB).padStart(9)} ${f(s.handles, 0).padStart(7)} ${f(s.fds, 0).padStart(5)} ${f(s.lagP99Ms).padStart(8)} ${f(s.lagMaxMs).padStart(8)} ${f(s.connections, 0).padStart(6)} ${f(s.subscriptions, 0).padStart(6)} ${f(s.ticksInPerSec, 0).padStart(8)} ${f(s.framesOutPerSec, 0).padStart(9)} ${f(s.cpuPct, 0).padStart(6)}`);
+      log(
+        `${f(s.t, 0).padStart(6)} ${f(s.rssMiB).padStart(8)} ${f(s.heapUsedMiB).padStart(9)} ${f(s.handles, 0).padStart(7)} ${f(s.fds, 0).padStart(5)} ${f(s.lagP99Ms).padStart(8)} ${f(s.lagMaxMs).padStart(8)} ${f(s.connections, 0).padStart(6)} ${f(s.subscriptions, 0).padStart(6)} ${f(s.ticksInPerSec, 0).padStart(8)} ${f(s.framesOutPerSec, 0).padStart(9)} ${f(s.cpuPct, 0).padStart(6)}`,
+      );
     }
   } finally {
     clearInterval(churn);
@@ -344,7 +395,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       problems.push('the gateway did not exit within 10 s of SIGTERM');
     } else if (exit.code !== 0) problems.push(`the gateway exited with code ${exit.code} on SIGTERM`);
   }
-  if (stats.steadyGaps.length > 0) problems.push(`steady clients saw ${stats.steadyGaps.length} gaps or unexpected frames: ${stats.steadyGaps.slice(0, 3).join('; ')}`);
+  if (stats.steadyGaps.length > 0)
+    problems.push(`steady clients saw ${stats.steadyGaps.length} gaps or unexpected frames: ${stats.steadyGaps.slice(0, 3).join('; ')}`);
   if (stats.steadyClosed.length > 0) problems.push(`steady clients were disconnected: ${stats.steadyClosed.slice(0, 3).join('; ')}`);
 
   const fitted = samples.filter((s) => s.t >= opts.warmupSeconds);
@@ -354,11 +406,34 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     const b = slope(xs, ys);
     const mean = ys.reduce((a, y) => a + y, 0) / Math.max(1, ys.length);
     const span = xs.length > 1 ? xs[xs.length - 1]! - xs[0]! : 0;
-    return { metric: label, unit, first: ys[0] ?? Number.NaN, last: ys[ys.length - 1] ?? Number.NaN, mean, slopePerMin: b, risePct: mean !== 0 ? ((b * span) / Math.abs(mean)) * 100 : 0 };
+    return {
+      metric: label,
+      unit,
+      first: ys[0] ?? Number.NaN,
+      last: ys[ys.length - 1] ?? Number.NaN,
+      mean,
+      slopePerMin: b,
+      risePct: mean !== 0 ? ((b * span) / Math.abs(mean)) * 100 : 0,
+    };
   });
   return {
-    options: { minutes: opts.minutes, sampleSeconds: opts.sampleSeconds, steady: opts.steady, churnPerSecond: opts.churnPerSecond, warmupSeconds: opts.warmupSeconds, gcBeforeSample: opts.gcBeforeSample, seed: opts.seed },
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '?', memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadAvgStart, loadAvgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100) },
+    options: {
+      minutes: opts.minutes,
+      sampleSeconds: opts.sampleSeconds,
+      steady: opts.steady,
+      churnPerSecond: opts.churnPerSecond,
+      warmupSeconds: opts.warmupSeconds,
+      gcBeforeSample: opts.gcBeforeSample,
+      seed: opts.seed,
+    },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? '?',
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      loadAvgStart,
+      loadAvgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    },
     samples,
     fits,
     stats,
@@ -372,7 +447,10 @@ export function fitTable(fits: readonly Fit[]): string {
   return [
     '| metric | first | last | mean | slope per minute | rise over the fitted window |',
     '|---|---:|---:|---:|---:|---:|',
-    ...fits.map((x) => `| ${x.metric}${x.unit ? ` (${x.unit})` : ''} | ${f(x.first)} | ${f(x.last)} | ${f(x.mean)} | ${x.slopePerMin >= 0 ? '+' : ''}${f(x.slopePerMin, 3)} | ${x.risePct >= 0 ? '+' : ''}${f(x.risePct, 1)} % |`),
+    ...fits.map(
+      (x) =>
+        `| ${x.metric}${x.unit ? ` (${x.unit})` : ''} | ${f(x.first)} | ${f(x.last)} | ${f(x.mean)} | ${x.slopePerMin >= 0 ? '+' : ''}${f(x.slopePerMin, 3)} | ${x.risePct >= 0 ? '+' : ''}${f(x.risePct, 1)} % |`,
+    ),
   ].join('\n');
 }
 
@@ -389,7 +467,10 @@ function markdown(r: SoakResult): string {
     '',
     '| t (s) | RSS MiB | heap used MiB | heap total MiB | handles | open fds | lag p99 ms | lag max ms | connections | subscriptions | ticks in/s | frames out/s | CPU % |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...r.samples.map((s) => `| ${f(s.t, 0)} | ${f(s.rssMiB)} | ${f(s.heapUsedMiB)} | ${f(s.heapTotalMiB)} | ${f(s.handles, 0)} | ${f(s.fds, 0)} | ${f(s.lagP99Ms)} | ${f(s.lagMaxMs)} | ${f(s.connections, 0)} | ${f(s.subscriptions, 0)} | ${f(s.ticksInPerSec, 0)} | ${f(s.framesOutPerSec, 0)} | ${f(s.cpuPct, 0)} |`),
+    ...r.samples.map(
+      (s) =>
+        `| ${f(s.t, 0)} | ${f(s.rssMiB)} | ${f(s.heapUsedMiB)} | ${f(s.heapTotalMiB)} | ${f(s.handles, 0)} | ${f(s.fds, 0)} | ${f(s.lagP99Ms)} | ${f(s.lagMaxMs)} | ${f(s.connections, 0)} | ${f(s.subscriptions, 0)} | ${f(s.ticksInPerSec, 0)} | ${f(s.framesOutPerSec, 0)} | ${f(s.cpuPct, 0)} |`,
+    ),
     '',
     '## Fitted slopes',
     '',
@@ -399,7 +480,9 @@ function markdown(r: SoakResult): string {
     '',
     `Steady: ${r.stats.steadyTicks} ticks, ${r.stats.steadyGaps.length} gaps, ${r.stats.steadyClosed.length} disconnects. Churn: ${r.stats.churnOpened} connections opened, ${r.stats.churnSubscribes} subscribes, ${r.stats.churnUnsubscribes} unsubscribes, ${r.stats.churnFailed} failed, closed by the server: ${JSON.stringify(r.stats.churnClosedByServer)}.`,
     '',
-    r.problems.length === 0 ? 'No problems: the gateway stayed up, steady clients saw every seq, and it exited 0 on SIGTERM.' : `Problems:\n${r.problems.map((p) => `- ${p}`).join('\n')}`,
+    r.problems.length === 0
+      ? 'No problems: the gateway stayed up, steady clients saw every seq, and it exited 0 on SIGTERM.'
+      : `Problems:\n${r.problems.map((p) => `- ${p}`).join('\n')}`,
     '',
   ].join('\n');
 }
@@ -431,7 +514,9 @@ async function main(): Promise<void> {
     log: (line) => console.log(line),
   });
   console.log(`\nFitted over t ≥ ${result.options.warmupSeconds} s:\n${fitTable(result.fits)}`);
-  console.log(`\nsteady clients: ${result.stats.steadyTicks} ticks, ${result.stats.steadyGaps.length} gaps; churn: ${result.stats.churnOpened} connections, closed by server ${JSON.stringify(result.stats.churnClosedByServer)}`);
+  console.log(
+    `\nsteady clients: ${result.stats.steadyTicks} ticks, ${result.stats.steadyGaps.length} gaps; churn: ${result.stats.churnOpened} connections, closed by server ${JSON.stringify(result.stats.churnClosedByServer)}`,
+  );
   for (const p of result.problems) console.log(`PROBLEM: ${p}`);
   mkdirSync(values.out, { recursive: true });
   writeFileSync(`${values.out}/soak.json`, `${JSON.stringify(result, null, 1)}\n`);

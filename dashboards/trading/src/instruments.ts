@@ -10,7 +10,24 @@
 import { isPattern, parseTopic, topicError, TopicPattern, type ParsedTopic } from '../../../src/core/topic.ts';
 
 const CURRENCIES = new Set([
-  'USD', 'EUR', 'GBP', 'JPY', 'CHF', 'AUD', 'NZD', 'CAD', 'SEK', 'NOK', 'DKK', 'HKD', 'SGD', 'CNH', 'MXN', 'ZAR', 'PLN', 'TRY',
+  'USD',
+  'EUR',
+  'GBP',
+  'JPY',
+  'CHF',
+  'AUD',
+  'NZD',
+  'CAD',
+  'SEK',
+  'NOK',
+  'DKK',
+  'HKD',
+  'SGD',
+  'CNH',
+  'MXN',
+  'ZAR',
+  'PLN',
+  'TRY',
 ]);
 
 export interface WatchEntry {

@@ -11,9 +11,11 @@
  * (docs/security.md); it is never shown on the page.
  */
 import './styles.css';
+import type { OrderBook } from '@tickgate/client';
 import { ChartView } from './chart.ts';
+import { DayStatsView, LadderView, TapeView } from './detail.ts';
 import { parseEntry, type WatchEntry } from './instruments.ts';
-import { Market, type Row } from './model.ts';
+import { Market, SORT_KEYS, type Row, type SortKey } from './model.ts';
 import { loadSaved, save, type Saved } from './storage.ts';
 import { SdkStreamClient, type StreamClient } from './stream.ts';
 import { byId, Notices, StatusView, WatchlistView } from './view.ts';
@@ -55,6 +57,17 @@ market.setEntries(entries);
 const notices = new Notices(byId('notices'));
 const status = new StatusView();
 const chart = new ChartView(byId('chart-ticks'), byId('chart-candles'));
+const candlesBox = byId('chart-candles');
+const candlesLabel = byId('candles-label');
+const CANDLES_LABEL = candlesLabel.textContent;
+const ladder = new LadderView(byId('ladder-rows'));
+const bookState = byId('book-state');
+const tape = new TapeView(byId('tape-rows'), byId('tape-empty'));
+const dayStats = new DayStatsView(byId('day-stats'));
+const detailMsg = byId('detail-msg');
+/** The selected instrument's verified book (the SDK keeps it), and whether the ladder must repaint. */
+let selectedBook: OrderBook | null = null;
+let bookDirty = false;
 const chartTitle = byId('chart-title');
 const chartSub = byId('chart-sub');
 const rateSelect = byId<HTMLSelectElement>('max-rate');
@@ -70,21 +83,36 @@ function persist(): void {
   save(storage(), { watchlist: entries.map((e) => e.text), maxRate: saved.maxRate, selected: chart.selected?.key ?? null });
 }
 
+/** The selected instrument's book and bar topics: the ladder and the candle chart. */
+function detailTopics(row: Row | null): string[] {
+  return row === null ? [] : [`${row.key}.book`, `${row.key}.bar_1s`];
+}
+
 function wantedTopics(): string[] {
-  return entries.flatMap((e) => e.subscriptions);
+  return [...entries.flatMap((e) => e.subscriptions), ...detailTopics(chart.selected)];
 }
 
 function select(row: Row | null): void {
+  const changed = row !== chart.selected;
   chart.select(row);
   watchlist.setSelected(row?.key ?? null);
   chartTitle.textContent = row === null ? 'select a row' : row.symbol;
   chartSub.textContent = row === null ? '' : row.assetClass;
+  if (changed) {
+    selectedBook = null;
+    bookDirty = false;
+    ladder.clear();
+    bookState.textContent = row === null ? '' : 'waiting';
+    candlesLabel.textContent = CANDLES_LABEL;
+    // Declared later (the client needs the callbacks above); undefined only during start-up.
+    client?.setWanted(wantedTopics(), saved.maxRate);
+  }
   persist();
 }
 
 function applyEntries(): void {
   market.setEntries(entries);
-  client.setWanted(wantedTopics(), saved.maxRate);
+  client?.setWanted(wantedTopics(), saved.maxRate);
   renderEntries();
   const selected = chart.selected;
   if (selected !== null && !market.rows.has(selected.key)) select(market.order[0] ?? null);
@@ -140,7 +168,8 @@ function configureRateSelect(): void {
   if (rateSelect.value === '') rateSelect.value = '0';
 }
 
-const client: StreamClient = new SdkStreamClient(url, {
+let client: StreamClient | undefined;
+client = new SdkStreamClient(url, {
   onState(state) {
     status.setState(state);
     if (state.kind === 'reconnecting' && state.attempt === 1) notices.show('info', `disconnected: ${state.reason}; reconnecting`, 'conn');
@@ -154,16 +183,23 @@ const client: StreamClient = new SdkStreamClient(url, {
     notices.clearKind('stale:');
   },
   onEpochChanged() {
-    notices.show('info', 'the gateway restarted (new epoch): sequence numbers start again; prices continue from the new snapshots', 'epoch');
+    notices.show(
+      'info',
+      'the gateway restarted (new epoch): sequence numbers start again; prices continue from the new snapshots',
+      'epoch',
+    );
   },
   onTicks(topic, ticks, snapshot) {
+    const row = market.rowFor(topic);
+    if (row !== undefined && row.pendingTopics.size > 0) notices.clear(`unknown:${row.key}`);
     market.applyTicks(topic, ticks, snapshot);
   },
   onGap(topic, gap) {
     if (market.rowFor(topic) === undefined) return;
     market.noteGap(topic);
     const range = gap.from !== undefined ? ` seq ${gap.from}${gap.to !== undefined && gap.to !== gap.from ? `–${gap.to}` : ''}` : '';
-    const why = gap.reason === 'missed' ? 'missed' : gap.reason === 'lost' ? 'lost upstream' : `could not resume (${gap.reason.replace('_', ' ')}):`;
+    const why =
+      gap.reason === 'missed' ? 'missed' : gap.reason === 'lost' ? 'lost upstream' : `could not resume (${gap.reason.replace('_', ' ')}):`;
     notices.show('gap', `gap on ${topic}: ${why}${range}`, `gap:${topic}`);
   },
   onTopicStatus(topic, stale, reason) {
@@ -183,11 +219,46 @@ const client: StreamClient = new SdkStreamClient(url, {
   onRtt(ms) {
     status.rttMs = ms;
   },
+  onBook(topic, book) {
+    if (chart.selected === null || topic !== `${chart.selected.key}.book`) return;
+    selectedBook = book;
+    bookDirty = true;
+  },
+  onBookResync(topic) {
+    if (chart.selected !== null && topic === `${chart.selected.key}.book`)
+      bookState.textContent = 'checksum mismatch: fetching a fresh snapshot';
+    notices.show('info', `${topic}: the local book diverged (checksum mismatch); fetching a fresh snapshot`, `resync:${topic}`);
+  },
+  onBar(topic, bar, snapshot) {
+    if (chart.selected === null || topic !== `${chart.selected.key}.bar_1s`) return;
+    if (chart.barCount === 0) candlesLabel.textContent = CANDLES_LABEL;
+    chart.addBar(bar, snapshot);
+  },
+  onStats(topic, stats) {
+    market.applyStats(topic, stats);
+  },
+  onPending(topic) {
+    const sel = chart.selected;
+    if (sel !== null && topic === `${sel.key}.book`) bookState.textContent = 'no book for this instrument on this gateway (yet)';
+    if (sel !== null && topic === `${sel.key}.bar_1s`)
+      candlesLabel.textContent = '1-second bars from the gateway: none yet (no trades, or no bars for this instrument)';
+    market.notePending(topic);
+    const row = market.rowFor(topic);
+    if (row?.unknown) {
+      notices.show(
+        'error',
+        `${row.symbol}: no such instrument on this gateway (${[...row.pendingTopics].join(', ')} never had data); it stays in the watchlist and shows up if the gateway starts publishing it`,
+        `unknown:${row.key}`,
+      );
+    }
+  },
 });
+
+const stream: StreamClient = client;
 
 rateSelect.addEventListener('change', () => {
   saved.maxRate = Number(rateSelect.value);
-  client.setWanted(wantedTopics(), saved.maxRate);
+  stream.setWanted(wantedTopics(), saved.maxRate);
   persist();
 });
 
@@ -211,9 +282,49 @@ addInput.addEventListener('input', () => {
   addError.textContent = '';
 });
 
+// Sortable columns: click a header (again: reverse; a third time: watchlist order).
+const headers = Array.from(document.querySelectorAll<HTMLTableCellElement>('#watchlist th[data-sort]'));
+function paintSortHeaders(): void {
+  for (const th of headers) {
+    const active = th.dataset.sort === market.sortKey;
+    th.setAttribute('aria-sort', active ? (market.sortDir === 1 ? 'ascending' : 'descending') : 'none');
+  }
+}
+for (const th of headers) {
+  th.tabIndex = 0;
+  const sort = () => {
+    const key = th.dataset.sort as SortKey;
+    if (!(SORT_KEYS as readonly string[]).includes(key)) return;
+    market.toggleSort(key);
+    paintSortHeaders();
+  };
+  th.addEventListener('click', sort);
+  th.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' || ev.key === ' ') {
+      ev.preventDefault();
+      sort();
+    }
+  });
+}
+paintSortHeaders();
+
+// Keyboard: ↑ / ↓ move the selection (not while typing in the add box).
+document.addEventListener('keydown', (ev) => {
+  if (ev.key !== 'ArrowDown' && ev.key !== 'ArrowUp') return;
+  const target = ev.target as HTMLElement | null;
+  if (target !== null && (target.tagName === 'INPUT' || target.tagName === 'SELECT' || target.tagName === 'TEXTAREA')) return;
+  const order = market.order;
+  if (order.length === 0) return;
+  ev.preventDefault();
+  const at = chart.selected === null ? -1 : order.indexOf(chart.selected);
+  const next = order[Math.min(order.length - 1, Math.max(0, at + (ev.key === 'ArrowDown' ? 1 : -1)))]!;
+  select(next);
+  document.querySelector(`#rows tr[data-key="${CSS.escape(next.key)}"]`)?.scrollIntoView({ block: 'nearest' });
+});
+
 renderEntries();
 configureRateSelect();
-client.setWanted(wantedTopics(), saved.maxRate);
+stream.setWanted(wantedTopics(), saved.maxRate);
 select((saved.selected !== null ? market.rows.get(saved.selected) : undefined) ?? market.order[0] ?? null);
 
 // One DOM pass per animation frame; the status bar four times a second (ticks/s over the last second).
@@ -224,15 +335,28 @@ function frame(): void {
   watchlist.render(now);
   if (chart.selected === null && market.order.length > 0) select(market.order[0]!);
   chart.render();
+  const sel = chart.selected;
+  if (bookDirty && selectedBook !== null && sel !== null) {
+    bookDirty = false;
+    ladder.render(selectedBook.bids, selectedBook.asks, sel.decimals);
+    bookState.textContent = `#${selectedBook.seq} · checksum verified`;
+  }
+  tape.render(sel);
+  if (String(chart.barCount) !== candlesBox.dataset.bars) candlesBox.dataset.bars = String(chart.barCount);
   if (now - lastStatus >= 250) {
     lastStatus = now;
+    market.resort();
+    dayStats.render(sel);
+    const unknown = sel?.unknown === true;
+    detailMsg.hidden = !unknown;
+    if (unknown) detailMsg.textContent = `No such instrument on this gateway: ${[...sel!.pendingTopics].join(', ')} never had data.`;
     tickSamples.push(now, market.ticksApplied);
     while (tickSamples.length > 4 && tickSamples[2]! <= now - 1000) tickSamples.splice(0, 2);
     const dt = now - tickSamples[0]!;
     const ticksPerSecond = dt > 0 ? ((market.ticksApplied - tickSamples[1]!) * 1000) / dt : 0;
-    status.paint(now, client.reconnects, ticksPerSecond, watchlist.latency);
+    status.paint(now, stream.reconnects, ticksPerSecond, watchlist.latency);
   }
   requestAnimationFrame(frame);
 }
 requestAnimationFrame(frame);
-window.addEventListener('pagehide', () => client.close());
+window.addEventListener('pagehide', () => stream.close());

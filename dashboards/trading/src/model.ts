@@ -5,12 +5,23 @@
  * Incoming ticks only update numbers and mark the row dirty; the view paints dirty rows on the
  * next animation frame, so a burst of 1,000 ticks/s costs one DOM pass per frame.
  */
-import type { WireTick } from '../../../src/core/tick.ts';
+import type { DayStats, WireTick } from '@tickgate/client';
 import { topicError, type ParsedTopic } from '../../../src/core/topic.ts';
 import { PriceHistory } from './history.ts';
 import { instrumentKey, priceDecimals, type WatchEntry } from './instruments.ts';
 
 export type Direction = -1 | 0 | 1;
+
+export interface Trade {
+  ts: number;
+  price: number;
+  size: number;
+  /** Against the previous trade: up, down, or unchanged. */
+  dir: Direction;
+}
+
+/** Trades kept per row for the tape. */
+export const TAPE_LENGTH = 40;
 
 export class Row {
   bid = NaN;
@@ -24,6 +35,23 @@ export class Row {
   firstTrade = NaN;
   firstMid = NaN;
   updates = 0;
+  /**
+   * The instrument's day statistics (a snapshot's `stats`, docs/protocol.md §17.5), carried forward
+   * by later prices of the same source (trades, or quote mids for `source: "mid"`): high, low,
+   * volume. null until a snapshot brought them.
+   */
+  stats: DayStats | null = null;
+  dayHigh = NaN;
+  dayLow = NaN;
+  /** Traded size today: the statistics' volume plus the trades since. */
+  volume = NaN;
+  /** Recent trades, newest last (the time-and-sales tape of the selected row). */
+  readonly trades: Trade[] = [];
+  /** Bumped with every trade, so the tape repaints only when it changed. */
+  tradesVersion = 0;
+  /** Exact topics the watchlist subscribes for this row, and those the gateway answered `pending` (never had data). */
+  expectedTopics = 0;
+  readonly pendingTopics = new Set<string>();
   /** Holes in the seqs of this instrument's topics seen this session. */
   gaps = 0;
   /** Gateway time of the newest live tick (snapshots excluded: their age says nothing of latency), epoch ms. */
@@ -43,12 +71,27 @@ export class Row {
     readonly symbol: string,
   ) {}
 
+  /**
+   * What change is measured against: the previous close from the day statistics, else today's
+   * open, else (no statistics yet) the first price this page saw.
+   */
+  get reference(): number {
+    const st = this.stats;
+    if (st !== null) {
+      const ref = st.prevClose ?? st.open;
+      if (ref !== null) return ref;
+    }
+    return this.lastIsTrade ? this.firstTrade : this.firstMid;
+  }
   get change(): number {
-    return this.last - (this.lastIsTrade ? this.firstTrade : this.firstMid);
+    return this.last - this.reference;
   }
   get changePct(): number {
-    const ref = this.lastIsTrade ? this.firstTrade : this.firstMid;
-    return (this.change / ref) * 100;
+    return (this.change / this.reference) * 100;
+  }
+  /** No data, and the gateway said `pending` for every topic subscribed for it: no such instrument there (yet). */
+  get unknown(): boolean {
+    return this.updates === 0 && this.expectedTopics > 0 && this.pendingTopics.size >= this.expectedTopics;
   }
   get spread(): number {
     return this.ask - this.bid;
@@ -56,6 +99,31 @@ export class Row {
   get stale(): boolean {
     return this.staleTopics.size > 0;
   }
+}
+
+export const SORT_KEYS = [
+  'symbol',
+  'bidSize',
+  'bid',
+  'ask',
+  'askSize',
+  'last',
+  'change',
+  'changePct',
+  'volume',
+  'spread',
+  'updates',
+] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+
+function sortValue(row: Row, key: Exclude<SortKey, 'symbol'>): number {
+  const v = row[key];
+  return Number.isFinite(v) ? v : NaN;
+}
+
+function extendRange(row: Row, price: number): void {
+  if (!(price <= row.dayHigh)) row.dayHigh = price;
+  if (!(price >= row.dayLow)) row.dayLow = price;
 }
 
 function direction(before: number, after: number): Direction {
@@ -68,6 +136,11 @@ export class Market {
   readonly rows = new Map<string, Row>();
   /** Rows in display order; recomputed when `structureVersion` changes. */
   order: Row[] = [];
+  /** Rows in watchlist order (entries, then a pattern's topics by name): the order when not sorted. */
+  private baseOrder: Row[] = [];
+  /** Column the watchlist is sorted by (null: watchlist order), and the direction (1 ascending). */
+  sortKey: SortKey | null = null;
+  sortDir: 1 | -1 = 1;
   /** Bumped whenever rows are added, removed or reordered. */
   structureVersion = 0;
   readonly dirty = new Set<Row>();
@@ -83,7 +156,10 @@ export class Market {
   setEntries(entries: readonly WatchEntry[]): void {
     this.entries = entries;
     for (const entry of entries) {
-      for (const key of entry.instruments) if (!this.rows.has(key)) this.addRow(key);
+      for (const key of entry.instruments) {
+        const row = this.rows.get(key) ?? this.addRow(key);
+        row.expectedTopics = entry.subscriptions.filter((t) => !t.includes('*')).length;
+      }
     }
     for (const [key, row] of this.rows) {
       const covered = entries.some((e) => e.instruments.includes(key) || [...row.topics].some((t) => e.matches(t)));
@@ -111,7 +187,9 @@ export class Market {
         const row = this.rows.get(key);
         if (row) rows.push(row);
       }
-      const matched = [...this.rows.values()].filter((r) => !entry.instruments.includes(r.key) && [...r.topics].some((t) => entry.matches(t)));
+      const matched = [...this.rows.values()].filter(
+        (r) => !entry.instruments.includes(r.key) && [...r.topics].some((t) => entry.matches(t)),
+      );
       matched.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       for (const row of [...rows, ...matched]) {
         if (!seen.has(row)) {
@@ -120,8 +198,45 @@ export class Market {
         }
       }
     }
-    this.order = order;
+    this.baseOrder = order;
+    this.order = this.sorted();
     this.structureVersion++;
+  }
+
+  /** Sorts by `key`: a second call on the same key reverses the direction, a third restores watchlist order. */
+  toggleSort(key: SortKey): void {
+    if (this.sortKey !== key) {
+      this.sortKey = key;
+      this.sortDir = key === 'symbol' ? 1 : -1;
+    } else if (this.sortDir === (key === 'symbol' ? 1 : -1)) this.sortDir = this.sortDir === 1 ? -1 : 1;
+    else this.sortKey = null;
+    this.order = this.sorted();
+    this.structureVersion++;
+  }
+
+  /** Re-sorts by the current values (prices move); bumps structureVersion only when the order changed. */
+  resort(): void {
+    if (this.sortKey === null) return;
+    const next = this.sorted();
+    if (next.some((row, i) => row !== this.order[i])) {
+      this.order = next;
+      this.structureVersion++;
+    }
+  }
+
+  private sorted(): Row[] {
+    const key = this.sortKey;
+    if (key === null) return this.baseOrder;
+    const dir = this.sortDir;
+    const rank = new Map(this.baseOrder.map((r, i) => [r, i]));
+    return [...this.baseOrder].sort((a, b) => {
+      if (key === 'symbol') return dir * (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0) || rank.get(a)! - rank.get(b)!;
+      const va = sortValue(a, key);
+      const vb = sortValue(b, key);
+      // Rows without a value go last, whatever the direction.
+      if (Number.isNaN(va) || Number.isNaN(vb)) return Number.isNaN(va) ? (Number.isNaN(vb) ? rank.get(a)! - rank.get(b)! : 1) : -1;
+      return dir * (va - vb) || rank.get(a)! - rank.get(b)!;
+    });
   }
 
   private parse(topic: string): ParsedTopic | null {
@@ -158,6 +273,8 @@ export class Market {
     const bid = row.bid;
     const ask = row.ask;
     const last = row.last;
+    row.pendingTopics.delete(topic);
+    const midStats = row.stats?.source === 'mid';
     for (const t of ticks) {
       if ('bid' in t) {
         row.bid = t.bid;
@@ -171,7 +288,18 @@ export class Market {
         }
         if (!row.lastIsTrade) row.last = mid;
         row.history.add(t.ts, mid);
+        if (midStats && !snapshot) extendRange(row, mid);
       } else {
+        if (!snapshot) {
+          const prev = row.trades.at(-1);
+          row.trades.push({ ts: t.ts, price: t.price, size: t.size, dir: prev === undefined ? 0 : direction(prev.price, t.price) });
+          if (row.trades.length > TAPE_LENGTH) row.trades.splice(0, row.trades.length - TAPE_LENGTH);
+          row.tradesVersion++;
+          if (row.stats !== null && !midStats) {
+            extendRange(row, t.price);
+            row.volume += t.size;
+          }
+        }
         if (Number.isNaN(row.firstTrade)) row.firstTrade = t.price;
         if (Number.isNaN(row.firstMid)) row.decimals = priceDecimals(row.assetClass, row.symbol, t.price);
         row.last = t.price;
@@ -189,6 +317,25 @@ export class Market {
     if (dl !== 0) row.flashLast = dl;
     this.dirty.add(row);
     return true;
+  }
+
+  /** Day statistics from a snapshot of one of the row's topics: they replace what the row had. */
+  applyStats(topic: string, stats: DayStats): void {
+    const row = this.rowFor(topic);
+    if (row === undefined) return;
+    row.stats = stats;
+    row.dayHigh = stats.high ?? NaN;
+    row.dayLow = stats.low ?? NaN;
+    row.volume = stats.source === 'trade' ? stats.volume : NaN;
+    this.dirty.add(row);
+  }
+
+  /** The gateway answered `pending` for a topic: it has never had data. */
+  notePending(topic: string): void {
+    const row = this.rowFor(topic);
+    if (row === undefined || row.updates > 0) return;
+    row.pendingTopics.add(topic);
+    this.dirty.add(row);
   }
 
   /** A topic went stale or live again (server `status` frame). */

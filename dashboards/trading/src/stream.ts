@@ -15,7 +15,21 @@
  *   gateway run (new epoch) is reported once, as onEpochChanged, instead of as one
  *   `epoch_changed` gap per topic.
  */
-import { CloseCode, TickgateClient, type GapReason, type SlowFrame, type Subscription, type Tick, type WebSocketConstructor, type WireTick } from '@tickgate/client';
+import {
+  CloseCode,
+  isBarTick,
+  isBookTick,
+  TickgateClient,
+  type BarTick,
+  type DayStats,
+  type GapReason,
+  type OrderBook,
+  type SlowFrame,
+  type Subscription,
+  type Tick,
+  type WebSocketConstructor,
+  type WireTick,
+} from '@tickgate/client';
 export type ConnectionState =
   | { readonly kind: 'connecting'; readonly attempt: number }
   | { readonly kind: 'live'; readonly server: string; readonly epoch: number }
@@ -42,6 +56,16 @@ export interface StreamListener {
   onRateGranted(rate: number): void;
   onServerError(code: string, message: string): void;
   onRtt(ms: number): void;
+  /** A book topic's verified local book (kept by the SDK) changed. */
+  onBook?(topic: string, book: OrderBook): void;
+  /** A book diverged from the gateway's; the SDK asked for a fresh snapshot. */
+  onBookResync?(topic: string): void;
+  /** Bar updates of a bar topic; `snapshot`: the history the subscribe brought (oldest first). */
+  onBar?(topic: string, bar: BarTick, snapshot: boolean): void;
+  /** Day statistics from a snapshot frame. */
+  onStats?(topic: string, stats: DayStats): void;
+  /** The gateway subscribed an exact topic that has never had data (ack result `pending`). */
+  onPending?(topic: string): void;
 }
 
 export interface StreamClient {
@@ -83,7 +107,12 @@ export class SdkStreamClient implements StreamClient {
 
   private readonly pingIntervalMs: number;
   private readonly entriesPerRequest: number;
-  private readonly onTick = (tick: Tick) => this.listener.onTicks(tick.topic, [tick as unknown as WireTick], tick.snapshot);
+  /** Quotes and trades go to onTicks; bars to onBar; book entries only through the SDK's verified `book` event. */
+  private readonly onTick = (tick: Tick) => {
+    if (isBookTick(tick)) return;
+    if (isBarTick(tick)) this.listener.onBar?.(tick.topic, tick, tick.snapshot);
+    else this.listener.onTicks(tick.topic, [tick as unknown as WireTick], tick.snapshot);
+  };
 
   constructor(
     url: string,
@@ -130,8 +159,13 @@ export class SdkStreamClient implements StreamClient {
     client.on('slow', (frame) => listener.onSlow(frame));
     client.on('error', (code, message) => listener.onServerError(code, message));
     client.on('ack', (ack) => {
-      if (ack.op === 'subscribe') listener.onRateGranted(ack.maxRate ?? 0);
+      if (ack.op !== 'subscribe') return;
+      listener.onRateGranted(ack.maxRate ?? 0);
+      for (const r of ack.results ?? []) if (r.status === 'pending') listener.onPending?.(r.topic);
     });
+    client.on('book', (topic, book) => listener.onBook?.(topic, book));
+    client.on('bookResync', (topic) => listener.onBookResync?.(topic));
+    client.on('stats', (topic, stats) => listener.onStats?.(topic, stats));
   }
 
   setWanted(entries: readonly string[], maxRate: number): void {

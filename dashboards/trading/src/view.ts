@@ -30,6 +30,22 @@ function fmt(n: number, decimals: number): string {
   return Number.isFinite(n) ? n.toFixed(decimals) : '';
 }
 
+/** Sizes and volumes in little room: 300, 12.5k, 3M, 1.25M. */
+export function compact(n: number): string {
+  if (!Number.isFinite(n)) return '';
+  const a = Math.abs(n);
+  const short = (v: number, unit: string) => `${Number(v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0))}${unit}`;
+  if (a >= 1e9) return short(n / 1e9, 'B');
+  if (a >= 1e6) return short(n / 1e6, 'M');
+  if (a >= 1e4) return short(n / 1e3, 'k');
+  return String(Math.round(n));
+}
+
+/** A percentage with enough decimals to show small moves (FX moves by thousandths of a percent). */
+function signedPct(n: number): string {
+  return signed(n, Number.isFinite(n) && Math.abs(n) < 0.1 ? 3 : 2, '%');
+}
+
 function signed(n: number, decimals: number, suffix = ''): string {
   if (!Number.isFinite(n)) return '';
   const s = n.toFixed(decimals);
@@ -41,7 +57,10 @@ function signed(n: number, decimals: number, suffix = ''): string {
 /** One table row and the text each cell shows, so unchanged cells are never written. */
 class RowView {
   readonly tr: HTMLTableRowElement;
-  private readonly cells: Record<'bid' | 'ask' | 'last' | 'chg' | 'chgpct' | 'spread' | 'count' | 'state', HTMLTableCellElement>;
+  private readonly cells: Record<
+    'bidsz' | 'bid' | 'ask' | 'asksz' | 'last' | 'chg' | 'chgpct' | 'vol' | 'spread' | 'count' | 'state',
+    HTMLTableCellElement
+  >;
   private readonly shown = new Map<string, string>();
   /** Lit cells: direction and when the highlight ends. */
   private readonly lit = new Map<HTMLElement, { dir: number; until: number }>();
@@ -57,8 +76,21 @@ class RowView {
     this.tr.dataset.key = row.key;
     const sym = el('td', 'sym');
     sym.append(el('span', 'name', row.symbol), el('span', 'cls', row.assetClass));
-    const c = (name: string) => el('td', `num ${name}`);
-    this.cells = { bid: c('bid'), ask: c('ask'), last: c('last'), chg: c('chg'), chgpct: c('chgpct'), spread: c('spread'), count: c('count'), state: el('td', 'state') };
+    // pN: the column's priority; the narrower the watchlist, the fewer are shown (styles.css).
+    const c = (name: string, p = '') => el('td', `num ${name}${p ? ` ${p}` : ''}`);
+    this.cells = {
+      bidsz: c('bidsz size', 'p2'),
+      bid: c('bid price'),
+      ask: c('ask price'),
+      asksz: c('asksz size', 'p2'),
+      last: c('last price', 'p2'),
+      chg: c('chg', 'p3'),
+      chgpct: c('chgpct'),
+      vol: c('vol', 'p3'),
+      spread: c('spread', 'p4'),
+      count: c('count', 'p4'),
+      state: el('td', 'state p3'),
+    };
     const rm = el('td', 'rm');
     const button = el('button', 'remove', '×');
     button.type = 'button';
@@ -69,8 +101,8 @@ class RowView {
       onRemove(row);
     });
     rm.append(button);
-    const { bid, ask, last, chg, chgpct, spread, count, state } = this.cells;
-    this.tr.append(sym, bid, ask, last, chg, chgpct, spread, count, state, rm);
+    const { bidsz, bid, ask, asksz, last, chg, chgpct, vol, spread, count, state } = this.cells;
+    this.tr.append(sym, bidsz, bid, ask, asksz, last, chg, chgpct, vol, spread, count, state, rm);
   }
 
   private set(name: keyof RowView['cells'], text: string): void {
@@ -121,14 +153,17 @@ class RowView {
   paint(selected: boolean, now: number): boolean {
     const r = this.row;
     const d = r.decimals;
+    this.set('bidsz', compact(r.bidSize));
     this.set('bid', fmt(r.bid, d));
     this.set('ask', fmt(r.ask, d));
+    this.set('asksz', compact(r.askSize));
     this.set('last', fmt(r.last, d));
     this.set('chg', signed(r.change, d));
-    this.set('chgpct', signed(r.changePct, 2, '%'));
+    this.set('chgpct', signedPct(r.changePct));
+    this.set('vol', compact(r.volume));
     this.set('spread', formatSpread(r.assetClass, r.symbol, r.spread, d));
     this.writeCount(now);
-    this.set('state', r.stale ? 'stale' : r.gaps > 0 ? `gap ×${r.gaps}` : r.updates === 0 ? 'waiting' : '');
+    this.set('state', r.stale ? 'stale' : r.gaps > 0 ? `gap ×${r.gaps}` : r.unknown ? 'unknown' : r.updates === 0 ? 'waiting' : '');
     this.flash(this.cells.bid, r.flashBid, now);
     this.flash(this.cells.ask, r.flashAsk, now);
     this.flash(this.cells.last, r.flashLast, now);
@@ -140,6 +175,7 @@ class RowView {
       selected ? 'selected' : '',
       r.stale ? 'stale' : '',
       r.updates === 0 ? 'pending' : '',
+      r.unknown ? 'unknown' : '',
       change > 0 ? 'up' : change < 0 ? 'down' : '',
     ]
       .filter(Boolean)

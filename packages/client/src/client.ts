@@ -1,11 +1,14 @@
 import { decode } from '@msgpack/msgpack';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { BookKeeper, type OrderBook } from './book.ts';
 import { Emitter } from './emitter.ts';
+import type { BarTick } from './entries.ts';
 import {
   CloseCode,
   MAX_RESUME_POSITIONS,
   PROTOCOL_VERSION,
   type AckFrame,
+  type DayStats,
   type GapReason,
   type RequestId,
   type ResumePosition,
@@ -13,6 +16,7 @@ import {
   type SlowFrame,
   type TopicResult,
   type WelcomeFrame,
+  type WireBook,
 } from './protocol.ts';
 import { isPattern, parseTopic, topicError, TopicPattern } from './topic.ts';
 
@@ -71,7 +75,6 @@ export interface Tick {
   latencyMs: number;
 }
 
-
 export interface ClientEvents {
   open: () => void;
   close: (code: number, reason: string) => void;
@@ -105,6 +108,17 @@ export interface ClientEvents {
   auth: (state: 'expiring' | 'refreshed', expiresAt: number | null) => void;
   /** The first frame of every connection: protocol version, epoch, rate tiers, limits. */
   welcome: (frame: WelcomeFrame) => void;
+  /** A book topic's local book changed: after its snapshot, and after each update whose checksum verified. */
+  book: (topic: string, book: OrderBook) => void;
+  /**
+   * A book update's checksum did not match the local book (it diverged): the SDK dropped the book
+   * and resubscribed the topic for a fresh snapshot; `book` events resume with it.
+   */
+  bookResync: (topic: string, seq: number, expected: number, computed: number) => void;
+  /** Day statistics of the instrument of `topic`, as carried by a snapshot frame. */
+  stats: (topic: string, stats: DayStats) => void;
+  /** An update of a bar topic: the open bar (`final: false`) or a closed one's last value. */
+  bar: (topic: string, bar: BarTick) => void;
 }
 
 export interface ClientStats {
@@ -225,6 +239,9 @@ export class TickgateClient extends Emitter<ClientEvents> {
   private readonly positions = new Map<string, Position>();
   private readonly pendingAcks = new Map<number, Subscription>();
   private readonly routeCache = new Map<string, Subscription[]>();
+  private readonly books = new BookKeeper();
+  /** Latest day statistics per instrument (`<assetClass>.<SYMBOL>`). */
+  private readonly dayStatsByInstrument = new Map<string, DayStats>();
   /** Topics whose epoch change an ack already reported, so the first new-epoch tick is no second gap. */
   private readonly reportedEpochGap = new Set<string>();
   private readonly pings = new Map<number, { sentAt: number; resolve: (rttMs: number) => void; reject: (err: Error) => void }>();
@@ -265,13 +282,25 @@ export class TickgateClient extends Emitter<ClientEvents> {
     return this.positions.get(topic);
   }
 
+  /** The local order book of a subscribed book topic (check `valid`), kept and verified by the client. */
+  book(topic: string): OrderBook | undefined {
+    return this.books.get(topic);
+  }
+
+  /** The latest day statistics received for the instrument of `topic` (any of its channels). */
+  dayStats(topic: string): DayStats | undefined {
+    return this.dayStatsByInstrument.get(instrumentOf(topic));
+  }
+
   subscribe(topics: string | readonly string[], handler?: Handler, options: SubscribeOptions = {}): Subscription {
     const entries = typeof topics === 'string' ? [topics] : [...topics];
     for (const t of entries) {
       const err = topicError(t, true);
       if (err) throw new Error(err);
     }
-    const sub = new Subscription(entries, { maxRate: options.maxRate ?? 0, snapshot: options.snapshot ?? true }, handler, (s) => this.drop(s));
+    const sub = new Subscription(entries, { maxRate: options.maxRate ?? 0, snapshot: options.snapshot ?? true }, handler, (s) =>
+      this.drop(s),
+    );
     this.subscriptions.add(sub);
     this.routeCache.clear();
     if (this.ws?.readyState === OPEN) this.sendSubscribe(sub);
@@ -321,6 +350,7 @@ export class TickgateClient extends Emitter<ClientEvents> {
       if (![...this.subscriptions].some((s) => s.matches(topic))) {
         this.positions.delete(topic);
         this.reportedEpochGap.delete(topic);
+        this.books.delete(topic);
       }
     }
     if (release.length > 0 && this.ws?.readyState === OPEN) {
@@ -330,7 +360,10 @@ export class TickgateClient extends Emitter<ClientEvents> {
 
   private open(): void {
     const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Ctor) throw new Error('no WebSocket implementation: pass options.WebSocket, or import the Node build of @tickgate/client (it uses the ws package)');
+    if (!Ctor)
+      throw new Error(
+        'no WebSocket implementation: pass options.WebSocket, or import the Node build of @tickgate/client (it uses the ws package)',
+      );
     if (this.state === 'closed') return;
     let ws: WebSocketLike;
     try {
@@ -391,23 +424,26 @@ export class TickgateClient extends Emitter<ClientEvents> {
 
   private startHeartbeat(ws: WebSocketLike): void {
     this.stopHeartbeat();
-    this.heartbeatTimer = setInterval(() => {
-      const silentFor = Date.now() - this.lastReceivedAt;
-      if (silentFor >= this.heartbeatTimeoutMs) {
-        // Dead connection: no data and no pong. Drop it and reconnect.
-        this.ws = null;
-        this.stopHeartbeat();
-        this.failPings('connection dead (heartbeat timeout)');
-        for (const sub of this.pendingAcks.values()) sub.rejectReady(new Error('connection dead (heartbeat timeout) before the ack'));
-        this.pendingAcks.clear();
-        ws.onclose = null;
-        ws.close(CloseCode.CLIENT_HEARTBEAT_TIMEOUT, 'heartbeat timeout');
-        this.emit('close', CloseCode.ABNORMAL, 'heartbeat timeout');
-        this.scheduleReconnect();
-      } else if (silentFor >= this.heartbeatIntervalMs && ws.readyState === OPEN) {
-        ws.send(JSON.stringify({ op: 'ping', id: this.nextId++ }));
-      }
-    }, Math.max(100, Math.min(this.heartbeatIntervalMs, this.heartbeatTimeoutMs) / 2));
+    this.heartbeatTimer = setInterval(
+      () => {
+        const silentFor = Date.now() - this.lastReceivedAt;
+        if (silentFor >= this.heartbeatTimeoutMs) {
+          // Dead connection: no data and no pong. Drop it and reconnect.
+          this.ws = null;
+          this.stopHeartbeat();
+          this.failPings('connection dead (heartbeat timeout)');
+          for (const sub of this.pendingAcks.values()) sub.rejectReady(new Error('connection dead (heartbeat timeout) before the ack'));
+          this.pendingAcks.clear();
+          ws.onclose = null;
+          ws.close(CloseCode.CLIENT_HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+          this.emit('close', CloseCode.ABNORMAL, 'heartbeat timeout');
+          this.scheduleReconnect();
+        } else if (silentFor >= this.heartbeatIntervalMs && ws.readyState === OPEN) {
+          ws.send(JSON.stringify({ op: 'ping', id: this.nextId++ }));
+        }
+      },
+      Math.max(100, Math.min(this.heartbeatIntervalMs, this.heartbeatTimeoutMs) / 2),
+    );
   }
 
   private failPings(why: string): void {
@@ -427,7 +463,8 @@ export class TickgateClient extends Emitter<ClientEvents> {
     // The protocol's limit; topics beyond it get a snapshot instead of a replay (and a `missed` gap if seqs jump).
     for (const [topic, pos] of this.positions) {
       if (n >= MAX_RESUME_POSITIONS) break;
-      if (sub.matches(topic)) {
+      // A diverged book needs a fresh snapshot, not a replay onto levels that are wrong.
+      if (sub.matches(topic) && !this.books.awaitingSnapshot(topic)) {
         resume[topic] = pos;
         n++;
       }
@@ -452,7 +489,17 @@ export class TickgateClient extends Emitter<ClientEvents> {
     switch (frame.t) {
       case 'ticks':
       case 'snapshot':
-        this.onTicks(frame.topic, frame.epoch, frame.ticks as unknown as Record<string, number>[], frame.t === 'snapshot', frame.t === 'ticks' ? frame.conflated : undefined);
+        if (frame.t === 'snapshot' && frame.stats !== undefined) {
+          this.dayStatsByInstrument.set(instrumentOf(frame.topic), frame.stats);
+          this.emit('stats', frame.topic, frame.stats);
+        }
+        this.onTicks(
+          frame.topic,
+          frame.epoch,
+          frame.ticks as unknown as Record<string, number>[],
+          frame.t === 'snapshot',
+          frame.t === 'ticks' ? frame.conflated : undefined,
+        );
         break;
       case 'ack':
         this.onAck(frame);
@@ -478,7 +525,12 @@ export class TickgateClient extends Emitter<ClientEvents> {
       case 'welcome':
         if (frame.v !== PROTOCOL_VERSION) {
           // A gateway speaking another protocol version: continuing would misread its frames.
-          this.emit('error', 'TG_CLIENT_VERSION', `unsupported protocol version ${String(frame.v)}; this client speaks v${PROTOCOL_VERSION}`, null);
+          this.emit(
+            'error',
+            'TG_CLIENT_VERSION',
+            `unsupported protocol version ${String(frame.v)}; this client speaks v${PROTOCOL_VERSION}`,
+            null,
+          );
           void this.close();
           return;
         }
@@ -574,7 +626,54 @@ export class TickgateClient extends Emitter<ClientEvents> {
       this.stats.ticks++;
       this.stats.lastLatencyMs = tick.latencyMs;
       this.positions.set(topic, pos);
+      const book = 'checksum' in e ? this.applyBook(topic, epoch, e as unknown as WireBook, snapshot) : undefined;
       for (const sub of subs) sub.deliver(tick);
+      if (book !== undefined) this.emit('book', topic, book);
+      else if ('final' in e) this.emit('bar', topic, tick as BarTick);
+    }
+  }
+
+  /** Applies a book entry; on divergence resubscribes the topic for a fresh snapshot. Returns the book when it changed and verified. */
+  private applyBook(topic: string, epoch: number, entry: WireBook, snapshot: boolean): OrderBook | undefined {
+    const result = this.books.onEntry(topic, epoch, entry, snapshot);
+    if (result === null) return undefined;
+    if (!('expected' in result)) return result;
+    if (result.snapshot) {
+      // The gateway's own snapshot disagrees with its checksum: resubscribing would only repeat it.
+      this.emit(
+        'error',
+        'TG_CLIENT_BOOK_CHECKSUM',
+        `${topic} snapshot seq ${result.seq}: checksum ${result.expected}, computed ${result.computed}`,
+        null,
+      );
+      return this.books.get(topic);
+    }
+    this.emit('bookResync', topic, result.seq, result.expected, result.computed);
+    this.resubscribeFresh(topic);
+    return undefined;
+  }
+
+  /**
+   * Gets a fresh snapshot of one topic (docs/protocol.md §17.1): unsubscribes the entries that
+   * cover it and subscribes them again, resuming every other topic they cover from its position
+   * (replayed, so nothing is lost) and this one without (a snapshot). Without a connection, the
+   * next reconnect does it (sendSubscribe leaves out a book that awaits a snapshot).
+   */
+  private resubscribeFresh(topic: string): void {
+    const ws = this.ws;
+    if (ws?.readyState !== OPEN) return;
+    const parsed = parseTopic(topic);
+    for (const sub of this.route(topic)) {
+      const entries = sub.entries.filter((e) => e === topic || (isPattern(e) && new TopicPattern(e).matches(parsed)));
+      ws.send(JSON.stringify({ op: 'unsubscribe', id: this.nextId++, topics: entries }));
+      const resume: Record<string, Position> = {};
+      for (const [t, pos] of this.positions) {
+        if (t !== topic && entries.some((e) => e === t || (isPattern(e) && new TopicPattern(e).matches(parseTopic(t))))) resume[t] = pos;
+      }
+      const request: Record<string, unknown> = { op: 'subscribe', id: this.nextId++, topics: entries, snapshot: true };
+      if (sub.options.maxRate > 0) request.maxRate = sub.options.maxRate;
+      if (Object.keys(resume).length > 0) request.resume = resume;
+      ws.send(JSON.stringify(request));
     }
   }
 
@@ -586,6 +685,11 @@ export class TickgateClient extends Emitter<ClientEvents> {
     }
     return subs;
   }
+}
+
+/** `equity.AAPL.book` → `equity.AAPL`: day statistics are per instrument. */
+function instrumentOf(topic: string): string {
+  return topic.slice(0, topic.lastIndexOf('.'));
 }
 
 /** Connects to a tickgate gateway (`ws://host:port/v1/stream`). The client reconnects on its own. */

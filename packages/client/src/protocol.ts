@@ -416,6 +416,18 @@ export interface RevokedFrame {
   reason: string;
 }
 
-export type ServerFrame = WelcomeFrame | AckFrame | TicksFrame | SnapshotFrame | ErrorFrame | PongFrame | StatusFrame | GapStatusFrame | ResetStatusFrame | SlowFrame | AuthFrame | RevokedFrame;
+export type ServerFrame =
+  | WelcomeFrame
+  | AckFrame
+  | TicksFrame
+  | SnapshotFrame
+  | ErrorFrame
+  | PongFrame
+  | StatusFrame
+  | GapStatusFrame
+  | ResetStatusFrame
+  | SlowFrame
+  | AuthFrame
+  | RevokedFrame;
 /** Every frame the gateway sends, book and bar entries included. */
 export type GatewayFrame = ServerFrame | EntriesFrame | EntriesSnapshotFrame;

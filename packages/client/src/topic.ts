@@ -21,7 +21,6 @@ const SEGMENT_RULES = [
   { re: CHANNEL, name: 'channel', rule: 'lowercase letters, digits or "_", starting with a letter, at most 16 chars' },
 ] as const;
 
-
 export interface ParsedTopic {
   readonly topic: string;
   readonly assetClass: string;

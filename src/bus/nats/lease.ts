@@ -1,4 +1,12 @@
-import { DiscardPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, StorageType, type JetStreamClient } from '@nats-io/jetstream';
+import {
+  DiscardPolicy,
+  jetstream,
+  jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  StorageType,
+  type JetStreamClient,
+} from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
@@ -57,7 +65,13 @@ export class IngestLease {
   /** Creates the lease stream (replicated like the cluster allows: up to 3). */
   async ensure(replicas: number): Promise<void> {
     const jsm = await jetstreamManager(this.nc, { timeout: JS_API_TIMEOUT_MS });
-    const config = { subjects: [this.subject], max_msgs_per_subject: 1, max_age: nanos(this.options.ttlMs), discard: DiscardPolicy.Old, duplicate_window: nanos(Math.min(this.options.ttlMs, 1_000)) };
+    const config = {
+      subjects: [this.subject],
+      max_msgs_per_subject: 1,
+      max_age: nanos(this.options.ttlMs),
+      discard: DiscardPolicy.Old,
+      duplicate_window: nanos(Math.min(this.options.ttlMs, 1_000)),
+    };
     try {
       await jsm.streams.info(this.stream);
     } catch (err) {
@@ -116,12 +130,16 @@ export class IngestLease {
   private async write(expected: number): Promise<boolean> {
     const sentAt = this.clock.now();
     try {
-      const ack = await this.js.publish(this.subject, JSON.stringify({ holder: this.options.holder, at: sentAt }), { expect: { lastSubjectSequence: expected } });
+      const ack = await this.js.publish(this.subject, JSON.stringify({ holder: this.options.holder, at: sentAt }), {
+        expect: { lastSubjectSequence: expected },
+      });
       this.revision = ack.seq;
       this.validUntil = sentAt + this.options.ttlMs - this.marginMs;
       return true;
     } catch (err) {
-      const refused = (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) || /wrong last sequence/i.test((err as Error).message);
+      const refused =
+        (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) ||
+        /wrong last sequence/i.test((err as Error).message);
       if (refused && expected !== 0 && (await this.ownsLatest())) return this.write(this.revision);
       if (refused) return false;
       if (expected === 0) return false; // a standby just tries again

@@ -60,7 +60,10 @@ export class NatsLink {
     const { options } = this;
     try {
       const nc = await connect({
-        servers: options.url.split(',').map((s) => s.trim()).filter((s) => s.length > 0),
+        servers: options.url
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0),
         name: options.name,
         maxReconnectAttempts: -1,
         reconnectTimeWait: options.reconnectTimeWaitMs,

@@ -1,7 +1,13 @@
+// Why this file is over 400 lines: NatsBus is one state machine. The live subscription, the
+// stream fills that hold a topic's live frames back while its history is read (snapshot, resume,
+// warm-up, resync after a reconnect), and the release in seq order share the per-topic state and
+// must change together; split apart they would need that state passed around. What has no share
+// in it already lives beside it: the connection (link.ts), stream reads (stream.ts), subject
+// names (subjects.ts), the per-topic store (relay-bus.ts).
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
-import type { FeedTick, WireEntry, WireTick } from '../../core/tick.ts';
+import type { FeedTick, WireEntry } from '../../core/tick.ts';
 import { isPattern, parseTopic, topicError, TopicPattern } from '../../core/topic.ts';
 import { unpackFrame } from '../../protocol/codec.ts';
 import type { ResumePosition } from '../../protocol/frames.ts';
@@ -117,7 +123,9 @@ export class NatsBus implements WarmableBus {
       clock: options.clock,
       historyMaxTicks: options.historyMaxTicks,
       historyMaxAgeMs: options.historyMaxAgeMs,
-      ...(options.stream === null ? {} : { hole: (topic: string, packed: Uint8Array, feedId: string) => this.repair(topic, packed, feedId) }),
+      ...(options.stream === null
+        ? {}
+        : { hole: (topic: string, packed: Uint8Array, feedId: string) => this.repair(topic, packed, feedId) }),
     });
     this.relay.setSink({
       onTopic: (view) => this.sink.onTopic(view),
@@ -132,7 +140,11 @@ export class NatsBus implements WarmableBus {
     });
     this.warmTimeoutMs = options.warmTimeoutMs ?? 2_000;
     this.warmLingerMs = options.warmLingerMs ?? 5_000;
-    this.link = new NatsLink({ ...options.link, name: 'tickgate-serve' }, { up: (nc, again) => this.onUp(nc, again), down: () => this.onDown() }, options.logger);
+    this.link = new NatsLink(
+      { ...options.link, name: 'tickgate-serve' },
+      { up: (nc, again) => this.onUp(nc, again), down: () => this.onDown() },
+      options.logger,
+    );
   }
 
   // ---- TopicBus: state comes from the RelayBus ------------------------------------------------
@@ -234,7 +246,8 @@ export class NatsBus implements WarmableBus {
     if (this.options.stream !== null && this.reader === null) this.reader = new TickStreamReader(nc, this.subjects, this.options.stream);
     if (!reconnected) this.resolveEpochAsked(this.askEpoch(nc));
     // Entries held before the first connection; later, nats.js resubscribes by itself.
-    for (const [entry, held] of this.held) if (held.sub === null) held.sub = nc.subscribe(this.subjects.of(entry), { callback: this.onMessageBound });
+    for (const [entry, held] of this.held)
+      if (held.sub === null) held.sub = nc.subscribe(this.subjects.of(entry), { callback: this.onMessageBound });
     this.options.hooks.connection(true, reconnected, this.feeds);
     if (reconnected && this.reader !== null) void this.resync();
   }
@@ -295,7 +308,10 @@ export class NatsBus implements WarmableBus {
       }
     }
     try {
-      this.relay.relay(msg.data, this.relay.topic(this.subjects.topicOf(msg.subject)) === undefined ? this.feedOf(msg.headers?.get(FEED_HEADER)) : NATS_FEED_ID);
+      this.relay.relay(
+        msg.data,
+        this.relay.topic(this.subjects.topicOf(msg.subject)) === undefined ? this.feedOf(msg.headers?.get(FEED_HEADER)) : NATS_FEED_ID,
+      );
     } catch (e) {
       this.options.logger.error({ err: e, subject: msg.subject }, 'relaying a NATS frame failed');
     }
@@ -344,16 +360,6 @@ export class NatsBus implements WarmableBus {
     });
   }
 
-  /**
-   * Reads `topic` back from the stream while its live frames wait, then relays the waiting frames.
-   * The NATS subscription is taken (and flushed to the server) before the stream is read, so
-   * every frame after the stream's last one arrives live: no hole between the two.
-   * `muted`: the stream frames are history (warm) rather than news for current subscribers (resync).
-   */
-  private startFill(topic: string, kind: StreamReadKind, startTime: number, muted: boolean): Promise<void> {
-    return this.runFill(topic, this.holdLive(topic, kind), startTime, muted);
-  }
-
   /** From now on, live frames of `topic` wait in a fill (synchronous: no frame slips past). */
   private holdLive(topic: string, kind: StreamReadKind): Fill {
     const fill: Fill = { kind, after: this.relay.topic(topic)?.last?.seq ?? null, buffer: [], done: Promise.resolve(), stopped: false };
@@ -384,7 +390,10 @@ export class NatsBus implements WarmableBus {
         (result) => this.options.hooks.streamRead(kind, fill.stopped && result === 'ok' ? 'timeout' : result),
         (err: unknown) => {
           this.options.hooks.streamRead(kind, 'error');
-          this.options.logger.warn({ err: (err as Error).message, topic, kind }, 'reading the JetStream stream failed; serving what is held');
+          this.options.logger.warn(
+            { err: (err as Error).message, topic, kind },
+            'reading the JetStream stream failed; serving what is held',
+          );
         },
       )
       .finally(() => {

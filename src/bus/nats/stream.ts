@@ -11,6 +11,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { systemClock, type Clock } from '../../core/clock.ts';
 import type { WireTick } from '../../core/tick.ts';
 import { unpackFrame } from '../../protocol/codec.ts';
 import { FEED_HEADER } from './ingest-publisher.ts';
@@ -52,7 +53,11 @@ export async function ensureStream(nc: NatsConnection, subjects: Subjects, optio
     await jsm.streams.info(options.stream);
   } catch (err) {
     if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
-      await jsm.streams.add({ name: options.stream, storage: options.storage === 'memory' ? StorageType.Memory : StorageType.File, ...limits });
+      await jsm.streams.add({
+        name: options.stream,
+        storage: options.storage === 'memory' ? StorageType.Memory : StorageType.File,
+        ...limits,
+      });
       return;
     }
     throw err;
@@ -90,7 +95,7 @@ export class TickStreamReader {
   async last(topic: string): Promise<StoredFrame | null> {
     this.jsm ??= jetstreamManager(this.nc, { timeout: JS_API_TIMEOUT_MS });
     const jsm = await this.jsm;
-    let m;
+    let m: Awaited<ReturnType<typeof jsm.streams.getMessage>>;
     try {
       m = await jsm.streams.getMessage(this.stream, { last_by_subj: this.subjects.of(topic) });
     } catch (err) {
@@ -109,7 +114,8 @@ export class TickStreamReader {
     });
     try {
       const batch = await consumer.fetch({ max_messages: 1, expires: 250 });
-      for await (const m of batch) return { streamSeq: m.seq, feedId: m.headers?.get(FEED_HEADER) || null, storedAt: m.info.timestampNanos / 1e6, data: m.data };
+      for await (const m of batch)
+        return { streamSeq: m.seq, feedId: m.headers?.get(FEED_HEADER) || null, storedAt: m.info.timestampNanos / 1e6, data: m.data };
       return null;
     } finally {
       await consumer.delete().catch(() => undefined);
@@ -158,15 +164,21 @@ export interface StreamTail {
  * (`deliver_policy: last_per_subject`, nats-server 2.9) and returns the epoch and last tick per
  * topic, or null when the stream holds no frames. Bounded by `timeoutMs` (rejects after it).
  */
-export async function readStreamTail(nc: NatsConnection, subjects: Subjects, stream: string, timeoutMs: number): Promise<StreamTail | null> {
-  const deadline = Date.now() + timeoutMs;
+export async function readStreamTail(
+  nc: NatsConnection,
+  subjects: Subjects,
+  stream: string,
+  timeoutMs: number,
+  clock: Clock = systemClock,
+): Promise<StreamTail | null> {
+  const deadline = clock.now() + timeoutMs;
   const js = jetstream(nc);
   const consumer = await js.consumers.get(stream, { filter_subjects: subjects.all, deliver_policy: DeliverPolicy.LastPerSubject });
   const frames = new Map<string, { epoch: number; feedId: string; last: WireTick }>();
   try {
     let pending = (await consumer.info()).num_pending;
     while (pending > 0) {
-      if (Date.now() > deadline) throw new Error(`reading the stream's last frames took over ${timeoutMs} ms`);
+      if (clock.now() > deadline) throw new Error(`reading the stream's last frames took over ${timeoutMs} ms`);
       const batch = await consumer.fetch({ max_messages: Math.min(pending, 1024), expires: 2_000 });
       let got = 0;
       for await (const m of batch) {
@@ -174,7 +186,11 @@ export async function readStreamTail(nc: NatsConnection, subjects: Subjects, str
         pending = m.info.pending;
         const frame = decodeTicks(m.data);
         if (frame === null) continue;
-        frames.set(subjects.topicOf(m.subject), { epoch: frame.epoch, feedId: m.headers?.get(FEED_HEADER) || 'nats', last: frame.ticks[frame.ticks.length - 1]! });
+        frames.set(subjects.topicOf(m.subject), {
+          epoch: frame.epoch,
+          feedId: m.headers?.get(FEED_HEADER) || 'nats',
+          last: frame.ticks[frame.ticks.length - 1]!,
+        });
         if (pending === 0) break;
       }
       if (got === 0) break;
