@@ -38,22 +38,42 @@ export class Admission {
   /** Returns a refusal, or null to go on. Counts the attempt against the IP's per-second budget. */
   check(ip: string, origin: string, now: number): Refusal | null {
     if (this.origins.size > 0 && !this.origins.has(origin)) {
-      return { status: 403, code: ErrorCode.FORBIDDEN_ORIGIN, message: `origin "${origin.slice(0, 100)}" is not allowed`, reason: 'origin' };
+      return {
+        status: 403,
+        code: ErrorCode.FORBIDDEN_ORIGIN,
+        message: `origin "${origin.slice(0, 100)}" is not allowed`,
+        reason: 'origin',
+      };
     }
     const { maxConnections, maxConnectionsPerIp, maxNewConnectionsPerSecondPerIp } = this.limits;
     if (maxConnections > 0 && this.open >= maxConnections) {
-      return { status: 503, code: ErrorCode.TOO_MANY_CONNECTIONS, message: `the gateway holds its maximum of ${maxConnections} connections; retry later`, reason: 'limit_total' };
+      return {
+        status: 503,
+        code: ErrorCode.TOO_MANY_CONNECTIONS,
+        message: `the gateway holds its maximum of ${maxConnections} connections; retry later`,
+        reason: 'limit_total',
+      };
     }
     const state = this.state(ip);
     if (maxConnectionsPerIp > 0 && state.open >= maxConnectionsPerIp) {
-      return { status: 429, code: ErrorCode.TOO_MANY_CONNECTIONS, message: `at most ${maxConnectionsPerIp} connections per IP address`, reason: 'limit_ip' };
+      return {
+        status: 429,
+        code: ErrorCode.TOO_MANY_CONNECTIONS,
+        message: `at most ${maxConnectionsPerIp} connections per IP address`,
+        reason: 'limit_ip',
+      };
     }
     if (now - state.windowStart >= 1000) {
       state.windowStart = now;
       state.newInWindow = 0;
     }
     if (maxNewConnectionsPerSecondPerIp > 0 && state.newInWindow >= maxNewConnectionsPerSecondPerIp) {
-      return { status: 429, code: ErrorCode.TOO_MANY_CONNECTIONS, message: `at most ${maxNewConnectionsPerSecondPerIp} new connections per second per IP address; slow down`, reason: 'rate_ip' };
+      return {
+        status: 429,
+        code: ErrorCode.TOO_MANY_CONNECTIONS,
+        message: `at most ${maxNewConnectionsPerSecondPerIp} new connections per second per IP address; slow down`,
+        reason: 'rate_ip',
+      };
     }
     state.newInWindow++;
     return null;

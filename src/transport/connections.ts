@@ -136,7 +136,10 @@ export class StreamConnections {
         metrics.connections.dec();
         metrics.connectionsClosed.labels(session.closeReason).inc();
         session.socket = null;
-        logger.debug({ session: session.id, code, reason: session.closeReason, dropped: session.slow?.droppedFrames ?? 0 }, 'connection closed');
+        logger.debug(
+          { session: session.id, code, reason: session.closeReason, dropped: session.slow?.droppedFrames ?? 0 },
+          'connection closed',
+        );
       },
     });
   }
@@ -158,12 +161,28 @@ export class StreamConnections {
     if (deps.isShuttingDown()) return this.refuse(res, ip, 503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', 'shutting_down');
     // RFC 6455 §4.4: only version 13 exists; uWS itself does not check the header.
     if (version !== '13') {
-      return this.refuse(res, ip, 426, ErrorCode.BAD_UPGRADE, `Sec-WebSocket-Version must be 13, got "${version.slice(0, 16)}"`, 'bad_request', { 'Sec-WebSocket-Version': '13' });
+      return this.refuse(
+        res,
+        ip,
+        426,
+        ErrorCode.BAD_UPGRADE,
+        `Sec-WebSocket-Version must be 13, got "${version.slice(0, 16)}"`,
+        'bad_request',
+        { 'Sec-WebSocket-Version': '13' },
+      );
     }
     let format: WireFormat;
     if (formatParam === '' || formatParam === 'msgpack') format = 'msgpack';
     else if (formatParam === 'json') format = 'json';
-    else return this.refuse(res, ip, 400, ErrorCode.BAD_UPGRADE, `format must be "msgpack" (default) or "json", got "${formatParam.slice(0, 32)}"`, 'bad_request');
+    else
+      return this.refuse(
+        res,
+        ip,
+        400,
+        ErrorCode.BAD_UPGRADE,
+        `format must be "msgpack" (default) or "json", got "${formatParam.slice(0, 32)}"`,
+        'bad_request',
+      );
     const refusal = deps.admission.check(ip, origin, deps.clock.now());
     if (refusal) return this.refuse(res, ip, refusal.status, refusal.code, refusal.message, refusal.reason);
     const protocol = protocols === '' ? '' : chooseProtocol(protocols);
@@ -180,7 +199,8 @@ export class StreamConnections {
     });
     authenticator.authenticate(credentialOf(credentials)).then(
       (identity) => {
-        if (!aborted) res.cork(() => res.upgrade(new Session(++this.nextSessionId, format, ip, identity), key, protocol, extensions, context));
+        if (!aborted)
+          res.cork(() => res.upgrade(new Session(++this.nextSessionId, format, ip, identity), key, protocol, extensions, context));
       },
       (err: unknown) => {
         if (aborted) return;
@@ -191,7 +211,15 @@ export class StreamConnections {
     );
   }
 
-  private refuse(res: uWS.HttpResponse, ip: string, status: number, code: ErrorCode, message: string, reason: string, headers: Record<string, string> = {}): void {
+  private refuse(
+    res: uWS.HttpResponse,
+    ip: string,
+    status: number,
+    code: ErrorCode,
+    message: string,
+    reason: string,
+    headers: Record<string, string> = {},
+  ): void {
     const { metrics, refusals } = this.deps;
     metrics.connectionsRefused.labels(reason).inc();
     refusals.refused(reason, { surface: 'upgrade', ip, status, code, message });
@@ -226,7 +254,10 @@ export class StreamConnections {
  * browser that offered protocols fails the handshake if none is selected.
  */
 function chooseProtocol(offered: string): string {
-  const list = offered.split(',').map((p) => p.trim()).filter(Boolean);
+  const list = offered
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   if (list.includes('tickgate')) return 'tickgate';
   return list.find((p) => !p.startsWith('bearer.')) ?? list[0] ?? '';
 }

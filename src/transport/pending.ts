@@ -34,11 +34,15 @@ export class PendingTopics {
     const { maxPendingPerConnection: perConn, maxPendingPerIp: perIp, maxPendingTotal: total } = this.limits;
     const mine = this.of(session);
     if (perConn > 0 && mine + count > perConn) {
-      throw tooMany(`subscribe would hold ${mine + count} topics that do not exist yet; the limit per connection is ${perConn} (limits.maxPendingPerConnection)`);
+      throw tooMany(
+        `subscribe would hold ${mine + count} topics that do not exist yet; the limit per connection is ${perConn} (limits.maxPendingPerConnection)`,
+      );
     }
     const ip = this.perIp.get(session.remoteAddress) ?? 0;
     if (perIp > 0 && ip + count > perIp) {
-      throw tooMany(`connections from your address would hold ${ip + count} topics that do not exist yet; the limit per IP address is ${perIp} (limits.maxPendingPerIp)`);
+      throw tooMany(
+        `connections from your address would hold ${ip + count} topics that do not exist yet; the limit per IP address is ${perIp} (limits.maxPendingPerIp)`,
+      );
     }
     if (total > 0 && this.total + count > total) {
       throw tooMany(`the gateway holds its maximum of ${total} topics that do not exist yet (limits.maxPendingTotal); retry later`);

@@ -58,7 +58,13 @@ export class RequestHandler {
     if (this.overMessageRate(session)) {
       metrics.clientMessages.labels('rate_limited').inc();
       if (session.messagesInWindow === this.options.limits.maxMessagesPerSecond + 1) {
-        replies.sendError(ws, session, null, ErrorCode.RATE_LIMITED, `more than ${this.options.limits.maxMessagesPerSecond} messages in one second; further messages this second are ignored`);
+        replies.sendError(
+          ws,
+          session,
+          null,
+          ErrorCode.RATE_LIMITED,
+          `more than ${this.options.limits.maxMessagesPerSecond} messages in one second; further messages this second are ignored`,
+        );
       } else {
         metrics.errors.labels(ErrorCode.RATE_LIMITED).inc();
       }
@@ -66,7 +72,13 @@ export class RequestHandler {
     }
     if (message.byteLength > this.options.maxMessageBytes) {
       metrics.clientMessages.labels('invalid').inc();
-      replies.sendError(ws, session, null, ErrorCode.MESSAGE_TOO_LARGE, `message is ${message.byteLength} bytes; the limit is ${this.options.maxMessageBytes}`);
+      replies.sendError(
+        ws,
+        session,
+        null,
+        ErrorCode.MESSAGE_TOO_LARGE,
+        `message is ${message.byteLength} bytes; the limit is ${this.options.maxMessageBytes}`,
+      );
       return;
     }
     let decoded: unknown;
@@ -79,7 +91,7 @@ export class RequestHandler {
       replies.sendError(ws, session, null, ErrorCode.MALFORMED, what);
       return;
     }
-    let request;
+    let request: ReturnType<typeof parseRequest>;
     try {
       request = parseRequest(decoded);
     } catch (err) {

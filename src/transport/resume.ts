@@ -33,6 +33,7 @@ export function planDelivery(bus: TopicBus, topic: string, position: ResumePosit
   // Same epoch, but the ticks after the client's seq have left the history.
   const from = position.seq + 1;
   const to = last.seq - 1;
-  const result: TopicResult = to >= from ? { topic, status: 'gap', reason: 'too_old', from, to } : { topic, status: 'gap', reason: 'too_old' };
+  const result: TopicResult =
+    to >= from ? { topic, status: 'gap', reason: 'too_old', from, to } : { topic, status: 'gap', reason: 'too_old' };
   return { result, replay: null, snapshot };
 }

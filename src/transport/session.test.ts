@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { Identity } from '../auth/identity.ts';
 import { MAX_SESSION_FIELDS, Session } from './session.ts';
-import { deliveredCount, deliveredRate, deliveredTopics, exactRate, exactTopics, FLAT_MAX, setDelivered, setExact, TopicMap } from './session-topics.ts';
+import {
+  deliveredCount,
+  deliveredRate,
+  deliveredTopics,
+  exactRate,
+  exactTopics,
+  FLAT_MAX,
+  setDelivered,
+  setExact,
+  TopicMap,
+} from './session-topics.ts';
 
 const fresh = () => new Session(1, 'msgpack', '127.0.0.1', Identity.anonymous());
 
@@ -27,7 +37,10 @@ describe('session topics', () => {
     expect(deliveredCount(s)).toBe(0);
     setDelivered(s, 'a', 10);
     setDelivered(s, 'b', 0); // by a pattern only
-    expect(deliveredTopics(s)).toEqual([['a', 10], ['b', 0]]);
+    expect(deliveredTopics(s)).toEqual([
+      ['a', 10],
+      ['b', 0],
+    ]);
     expect(exactTopics(s)).toEqual(['a']);
     expect(s.topics).toEqual(['a', expect.any(Number), 'b', expect.any(Number)]);
     setExact(s, 'a', undefined);

@@ -94,5 +94,5 @@ export function slowState(session: Session): SlowState {
 
 /** Whether the session's every-tick topics are downgraded (slow-consumer step 1). */
 export function isDowngraded(session: Session): boolean {
-  return session.slow !== null && session.slow.downgraded;
+  return session.slow?.downgraded === true;
 }

@@ -108,7 +108,10 @@ export class SlowConsumerGuard {
     slowState(session).slowSince = now;
     const topics = this.deps.subscriptions.setDowngraded(session, true);
     this.action('downgrade');
-    this.deps.logger.warn({ session: session.id, remote: session.remoteAddress, buffered, topics: topics.length }, 'slow consumer downgraded');
+    this.deps.logger.warn(
+      { session: session.id, remote: session.remoteAddress, buffered, topics: topics.length },
+      'slow consumer downgraded',
+    );
     this.deps.send(ws, {
       t: 'slow',
       state: 'downgraded',
@@ -151,7 +154,12 @@ export class SlowConsumerGuard {
       const session = ws.getUserData();
       if (session.closed) continue;
       this.action('close_hard');
-      this.closeSlow(ws, session, CLOSE_TRY_AGAIN_LATER, `slow consumer: ${session.slow?.droppedFrames ?? 0} frames dropped over the send buffer limit; resume from your last seq`);
+      this.closeSlow(
+        ws,
+        session,
+        CLOSE_TRY_AGAIN_LATER,
+        `slow consumer: ${session.slow?.droppedFrames ?? 0} frames dropped over the send buffer limit; resume from your last seq`,
+      );
     }
     this.hardHit.clear();
   }
@@ -185,7 +193,6 @@ export class SlowConsumerGuard {
     if (slow === null || pending === null || session.closed || ws.getBufferedAmount() >= this.hardLimitBytes) return;
     slow.pendingClose = null;
     ws.end(pending.code, pending.reason); // closeTimer stays armed: the client must still read the close frame
-
   }
 
   forget(ws: Socket): void {

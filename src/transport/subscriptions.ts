@@ -3,7 +3,16 @@ import { ErrorCode, TickgateError } from '../core/errors.ts';
 import { isPattern, parseTopic, TopicPattern, type ParsedTopic } from '../core/topic.ts';
 import { PendingTopics, type PendingLimits } from './pending.ts';
 import { isDowngraded, slowState, type Session, type Socket } from './session.ts';
-import { clearDelivered, deliveredCount, deliveredRate, deliveredTopics, exactRate, exactTopics, setDelivered, setExact } from './session-topics.ts';
+import {
+  clearDelivered,
+  deliveredCount,
+  deliveredRate,
+  deliveredTopics,
+  exactRate,
+  exactTopics,
+  setDelivered,
+  setExact,
+} from './session-topics.ts';
 import { wireTopic } from './wire-topics.ts';
 
 export interface SubscriptionEvents {
@@ -86,14 +95,19 @@ export class SubscriptionManager {
   subscribe(session: Session, requested: readonly string[], rate: number): { added: string[]; rerated: string[] } {
     // A topic is held under the bus's own string (or the one pending holders share), not the
     // request's copy: 10,000 subscribers of a topic keep one string, not 10,000.
-    const entries = requested.map((entry) => (isPattern(entry) ? entry : (this.bus.topic(entry)?.parsed.topic ?? this.pending.keyOf(entry) ?? entry)));
+    const entries = requested.map((entry) =>
+      isPattern(entry) ? entry : (this.bus.topic(entry)?.parsed.topic ?? this.pending.keyOf(entry) ?? entry),
+    );
     // Topics newly subscribed, in request order; a Set keeps both the order and the uniqueness.
     const additions = new Set<string>();
     const compiled = new Map<string, TopicPattern>();
     for (const entry of entries) {
       if (!isPattern(entry)) {
         if (!session.identity.entitled(this.parsed(entry))) {
-          throw new TickgateError(ErrorCode.NOT_ENTITLED, `not entitled to ${entry}; this connection may subscribe to ${session.identity.topics.join(', ') || 'nothing'}`);
+          throw new TickgateError(
+            ErrorCode.NOT_ENTITLED,
+            `not entitled to ${entry}; this connection may subscribe to ${session.identity.topics.join(', ') || 'nothing'}`,
+          );
         }
         if (deliveredRate(session, entry) === undefined) additions.add(entry);
         continue;
@@ -103,7 +117,8 @@ export class SubscriptionManager {
       // A pattern expands only to topics the identity is entitled to.
       for (const view of this.candidates(entry)) {
         const topic = view.parsed.topic;
-        if (pattern.matches(view.parsed) && session.identity.entitled(view.parsed) && deliveredRate(session, topic) === undefined) additions.add(topic);
+        if (pattern.matches(view.parsed) && session.identity.entitled(view.parsed) && deliveredRate(session, topic) === undefined)
+          additions.add(topic);
       }
     }
     const held = deliveredCount(session);
@@ -272,7 +287,13 @@ export class SubscriptionManager {
     const requested = this.requestedRate(session, topic);
     // Delayed identities get every tick, late: rates do not apply to them.
     const desired =
-      requested === null ? null : session.identity.delayMs > 0 ? 0 : requested === 0 && isDowngraded(session) ? this.downgradeRate : requested;
+      requested === null
+        ? null
+        : session.identity.delayMs > 0
+          ? 0
+          : requested === 0 && isDowngraded(session)
+            ? this.downgradeRate
+            : requested;
     const current = deliveredRate(session, topic);
     if ((current ?? null) === desired) return;
     if (current !== undefined) this.detach(session, topic, current, session.identity.delayMs);

@@ -39,7 +39,13 @@ describe('TokenLifecycle', () => {
     clock.advance(29_999);
     expect(s.of('auth')).toEqual([]);
     clock.advance(1);
-    expect(s.of('auth')).toEqual([expect.objectContaining({ state: 'expiring', expiresAt: clock.now() + 30_000, message: expect.stringContaining('token expires in 30 s') })]);
+    expect(s.of('auth')).toEqual([
+      expect.objectContaining({
+        state: 'expiring',
+        expiresAt: clock.now() + 30_000,
+        message: expect.stringContaining('token expires in 30 s'),
+      }),
+    ]);
     expect(s.ended).toBeNull();
 
     clock.advance(29_999);

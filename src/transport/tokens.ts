@@ -43,17 +43,28 @@ export class TokenLifecycle {
     const now = clock.now();
     const warnAt = expiresAt - this.deps.expiryWarningSeconds * 1000;
     this.timersOf.set(session, [
-      timers.setTimeout(() => {
-        if (!session.closed) {
-          this.deps.replies.send(ws, session, { t: 'auth', state: 'expiring', expiresAt, message: `token expires in ${Math.max(0, Math.round((expiresAt - clock.now()) / 1000))} s; send {"op":"refresh","id":..,"token":..}` });
-        }
-      }, Math.max(0, warnAt - now)),
-      timers.setTimeout(() => {
-        if (session.closed) return;
-        session.closing = true;
-        this.deps.metrics.errors.labels(ErrorCode.UNAUTHORIZED).inc();
-        ws.end(1008, 'token expired');
-      }, Math.max(0, expiresAt - now)),
+      timers.setTimeout(
+        () => {
+          if (!session.closed) {
+            this.deps.replies.send(ws, session, {
+              t: 'auth',
+              state: 'expiring',
+              expiresAt,
+              message: `token expires in ${Math.max(0, Math.round((expiresAt - clock.now()) / 1000))} s; send {"op":"refresh","id":..,"token":..}`,
+            });
+          }
+        },
+        Math.max(0, warnAt - now),
+      ),
+      timers.setTimeout(
+        () => {
+          if (session.closed) return;
+          session.closing = true;
+          this.deps.metrics.errors.labels(ErrorCode.UNAUTHORIZED).inc();
+          ws.end(1008, 'token expired');
+        },
+        Math.max(0, expiresAt - now),
+      ),
     ]);
   }
 
@@ -71,7 +82,13 @@ export class TokenLifecycle {
         if (session.closed || session.closing) return;
         ws.cork(() => {
           this.replaceIdentity(ws, session, identity, 'token refreshed with narrower entitlements');
-          this.deps.replies.send(ws, session, { t: 'auth', id, state: 'refreshed', expiresAt: identity.expiresAt, message: 'token accepted' });
+          this.deps.replies.send(ws, session, {
+            t: 'auth',
+            id,
+            state: 'refreshed',
+            expiresAt: identity.expiresAt,
+            message: 'token accepted',
+          });
           this.scheduleExpiry(ws, session);
         });
       },
