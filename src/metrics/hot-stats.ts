@@ -10,13 +10,22 @@ export class HotStats {
   framesDropped = 0;
   /** Accepted ticks per feed id. */
   readonly ticksIn = new Map<string, { count: number }>();
+  /**
+   * The counter asked for last: called once per accepted tick, and ticks come in runs from one
+   * feed, so a string compare (usually the same string object) replaces a Map lookup.
+   */
+  private lastFeedId: string | null = null;
+  private lastCounter: { count: number } = { count: 0 };
 
   feedCounter(feedId: string): { count: number } {
+    if (feedId === this.lastFeedId) return this.lastCounter;
     let c = this.ticksIn.get(feedId);
     if (c === undefined) {
       c = { count: 0 };
       this.ticksIn.set(feedId, c);
     }
+    this.lastFeedId = feedId;
+    this.lastCounter = c;
     return c;
   }
 }

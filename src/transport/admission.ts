@@ -11,6 +11,8 @@ export interface Refusal {
 }
 
 interface IpState {
+  /** The address, one string shared by every session from it. */
+  ip: string;
   open: number;
   windowStart: number;
   newInWindow: number;
@@ -36,30 +38,56 @@ export class Admission {
   /** Returns a refusal, or null to go on. Counts the attempt against the IP's per-second budget. */
   check(ip: string, origin: string, now: number): Refusal | null {
     if (this.origins.size > 0 && !this.origins.has(origin)) {
-      return { status: 403, code: ErrorCode.FORBIDDEN_ORIGIN, message: `origin "${origin.slice(0, 100)}" is not allowed`, reason: 'origin' };
+      return {
+        status: 403,
+        code: ErrorCode.FORBIDDEN_ORIGIN,
+        message: `origin "${origin.slice(0, 100)}" is not allowed`,
+        reason: 'origin',
+      };
     }
     const { maxConnections, maxConnectionsPerIp, maxNewConnectionsPerSecondPerIp } = this.limits;
     if (maxConnections > 0 && this.open >= maxConnections) {
-      return { status: 503, code: ErrorCode.TOO_MANY_CONNECTIONS, message: `the gateway holds its maximum of ${maxConnections} connections; retry later`, reason: 'limit_total' };
+      return {
+        status: 503,
+        code: ErrorCode.TOO_MANY_CONNECTIONS,
+        message: `the gateway holds its maximum of ${maxConnections} connections; retry later`,
+        reason: 'limit_total',
+      };
     }
     const state = this.state(ip);
     if (maxConnectionsPerIp > 0 && state.open >= maxConnectionsPerIp) {
-      return { status: 429, code: ErrorCode.TOO_MANY_CONNECTIONS, message: `at most ${maxConnectionsPerIp} connections per IP address`, reason: 'limit_ip' };
+      return {
+        status: 429,
+        code: ErrorCode.TOO_MANY_CONNECTIONS,
+        message: `at most ${maxConnectionsPerIp} connections per IP address`,
+        reason: 'limit_ip',
+      };
     }
     if (now - state.windowStart >= 1000) {
       state.windowStart = now;
       state.newInWindow = 0;
     }
     if (maxNewConnectionsPerSecondPerIp > 0 && state.newInWindow >= maxNewConnectionsPerSecondPerIp) {
-      return { status: 429, code: ErrorCode.TOO_MANY_CONNECTIONS, message: `at most ${maxNewConnectionsPerSecondPerIp} new connections per second per IP address; slow down`, reason: 'rate_ip' };
+      return {
+        status: 429,
+        code: ErrorCode.TOO_MANY_CONNECTIONS,
+        message: `at most ${maxNewConnectionsPerSecondPerIp} new connections per second per IP address; slow down`,
+        reason: 'rate_ip',
+      };
     }
     state.newInWindow++;
     return null;
   }
 
-  opened(ip: string): void {
+  /**
+   * Counts an open connection; returns the table's own copy of the address string, which the
+   * session keeps instead of its per-connection copy.
+   */
+  opened(ip: string): string {
     this.open++;
-    this.state(ip).open++;
+    const state = this.state(ip);
+    state.open++;
+    return state.ip;
   }
 
   closed(ip: string): void {
@@ -73,7 +101,7 @@ export class Admission {
   private state(ip: string): IpState {
     let s = this.ips.get(ip);
     if (!s) {
-      s = { open: 0, windowStart: 0, newInWindow: 0 };
+      s = { ip, open: 0, windowStart: 0, newInWindow: 0 };
       this.ips.set(ip, s);
     }
     return s;

@@ -2,7 +2,6 @@ import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { TopicBus } from '../bus/bus.ts';
 import { AuthError, credentialOf, type Authenticator } from '../auth/authenticator.ts';
-import type { Identity } from '../auth/identity.ts';
 import type { Clock } from '../core/clock.ts';
 import { ErrorCode } from '../core/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -12,7 +11,7 @@ import type { FanOut } from './fan-out.ts';
 import { sendError } from './http.ts';
 import type { Replies } from './replies.ts';
 import type { RequestHandler } from './requests.ts';
-import { Session, type Socket } from './session.ts';
+import { Session, slowState, type Socket } from './session.ts';
 import type { SlowConsumerGuard } from './slow-consumers.ts';
 import type { SubscriptionManager } from './subscriptions.ts';
 import type { TokenLifecycle } from './tokens.ts';
@@ -37,7 +36,7 @@ export interface ConnectionDeps {
   refusals: Pick<RefusalLog, 'refused'>;
   subscriptions: Pick<SubscriptionManager, 'attach' | 'release'>;
   fanOut: Pick<FanOut, 'formatCount'>;
-  replies: Pick<Replies, 'send'>;
+  replies: Pick<Replies, 'sendWelcome'>;
   tokens: Pick<TokenLifecycle, 'scheduleExpiry' | 'clear'>;
   requests: Pick<RequestHandler, 'onClientMessage'>;
   slow: Pick<SlowConsumerGuard, 'overHardLimit' | 'drained' | 'answered' | 'forget'>;
@@ -56,8 +55,6 @@ const CLOSE_GOING_AWAY = 1001;
  */
 export class StreamConnections {
   private readonly sockets: Set<Socket>;
-  /** Session → its socket, for replies that start from a session (a pattern hit the limit). */
-  private readonly bySession = new Map<Session, Socket>();
   private nextSessionId = 0;
   /** Resolves the pending close() once the last socket has closed. */
   private onAllClosed: (() => void) | null = null;
@@ -73,8 +70,9 @@ export class StreamConnections {
     return this.sockets.size;
   }
 
+  /** The session's socket while it is open, for replies that start from a session (a pattern hit the limit). */
   socketOf(session: Session): Socket | undefined {
-    return this.bySession.get(session);
+    return session.closed ? undefined : (session.socket ?? undefined);
   }
 
   register(app: uWS.TemplatedApp): void {
@@ -88,65 +86,18 @@ export class StreamConnections {
       idleTimeout: options.idleTimeoutSeconds,
       sendPingsAutomatically: true,
 
-      upgrade: (res, req, context) => {
-        // The request is valid only inside this callback: copy what is needed.
-        const formatParam = req.getQuery('format') ?? '';
-        const key = req.getHeader('sec-websocket-key');
-        const protocols = req.getHeader('sec-websocket-protocol');
-        const extensions = req.getHeader('sec-websocket-extensions');
-        const version = req.getHeader('sec-websocket-version');
-        const origin = req.getHeader('origin');
-        const credentials = { authorization: req.getHeader('authorization'), protocols, query: req.getQuery('token') ?? '' };
-        const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
-        const refuse = (status: number, code: ErrorCode, message: string, reason: string, headers: Record<string, string> = {}) => {
-          metrics.connectionsRefused.labels(reason).inc();
-          deps.refusals.refused(reason, { surface: 'upgrade', ip, status, code, message });
-          sendError(res, status, code, message, metrics, headers);
-        };
-        if (deps.isShuttingDown()) return refuse(503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', 'shutting_down');
-        // RFC 6455 §4.4: only version 13 exists; uWS itself does not check the header.
-        if (version !== '13') {
-          return refuse(426, ErrorCode.BAD_UPGRADE, `Sec-WebSocket-Version must be 13, got "${version.slice(0, 16)}"`, 'bad_request', { 'Sec-WebSocket-Version': '13' });
-        }
-        let format: WireFormat;
-        if (formatParam === '' || formatParam === 'msgpack') format = 'msgpack';
-        else if (formatParam === 'json') format = 'json';
-        else return refuse(400, ErrorCode.BAD_UPGRADE, `format must be "msgpack" (default) or "json", got "${formatParam.slice(0, 32)}"`, 'bad_request');
-        const refusal = deps.admission.check(ip, origin, deps.clock.now());
-        if (refusal) return refuse(refusal.status, refusal.code, refusal.message, refusal.reason);
-        const protocol = chooseProtocol(protocols);
-        const upgrade = (identity: Identity) =>
-          res.upgrade(new Session(++this.nextSessionId, format, ip, identity), key, protocol, extensions, context);
-
-        const authenticator = deps.authenticator;
-        if (!authenticator.enabled) return upgrade(authenticator.anonymous);
-        let aborted = false;
-        res.onAborted(() => {
-          aborted = true;
-        });
-        authenticator.authenticate(credentialOf(credentials)).then(
-          (identity) => {
-            if (!aborted) res.cork(() => upgrade(identity));
-          },
-          (err: unknown) => {
-            if (aborted) return;
-            const message = err instanceof AuthError ? err.message : 'authentication failed';
-            if (!(err instanceof AuthError)) logger.error({ err }, 'authentication error');
-            res.cork(() => refuse(401, ErrorCode.UNAUTHORIZED, message, 'unauthorized'));
-          },
-        );
-      },
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
 
       open: (ws) => {
         const session = ws.getUserData();
         this.sockets.add(ws);
-        this.bySession.set(session, ws);
-        deps.admission.opened(session.remoteAddress);
+        // One copy of the address string per address, not per connection.
+        session.remoteAddress = deps.admission.opened(session.remoteAddress);
         deps.subscriptions.attach(session, ws);
         deps.fanOut.formatCount(session.format, 1);
         metrics.connections.inc();
         metrics.connectionsOpened.inc();
-        deps.replies.send(ws, session, { ...deps.welcome, epoch: deps.bus.epoch, format: session.format }); // a relaying bus learns its epoch from upstream
+        deps.replies.sendWelcome(ws, session, deps.welcome, deps.bus.epoch); // a relaying bus learns its epoch from upstream
         deps.tokens.scheduleExpiry(ws, session);
       },
 
@@ -157,7 +108,7 @@ export class StreamConnections {
       dropped: (ws) => {
         // Called from inside uWS's send/publish drain: record now, act on the next turn.
         const session = ws.getUserData();
-        session.droppedFrames++;
+        slowState(session).droppedFrames++;
         metrics.hot.framesDropped++;
         deps.slow.overHardLimit(ws);
       },
@@ -174,20 +125,105 @@ export class StreamConnections {
       close: (ws, code) => {
         const session = ws.getUserData();
         session.closed = true;
-        if (session.closeTimer) clearTimeout(session.closeTimer);
+        if (session.slow?.closeTimer) clearTimeout(session.slow.closeTimer);
         deps.tokens.clear(session);
         deps.admission.closed(session.remoteAddress);
         this.sockets.delete(ws);
-        this.bySession.delete(session);
         deps.slow.forget(ws);
         if (this.sockets.size === 0) this.onAllClosed?.();
         deps.subscriptions.release(session);
         deps.fanOut.formatCount(session.format, -1);
         metrics.connections.dec();
         metrics.connectionsClosed.labels(session.closeReason).inc();
-        logger.debug({ session: session.id, code, reason: session.closeReason, dropped: session.droppedFrames }, 'connection closed');
+        session.socket = null;
+        logger.debug(
+          { session: session.id, code, reason: session.closeReason, dropped: session.slow?.droppedFrames ?? 0 },
+          'connection closed',
+        );
       },
     });
+  }
+
+  /**
+   * Admission, format and authentication at the upgrade. The common path (no authentication)
+   * allocates no closures: a connection storm is thousands of these per second.
+   */
+  private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    const { deps } = this;
+    // The request is valid only inside this callback: copy what is needed.
+    const formatParam = req.getQuery('format') ?? '';
+    const key = req.getHeader('sec-websocket-key');
+    const protocols = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const version = req.getHeader('sec-websocket-version');
+    const origin = req.getHeader('origin');
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    if (deps.isShuttingDown()) return this.refuse(res, ip, 503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', 'shutting_down');
+    // RFC 6455 §4.4: only version 13 exists; uWS itself does not check the header.
+    if (version !== '13') {
+      return this.refuse(
+        res,
+        ip,
+        426,
+        ErrorCode.BAD_UPGRADE,
+        `Sec-WebSocket-Version must be 13, got "${version.slice(0, 16)}"`,
+        'bad_request',
+        { 'Sec-WebSocket-Version': '13' },
+      );
+    }
+    let format: WireFormat;
+    if (formatParam === '' || formatParam === 'msgpack') format = 'msgpack';
+    else if (formatParam === 'json') format = 'json';
+    else
+      return this.refuse(
+        res,
+        ip,
+        400,
+        ErrorCode.BAD_UPGRADE,
+        `format must be "msgpack" (default) or "json", got "${formatParam.slice(0, 32)}"`,
+        'bad_request',
+      );
+    const refusal = deps.admission.check(ip, origin, deps.clock.now());
+    if (refusal) return this.refuse(res, ip, refusal.status, refusal.code, refusal.message, refusal.reason);
+    const protocol = protocols === '' ? '' : chooseProtocol(protocols);
+
+    const authenticator = deps.authenticator;
+    if (!authenticator.enabled) {
+      res.upgrade(new Session(++this.nextSessionId, format, ip, authenticator.anonymous), key, protocol, extensions, context);
+      return;
+    }
+    const credentials = { authorization: req.getHeader('authorization'), protocols, query: req.getQuery('token') ?? '' };
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    authenticator.authenticate(credentialOf(credentials)).then(
+      (identity) => {
+        if (!aborted)
+          res.cork(() => res.upgrade(new Session(++this.nextSessionId, format, ip, identity), key, protocol, extensions, context));
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        const message = err instanceof AuthError ? err.message : 'authentication failed';
+        if (!(err instanceof AuthError)) deps.logger.error({ err }, 'authentication error');
+        res.cork(() => this.refuse(res, ip, 401, ErrorCode.UNAUTHORIZED, message, 'unauthorized'));
+      },
+    );
+  }
+
+  private refuse(
+    res: uWS.HttpResponse,
+    ip: string,
+    status: number,
+    code: ErrorCode,
+    message: string,
+    reason: string,
+    headers: Record<string, string> = {},
+  ): void {
+    const { metrics, refusals } = this.deps;
+    metrics.connectionsRefused.labels(reason).inc();
+    refusals.refused(reason, { surface: 'upgrade', ip, status, code, message });
+    sendError(res, status, code, message, metrics, headers);
   }
 
   /** Closes every client connection with `code` while the gateway keeps running (operations, tests). */
@@ -218,7 +254,10 @@ export class StreamConnections {
  * browser that offered protocols fails the handshake if none is selected.
  */
 function chooseProtocol(offered: string): string {
-  const list = offered.split(',').map((p) => p.trim()).filter(Boolean);
+  const list = offered
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   if (list.includes('tickgate')) return 'tickgate';
   return list.find((p) => !p.startsWith('bearer.')) ?? list[0] ?? '';
 }

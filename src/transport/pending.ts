@@ -1,5 +1,7 @@
 import { ErrorCode, TickgateError } from '../core/errors.ts';
+import { parseTopic, type ParsedTopic } from '../core/topic.ts';
 import type { Session } from './session.ts';
+import { exactTopics } from './session-topics.ts';
 
 export interface PendingLimits {
   /** 0: unlimited, for each. */
@@ -15,9 +17,12 @@ export interface PendingLimits {
  * connection, per IP address and in total, and a subscribe over any cap is refused whole.
  */
 export class PendingTopics {
-  /** Topic → sessions waiting for it; emptied when the topic appears. */
-  private readonly holders = new Map<string, Set<Session>>();
-  private readonly perSession = new Map<Session, number>();
+  /**
+   * Topic → sessions waiting for it (and the topic string they all hold: one copy, not one per
+   * connection); emptied when the topic appears. A session's own count is derived from its
+   * exact topics at subscribe time rather than kept in a per-connection registry.
+   */
+  private readonly holders = new Map<string, { topic: string; parsed: ParsedTopic; sessions: Set<Session> }>();
   private readonly perIp = new Map<string, number>();
   private total = 0;
 
@@ -27,13 +32,17 @@ export class PendingTopics {
   check(session: Session, count: number): void {
     if (count === 0) return;
     const { maxPendingPerConnection: perConn, maxPendingPerIp: perIp, maxPendingTotal: total } = this.limits;
-    const mine = this.perSession.get(session) ?? 0;
+    const mine = this.of(session);
     if (perConn > 0 && mine + count > perConn) {
-      throw tooMany(`subscribe would hold ${mine + count} topics that do not exist yet; the limit per connection is ${perConn} (limits.maxPendingPerConnection)`);
+      throw tooMany(
+        `subscribe would hold ${mine + count} topics that do not exist yet; the limit per connection is ${perConn} (limits.maxPendingPerConnection)`,
+      );
     }
     const ip = this.perIp.get(session.remoteAddress) ?? 0;
     if (perIp > 0 && ip + count > perIp) {
-      throw tooMany(`connections from your address would hold ${ip + count} topics that do not exist yet; the limit per IP address is ${perIp} (limits.maxPendingPerIp)`);
+      throw tooMany(
+        `connections from your address would hold ${ip + count} topics that do not exist yet; the limit per IP address is ${perIp} (limits.maxPendingPerIp)`,
+      );
     }
     if (total > 0 && this.total + count > total) {
       throw tooMany(`the gateway holds its maximum of ${total} topics that do not exist yet (limits.maxPendingTotal); retry later`);
@@ -41,34 +50,46 @@ export class PendingTopics {
   }
 
   add(session: Session, topic: string): void {
-    let set = this.holders.get(topic);
-    if (set === undefined) {
-      set = new Set();
-      this.holders.set(topic, set);
+    let held = this.holders.get(topic);
+    if (held === undefined) {
+      held = { topic, parsed: parseTopic(topic), sessions: new Set() };
+      this.holders.set(topic, held);
     }
-    if (set.has(session)) return;
-    set.add(session);
+    if (held.sessions.has(session)) return;
+    held.sessions.add(session);
     this.count(session, 1);
   }
 
+  /** A pending topic's parsed form, parsed once for all its holders (entitlement checks). */
+  parsedOf(topic: string): ParsedTopic | undefined {
+    return this.holders.get(topic)?.parsed;
+  }
+
+  /** The string sessions already hold for a pending `topic`, so a new holder can share it. */
+  keyOf(topic: string): string | undefined {
+    return this.holders.get(topic)?.topic;
+  }
+
   remove(session: Session, topic: string): void {
-    const set = this.holders.get(topic);
-    if (set === undefined || !set.delete(session)) return;
-    if (set.size === 0) this.holders.delete(topic);
+    const held = this.holders.get(topic);
+    if (held === undefined || !held.sessions.delete(session)) return;
+    if (held.sessions.size === 0) this.holders.delete(topic);
     this.count(session, -1);
   }
 
   /** The topic exists now: it is no longer pending for anyone. */
   appeared(topic: string): void {
-    const set = this.holders.get(topic);
-    if (set === undefined) return;
+    const held = this.holders.get(topic);
+    if (held === undefined) return;
     this.holders.delete(topic);
-    for (const session of set) this.count(session, -1);
+    for (const session of held.sessions) this.count(session, -1);
   }
 
-  /** Pending topics held by one session, by one IP, and in total (tests, metrics). */
+  /** Pending topics held by one session (a scan of its exact topics: subscribe time only), by one IP, and in total (tests, metrics). */
   of(session: Session): number {
-    return this.perSession.get(session) ?? 0;
+    let n = 0;
+    for (const topic of exactTopics(session)) if (this.holders.get(topic)?.sessions.has(session) === true) n++;
+    return n;
   }
   ofIp(ip: string): number {
     return this.perIp.get(ip) ?? 0;
@@ -79,9 +100,6 @@ export class PendingTopics {
 
   private count(session: Session, delta: number): void {
     this.total += delta;
-    const s = (this.perSession.get(session) ?? 0) + delta;
-    if (s > 0) this.perSession.set(session, s);
-    else this.perSession.delete(session);
     const ip = (this.perIp.get(session.remoteAddress) ?? 0) + delta;
     if (ip > 0) this.perIp.set(session.remoteAddress, ip);
     else this.perIp.delete(session.remoteAddress);

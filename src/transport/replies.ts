@@ -4,7 +4,7 @@ import { ErrorCode, TickgateError } from '../core/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { jsonFrame, packFrame } from '../protocol/codec.ts';
 import type { MarketView } from '../market/market-view.ts';
-import type { EntriesSnapshotFrame, GatewayFrame, RequestId } from '../protocol/frames.ts';
+import type { EntriesSnapshotFrame, GatewayFrame, RequestId, WelcomeFrame, WireFormat } from '../protocol/frames.ts';
 import type { Session, Socket } from './session.ts';
 
 export interface RepliesDeps {
@@ -20,7 +20,34 @@ export interface RepliesDeps {
  * Cold path: each call encodes for a single connection; ticks to many go through FanOut.
  */
 export class Replies {
+  /**
+   * The welcome frame, encoded once per format and epoch: every connection gets the same bytes,
+   * so opening one encodes nothing. Re-encoded only when the epoch changes (a relaying bus
+   * learns it from upstream).
+   */
+  private readonly welcomes = new Map<WireFormat, { epoch: number; bytes: Uint8Array | string }>();
+
   constructor(private readonly deps: RepliesDeps) {}
+
+  sendWelcome(ws: Socket, session: Session, welcome: Omit<WelcomeFrame, 'format'>, epoch: number): void {
+    const format = session.format;
+    let cached = this.welcomes.get(format);
+    if (cached === undefined || cached.epoch !== epoch) {
+      const frame: WelcomeFrame = { ...welcome, epoch, format };
+      // packFrame's result is a view into a reused buffer: keep a copy.
+      cached = { epoch, bytes: format === 'json' ? jsonFrame(frame) : packFrame(frame).slice() };
+      this.welcomes.set(format, cached);
+    }
+    const hot = this.deps.metrics.hot;
+    if (typeof cached.bytes === 'string') {
+      ws.send(cached.bytes, false);
+      hot.bytesOut += Buffer.byteLength(cached.bytes);
+    } else {
+      ws.send(cached.bytes, true);
+      hot.bytesOut += cached.bytes.byteLength;
+    }
+    hot.framesOut++;
+  }
 
   sendSnapshot(ws: Socket, topic: string): void {
     const frame = this.snapshotFrame(topic);

@@ -13,19 +13,27 @@ function setup(options: { maxMessagesPerSecond?: number; maxMessageBytes?: numbe
   const refreshed: string[] = [];
   const stale = new Set(options.stale ?? []);
   const handler = new RequestHandler(
-    { maxMessageBytes: options.maxMessageBytes ?? 1024, limits: { maxMessagesPerSecond: options.maxMessagesPerSecond ?? 0 }, rateTiers: [1, 10], maxTicksPerFrame: 2 },
+    {
+      maxMessageBytes: options.maxMessageBytes ?? 1024,
+      limits: { maxMessagesPerSecond: options.maxMessagesPerSecond ?? 0 },
+      rateTiers: [1, 10],
+      maxTicksPerFrame: 2,
+    },
     {
       bus,
       metrics,
       subscriptions,
-      liveness: { statusOf: (topic) => (stale.has(topic) ? { status: 'stale', reason: 'no_ticks', since: 0 } : { status: 'live', reason: 'recovered', since: 0 }) },
+      liveness: {
+        statusOf: (topic) =>
+          stale.has(topic) ? { status: 'stale', reason: 'no_ticks', since: 0 } : { status: 'live', reason: 'recovered', since: 0 },
+      },
       replies: new Replies({ bus, metrics, logger: { error() {} } }),
       tokens: { refresh: (_ws, _s, _id, token) => void refreshed.push(token) },
       clock,
     },
   );
   const s = FakeSocket.open('json');
-  subscriptions.attach(s.session, s);
+  subscriptions.attach(s.session, s.ws);
   const send = (obj: unknown) => handler.onClientMessage(s.ws, new TextEncoder().encode(JSON.stringify(obj)).buffer as ArrayBuffer, false);
   return { clock, bus, publish, metrics, handler, s, send, refreshed, subscriptions };
 }
@@ -36,7 +44,13 @@ describe('RequestHandler', () => {
     publish('equity.AAPL.quote', 10);
     send({ op: 'subscribe', id: 1, topics: ['equity.AAPL.quote'] });
     expect(s.frames.map((f) => f.t)).toEqual(['ack', 'snapshot', 'status']);
-    expect(s.frames[0]).toMatchObject({ id: 1, op: 'subscribe', snapshots: 1, maxRate: 0, results: [{ topic: 'equity.AAPL.quote', status: 'snapshot' }] });
+    expect(s.frames[0]).toMatchObject({
+      id: 1,
+      op: 'subscribe',
+      snapshots: 1,
+      maxRate: 0,
+      results: [{ topic: 'equity.AAPL.quote', status: 'snapshot' }],
+    });
     expect(s.frames[1]).toMatchObject({ topic: 'equity.AAPL.quote', epoch: 7, ticks: [{ seq: 1, bid: 10 }] });
     expect(s.frames[2]).toMatchObject({ topic: 'equity.AAPL.quote', status: 'stale', reason: 'no_ticks' });
     expect([...s.topics]).toEqual(['json:equity.AAPL.quote']);
@@ -62,7 +76,9 @@ describe('RequestHandler', () => {
     s.session.identity = new Identity('apiKey', 'late', ['*.*.*'], 15_000, null, 'k');
     publish('equity.AAPL.quote', 10);
     send({ op: 'subscribe', id: 1, topics: ['equity.AAPL.quote'] });
-    expect(s.frames).toEqual([expect.objectContaining({ t: 'ack', snapshots: 0, maxRate: 0, results: [{ topic: 'equity.AAPL.quote', status: 'pending' }] })]);
+    expect(s.frames).toEqual([
+      expect.objectContaining({ t: 'ack', snapshots: 0, maxRate: 0, results: [{ topic: 'equity.AAPL.quote', status: 'pending' }] }),
+    ]);
   });
 
   it('unsubscribe acks and leaves the uWS topic; ping answers with the clock time; refresh goes to the token lifecycle', () => {

@@ -17,25 +17,23 @@ export interface ResumePlan {
 export function planDelivery(bus: TopicBus, topic: string, position: ResumePosition | undefined, wantSnapshot: boolean): ResumePlan {
   const view = bus.topic(topic);
   const last = view?.last;
-  const snapshotOr = (result: TopicResult): ResumePlan =>
-    last !== undefined && wantSnapshot ? { result, replay: null, snapshot: true } : { result, replay: null, snapshot: false };
+  const snapshot = last !== undefined && wantSnapshot;
 
-  if (position === undefined) {
-    return last !== undefined && wantSnapshot
-      ? { result: { topic, status: 'snapshot' }, replay: null, snapshot: true }
-      : { result: { topic, status: 'pending' }, replay: null, snapshot: false };
-  }
+  // No closures here: this runs once per topic of every subscribe.
+  if (position === undefined) return { result: { topic, status: snapshot ? 'snapshot' : 'pending' }, replay: null, snapshot };
   if (position.epoch !== bus.epoch) {
     // Another run of the gateway: the client's seqs mean nothing here. What it missed is unknown.
-    return snapshotOr({ topic, status: 'gap', reason: 'epoch_changed' });
+    return { result: { topic, status: 'gap', reason: 'epoch_changed' }, replay: null, snapshot };
   }
   const replay = bus.replayAfter(topic, position.seq);
   if (replay !== null) return { result: { topic, status: 'replayed', count: replay.length }, replay, snapshot: false };
   if (last === undefined || position.seq > last.seq) {
-    return snapshotOr({ topic, status: 'gap', reason: 'unknown_seq' });
+    return { result: { topic, status: 'gap', reason: 'unknown_seq' }, replay: null, snapshot };
   }
   // Same epoch, but the ticks after the client's seq have left the history.
   const from = position.seq + 1;
   const to = last.seq - 1;
-  return snapshotOr(to >= from ? { topic, status: 'gap', reason: 'too_old', from, to } : { topic, status: 'gap', reason: 'too_old' });
+  const result: TopicResult =
+    to >= from ? { topic, status: 'gap', reason: 'too_old', from, to } : { topic, status: 'gap', reason: 'too_old' };
+  return { result, replay: null, snapshot };
 }

@@ -4,7 +4,7 @@ import type { TopicBus } from '../bus/bus.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ServerFrame } from '../protocol/frames.ts';
-import type { Session } from './session.ts';
+import { slowState, type Session, type SlowState } from './session.ts';
 import type { SubscriptionManager } from './subscriptions.ts';
 
 export interface SlowConsumerOptions {
@@ -74,24 +74,25 @@ export class SlowConsumerGuard {
       const session = ws.getUserData();
       if (session.closing) continue;
       const buffered = ws.getBufferedAmount();
-      if (!session.downgraded) {
+      const slow = session.slow;
+      if (slow === null || !slow.downgraded) {
         if (buffered > softLimitBytes) this.downgrade(ws, session, buffered, now);
-      } else if (session.readProbeAnswered === session.readProbeSent && buffered <= recoverBelowBytes) {
+      } else if (slow.readProbeAnswered === slow.readProbeSent && buffered <= recoverBelowBytes) {
         this.recover(ws, session, buffered);
-      } else if (now - session.slowSince > maxSlowMs) {
+      } else if (now - slow.slowSince > maxSlowMs) {
         this.action('close_timeout');
         this.closeSlow(ws, session, CLOSE_POLICY_VIOLATION, `slow consumer: did not catch up within ${maxSlowMs} ms of falling behind`);
-      } else if (session.readProbeAnswered === session.readProbeSent) {
+      } else if (slow.readProbeAnswered === slow.readProbeSent) {
         // It read up to the last probe but the buffer is still high: probe again behind the rest.
-        this.probe(ws, session);
+        this.probe(ws, slow);
       }
     }
   }
 
   /** Queues a WebSocket ping behind everything sent so far; the client's pong answers it (see `answered`). */
-  private probe(ws: Socket, session: Session): void {
-    session.readProbeSent++;
-    ws.ping(`${READ_PROBE_PREFIX}${session.readProbeSent}`);
+  private probe(ws: Socket, slow: SlowState): void {
+    slow.readProbeSent++;
+    ws.ping(`${READ_PROBE_PREFIX}${slow.readProbeSent}`);
   }
 
   /** A pong arrived: if it answers a read probe, the client has read everything before that probe. */
@@ -99,15 +100,18 @@ export class SlowConsumerGuard {
     const text = Buffer.from(message).toString('latin1');
     if (!text.startsWith(READ_PROBE_PREFIX)) return;
     const n = Number(text.slice(READ_PROBE_PREFIX.length));
-    const session = ws.getUserData();
-    if (Number.isSafeInteger(n) && n > session.readProbeAnswered && n <= session.readProbeSent) session.readProbeAnswered = n;
+    const slow = ws.getUserData().slow;
+    if (slow !== null && Number.isSafeInteger(n) && n > slow.readProbeAnswered && n <= slow.readProbeSent) slow.readProbeAnswered = n;
   }
 
   private downgrade(ws: Socket, session: Session, buffered: number, now: number): void {
-    session.slowSince = now;
+    slowState(session).slowSince = now;
     const topics = this.deps.subscriptions.setDowngraded(session, true);
     this.action('downgrade');
-    this.deps.logger.warn({ session: session.id, remote: session.remoteAddress, buffered, topics: topics.length }, 'slow consumer downgraded');
+    this.deps.logger.warn(
+      { session: session.id, remote: session.remoteAddress, buffered, topics: topics.length },
+      'slow consumer downgraded',
+    );
     this.deps.send(ws, {
       t: 'slow',
       state: 'downgraded',
@@ -116,11 +120,11 @@ export class SlowConsumerGuard {
       bufferedBytes: buffered,
       message: `send buffer at ${buffered} bytes (soft limit ${this.options.softLimitBytes}): every-tick topics now conflated to ${this.options.downgradeRate}/s`,
     });
-    this.probe(ws, session);
+    this.probe(ws, slowState(session));
   }
 
   private recover(ws: Socket, session: Session, buffered: number): void {
-    session.slowSince = 0;
+    slowState(session).slowSince = 0;
     const topics = this.deps.subscriptions.setDowngraded(session, false);
     this.action('recover');
     this.deps.logger.info({ session: session.id, topics: topics.length }, 'slow consumer recovered');
@@ -150,7 +154,12 @@ export class SlowConsumerGuard {
       const session = ws.getUserData();
       if (session.closed) continue;
       this.action('close_hard');
-      this.closeSlow(ws, session, CLOSE_TRY_AGAIN_LATER, `slow consumer: ${session.droppedFrames} frames dropped over the send buffer limit; resume from your last seq`);
+      this.closeSlow(
+        ws,
+        session,
+        CLOSE_TRY_AGAIN_LATER,
+        `slow consumer: ${session.slow?.droppedFrames ?? 0} frames dropped over the send buffer limit; resume from your last seq`,
+      );
     }
     this.hardHit.clear();
   }
@@ -166,24 +175,24 @@ export class SlowConsumerGuard {
     this.deps.logger.warn({ session: session.id, remote: session.remoteAddress, code, reason }, 'closing slow consumer');
     this.deps.subscriptions.unsubscribeAll(session);
     // A client that reads nothing never completes the closing handshake either: cut it off.
-    session.closeTimer = setTimeout(() => {
+    slowState(session).closeTimer = setTimeout(() => {
       if (!session.closed) ws.close();
     }, this.closeGraceMs);
     if (ws.getBufferedAmount() < this.hardLimitBytes) {
       ws.end(code, reason);
       return;
     }
-    session.pendingClose = { code, reason };
+    slowState(session).pendingClose = { code, reason };
   }
 
   /** uWS says the buffer drained: deliver a pending close. */
   drained(ws: Socket): void {
     const session = ws.getUserData();
-    const pending = session.pendingClose;
-    if (pending === null || session.closed || ws.getBufferedAmount() >= this.hardLimitBytes) return;
-    session.pendingClose = null;
+    const slow = session.slow;
+    const pending = slow?.pendingClose ?? null;
+    if (slow === null || pending === null || session.closed || ws.getBufferedAmount() >= this.hardLimitBytes) return;
+    slow.pendingClose = null;
     ws.end(pending.code, pending.reason); // closeTimer stays armed: the client must still read the close frame
-
   }
 
   forget(ws: Socket): void {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Identity } from '../auth/identity.ts';
+import { deliveredCount } from './session-topics.ts';
 import { SubscriptionManager } from './subscriptions.ts';
 import { FakeSocket, testBus } from './testing.ts';
 
@@ -23,7 +24,7 @@ function setup(maxPerSession = 10) {
   };
   const open = (id = 1, format: 'msgpack' | 'json' = 'msgpack', identity = Identity.anonymous()) => {
     const s = FakeSocket.open(format, identity, id);
-    manager.attach(s.session, s);
+    manager.attach(s.session, s.ws);
     return s;
   };
   return { bus, publish, manager, events, open, count: () => subscriptions };
@@ -50,6 +51,21 @@ describe('SubscriptionManager', () => {
     expect(events).toEqual(['+equity.AAPL.quote', '-equity.AAPL.quote']);
     expect(count()).toBe(0);
     expect(manager.interestedEntries()).toEqual([]);
+  });
+
+  it('a pattern naming its symbol (a watchlist entry) expands through the symbol index, before and after topics appear', () => {
+    const { manager, publish, open } = setup();
+    publish('equity.AAPL.quote', 10);
+    publish('equity.MSFT.quote', 20);
+    const early = open(1);
+    manager.subscribe(early.session, ['*.AAPL.*'], 0);
+    expect([...early.topics]).toEqual(['equity.AAPL.quote']);
+    publish('crypto.AAPL.quote', 10); // appears after the index was built: indexed as it appears
+    publish('fx.EURUSD.quote', 1.1);
+    expect([...early.topics].sort()).toEqual(['crypto.AAPL.quote', 'equity.AAPL.quote']);
+    const late = open(2);
+    manager.subscribe(late.session, ['*.AAPL.*', '*.MSFT.quote', '*.NONE.*'], 0);
+    expect([...late.topics].sort()).toEqual(['crypto.AAPL.quote', 'equity.AAPL.quote', 'equity.MSFT.quote']);
   });
 
   it('patterns expand onto existing topics and onto topics that appear later', () => {
@@ -84,7 +100,7 @@ describe('SubscriptionManager', () => {
     const s = open(4);
     manager.subscribe(s.session, ['equity.*.quote'], 0);
     expect(() => manager.subscribe(s.session, ['fx.A.quote', 'fx.B.quote', 'fx.C.quote'], 0)).toThrow(/limit per connection is 2/);
-    expect(s.session.topics.size).toBe(0);
+    expect(deliveredCount(s.session)).toBe(0);
     publish('equity.A.quote', 1);
     publish('equity.B.quote', 1);
     publish('equity.C.quote', 1);

@@ -2,14 +2,18 @@ import type { TopicBus, TopicView } from '../bus/bus.ts';
 import { ErrorCode, TickgateError } from '../core/errors.ts';
 import { isPattern, parseTopic, TopicPattern, type ParsedTopic } from '../core/topic.ts';
 import { PendingTopics, type PendingLimits } from './pending.ts';
-import type { Session } from './session.ts';
+import { isDowngraded, slowState, type Session, type Socket } from './session.ts';
+import {
+  clearDelivered,
+  deliveredCount,
+  deliveredRate,
+  deliveredTopics,
+  exactRate,
+  exactTopics,
+  setDelivered,
+  setExact,
+} from './session-topics.ts';
 import { wireTopic } from './wire-topics.ts';
-
-/** The part of a uWS WebSocket the subscription logic needs. */
-export interface TopicSocket {
-  subscribe(topic: string): boolean;
-  unsubscribe(topic: string): boolean;
-}
 
 export interface SubscriptionEvents {
   /** The number of (connection, topic) subscriptions changed by `delta`. */
@@ -34,9 +38,23 @@ export interface SubscriptionEvents {
  * downgrade rate instead.
  */
 export class SubscriptionManager {
-  /** Pattern text → sessions holding it; scanned when a new topic appears. */
+  /**
+   * Pattern text → its compiled form (one per text, shared by every session holding it) and the
+   * sessions holding it; scanned when a new topic appears.
+   */
   private readonly patternHolders = new Map<string, { pattern: TopicPattern; sessions: Set<Session> }>();
-  private readonly sockets = new Map<Session, TopicSocket>();
+  /**
+   * Session → the patterns it asked for (text → rate asked). Kept here rather than on the
+   * session: most connections hold none, and an entry exists only for those that do.
+   */
+  private readonly patternsOf = new Map<Session, Map<string, number>>();
+  /**
+   * Topics by symbol, so a pattern naming its symbol (`*.AAPL.*`, what watchlists use) expands
+   * by one lookup instead of a scan of every topic. Topics are never removed from a bus; the
+   * index catches up from bus.topics() whenever its count falls behind.
+   */
+  private readonly bySymbol = new Map<string, TopicView[]>();
+  private indexed = 0;
   /** Entry (topic or pattern) → number of sessions holding it. */
   private readonly interest = new Map<string, number>();
   /**
@@ -62,8 +80,9 @@ export class SubscriptionManager {
     this.pending = new PendingTopics(limits);
   }
 
-  attach(session: Session, socket: TopicSocket): void {
-    this.sockets.set(session, socket);
+  /** The session's socket, for its topic subscriptions (kept on the session: no registry entry per connection). */
+  attach(session: Session, socket: Socket): void {
+    session.socket = socket;
   }
 
   /**
@@ -73,78 +92,91 @@ export class SubscriptionManager {
    * All-or-nothing: throws TOO_MANY_SUBSCRIPTIONS before changing anything if the session would
    * exceed the per-connection limit.
    */
-  subscribe(session: Session, entries: readonly string[], rate: number): { added: string[]; rerated: string[] } {
-    const additions: string[] = [];
-    const seen = new Set<string>();
-    const add = (topic: string) => {
-      if (!session.topics.has(topic) && !seen.has(topic)) {
-        seen.add(topic);
-        additions.push(topic);
-      }
-    };
+  subscribe(session: Session, requested: readonly string[], rate: number): { added: string[]; rerated: string[] } {
+    // A topic is held under the bus's own string (or the one pending holders share), not the
+    // request's copy: 10,000 subscribers of a topic keep one string, not 10,000.
+    const entries = requested.map((entry) =>
+      isPattern(entry) ? entry : (this.bus.topic(entry)?.parsed.topic ?? this.pending.keyOf(entry) ?? entry),
+    );
+    // Topics newly subscribed, in request order; a Set keeps both the order and the uniqueness.
+    const additions = new Set<string>();
     const compiled = new Map<string, TopicPattern>();
     for (const entry of entries) {
       if (!isPattern(entry)) {
-        if (!session.identity.entitled(parseTopic(entry))) {
-          throw new TickgateError(ErrorCode.NOT_ENTITLED, `not entitled to ${entry}; this connection may subscribe to ${session.identity.topics.join(', ') || 'nothing'}`);
+        if (!session.identity.entitled(this.parsed(entry))) {
+          throw new TickgateError(
+            ErrorCode.NOT_ENTITLED,
+            `not entitled to ${entry}; this connection may subscribe to ${session.identity.topics.join(', ') || 'nothing'}`,
+          );
         }
-        add(entry);
+        if (deliveredRate(session, entry) === undefined) additions.add(entry);
         continue;
       }
-      const pattern = session.patterns.get(entry)?.pattern ?? new TopicPattern(entry);
+      const pattern = this.patternHolders.get(entry)?.pattern ?? new TopicPattern(entry);
       compiled.set(entry, pattern);
       // A pattern expands only to topics the identity is entitled to.
-      for (const view of this.bus.topics()) {
-        if (pattern.matches(view.parsed) && session.identity.entitled(view.parsed)) add(view.parsed.topic);
+      for (const view of this.candidates(entry)) {
+        const topic = view.parsed.topic;
+        if (pattern.matches(view.parsed) && session.identity.entitled(view.parsed) && deliveredRate(session, topic) === undefined)
+          additions.add(topic);
       }
     }
-    if (session.topics.size + additions.length > this.maxPerSession) {
+    const held = deliveredCount(session);
+    if (held + additions.size > this.maxPerSession) {
       throw new TickgateError(
         ErrorCode.TOO_MANY_SUBSCRIPTIONS,
-        `subscribe would hold ${session.topics.size + additions.length} topics; the limit per connection is ${this.maxPerSession}`,
+        `subscribe would hold ${held + additions.size} topics; the limit per connection is ${this.maxPerSession}`,
       );
     }
     const maxPatterns = this.limits.maxPatternsPerConnection;
+    const held0 = this.patternsOf.get(session);
+    const heldPatterns = held0?.size ?? 0;
     let newPatterns = 0;
-    for (const text of compiled.keys()) if (!session.patterns.has(text)) newPatterns++;
-    if (maxPatterns > 0 && session.patterns.size + newPatterns > maxPatterns) {
+    for (const text of compiled.keys()) if (held0?.has(text) !== true) newPatterns++;
+    if (maxPatterns > 0 && heldPatterns + newPatterns > maxPatterns) {
       throw new TickgateError(
         ErrorCode.TOO_MANY_PENDING,
-        `subscribe would hold ${session.patterns.size + newPatterns} patterns; the limit per connection is ${maxPatterns} (limits.maxPatternsPerConnection)`,
+        `subscribe would hold ${heldPatterns + newPatterns} patterns; the limit per connection is ${maxPatterns} (limits.maxPatternsPerConnection)`,
       );
     }
     const newPending = new Set<string>();
     for (const entry of entries) {
-      if (!isPattern(entry) && !session.exact.has(entry) && this.bus.topic(entry) === undefined) newPending.add(entry);
+      if (!isPattern(entry) && exactRate(session, entry) === undefined && this.bus.topic(entry) === undefined) newPending.add(entry);
     }
     this.pending.check(session, newPending.size);
     for (const topic of newPending) this.pending.add(session, topic);
     const touched = new Set<string>(additions);
     for (const entry of entries) {
       if (isPattern(entry)) continue;
-      if (!session.exact.has(entry)) this.hold(entry);
-      session.exact.set(entry, rate);
+      if (exactRate(session, entry) === undefined) this.hold(entry);
+      setExact(session, entry, rate);
       touched.add(entry);
     }
+    const delivered = compiled.size > 0 ? deliveredTopics(session) : [];
     for (const [text, pattern] of compiled) {
-      if (!session.patterns.has(text)) {
+      let patterns = this.patternsOf.get(session);
+      if (patterns === undefined) {
+        patterns = new Map();
+        this.patternsOf.set(session, patterns);
+      }
+      if (!patterns.has(text)) {
         this.hold(text);
         this.holdersOf(text, pattern).sessions.add(session);
       }
-      session.patterns.set(text, { pattern, rate });
-      for (const topic of session.topics.keys()) {
+      patterns.set(text, rate);
+      for (const [topic] of delivered) {
         const view = this.bus.topic(topic);
         if (view && pattern.matches(view.parsed)) touched.add(topic);
       }
     }
     const rerated: string[] = [];
     for (const topic of touched) {
-      const before = session.topics.get(topic);
+      const before = deliveredRate(session, topic);
       this.sync(session, topic);
-      const after = session.topics.get(topic);
+      const after = deliveredRate(session, topic);
       if (before !== undefined && after !== undefined && before !== after) rerated.push(topic);
     }
-    return { added: additions, rerated };
+    return { added: [...additions], rerated };
   }
 
   /** Removes the entries; a topic stays subscribed while another entry of the session covers it. */
@@ -152,16 +184,19 @@ export class SubscriptionManager {
     const touched = new Set<string>();
     for (const entry of entries) {
       if (isPattern(entry)) {
-        const held = session.patterns.get(entry);
-        if (held === undefined) continue;
-        session.patterns.delete(entry);
+        const patterns = this.patternsOf.get(session);
+        if (patterns === undefined || !patterns.delete(entry)) continue;
+        if (patterns.size === 0) this.patternsOf.delete(session);
+        const pattern = this.patternHolders.get(entry)?.pattern; // before dropHolder may delete it
         this.dropHolder(entry, session);
         this.letGo(entry);
-        for (const topic of session.topics.keys()) {
+        if (pattern === undefined) continue;
+        for (const [topic] of deliveredTopics(session)) {
           const view = this.bus.topic(topic);
-          if (view !== undefined && held.pattern.matches(view.parsed)) touched.add(topic);
+          if (view !== undefined && pattern.matches(view.parsed)) touched.add(topic);
         }
-      } else if (session.exact.delete(entry)) {
+      } else if (exactRate(session, entry) !== undefined) {
+        setExact(session, entry, undefined);
         this.pending.remove(session, entry);
         this.letGo(entry);
         touched.add(entry);
@@ -172,13 +207,14 @@ export class SubscriptionManager {
 
   /** A topic appeared: subscribe every session whose pattern matches, before its first frame is published. */
   onTopic(view: TopicView): void {
+    if (this.indexed === this.bus.topicCount - 1) this.index(view);
     this.pending.appeared(view.parsed.topic);
     const told = new Set<Session>();
     for (const { pattern, sessions } of this.patternHolders.values()) {
       if (!pattern.matches(view.parsed)) continue;
       for (const session of sessions) {
-        if (session.topics.has(view.parsed.topic)) continue;
-        if (session.topics.size >= this.maxPerSession) {
+        if (deliveredRate(session, view.parsed.topic) !== undefined) continue;
+        if (deliveredCount(session) >= this.maxPerSession) {
           if (!told.has(session)) this.events.limitReached(session, view.parsed.topic);
           told.add(session);
           continue;
@@ -193,10 +229,10 @@ export class SubscriptionManager {
    * Returns the topics whose delivery changed.
    */
   setDowngraded(session: Session, downgraded: boolean): string[] {
-    if (session.downgraded === downgraded) return [];
-    session.downgraded = downgraded;
+    if (isDowngraded(session) === downgraded) return [];
+    slowState(session).downgraded = downgraded;
     const changed: string[] = [];
-    for (const topic of [...session.topics.keys()]) {
+    for (const [topic] of deliveredTopics(session)) {
       if (this.requestedRate(session, topic) === 0) {
         this.sync(session, topic);
         changed.push(topic);
@@ -207,19 +243,18 @@ export class SubscriptionManager {
 
   /** Drops every subscription of a session whose socket stays open for now (a slow consumer being closed). */
   unsubscribeAll(session: Session): void {
-    for (const [topic, rate] of session.topics) this.detach(session, topic, rate, session.identity.delayMs);
+    for (const [topic, rate] of deliveredTopics(session)) this.detach(session, topic, rate, session.identity.delayMs);
     this.forget(session);
   }
 
   /** Forgets a closed session. uWS has already dropped its socket subscriptions. */
   release(session: Session): void {
-    for (const [topic, rate] of session.topics) {
+    for (const [topic, rate] of deliveredTopics(session)) {
       this.countWire(wireTopic(topic, session.format, rate, session.identity.delayMs), -1);
       if (session.identity.delayMs > 0) this.events.delayed(topic, session.identity.delayMs, -1);
       else if (rate > 0) this.events.tier(topic, rate, -1);
     }
     this.forget(session);
-    this.sockets.delete(session);
   }
 
   /** Entries some connection currently holds (for an adapter that starts late or restarts). */
@@ -230,13 +265,15 @@ export class SubscriptionManager {
   /** The rate the session asked for on `topic` (fastest covering entry), or null if nothing covers it. */
   requestedRate(session: Session, topic: string): number | null {
     if (!session.identity.entitled(this.parsed(topic))) return null;
-    let best: number | null = session.exact.get(topic) ?? null;
+    let best: number | null = exactRate(session, topic) ?? null;
     if (best === 0) return 0;
-    if (session.patterns.size > 0) {
+    const patterns = this.patternsOf.get(session);
+    if (patterns !== undefined) {
       const view = this.bus.topic(topic);
       if (view !== undefined) {
-        for (const { pattern, rate } of session.patterns.values()) {
-          if (!pattern.matches(view.parsed)) continue;
+        for (const [text, rate] of patterns) {
+          const pattern = this.patternHolders.get(text)?.pattern;
+          if (pattern === undefined || !pattern.matches(view.parsed)) continue;
           if (rate === 0) return 0;
           if (best === null || rate > best) best = rate;
         }
@@ -250,12 +287,18 @@ export class SubscriptionManager {
     const requested = this.requestedRate(session, topic);
     // Delayed identities get every tick, late: rates do not apply to them.
     const desired =
-      requested === null ? null : session.identity.delayMs > 0 ? 0 : requested === 0 && session.downgraded ? this.downgradeRate : requested;
-    const current = session.topics.get(topic);
+      requested === null
+        ? null
+        : session.identity.delayMs > 0
+          ? 0
+          : requested === 0 && isDowngraded(session)
+            ? this.downgradeRate
+            : requested;
+    const current = deliveredRate(session, topic);
     if ((current ?? null) === desired) return;
     if (current !== undefined) this.detach(session, topic, current, session.identity.delayMs);
     if (desired === null) {
-      session.topics.delete(topic);
+      setDelivered(session, topic, undefined);
       this.events.changed(-1);
       return;
     }
@@ -265,7 +308,7 @@ export class SubscriptionManager {
     if (session.identity.delayMs > 0) this.events.delayed(topic, session.identity.delayMs, 1);
     else if (desired > 0) this.events.tier(topic, desired, 1);
     if (current === undefined) this.events.changed(1);
-    session.topics.set(topic, desired);
+    setDelivered(session, topic, desired);
   }
 
   private detach(session: Session, topic: string, rate: number, delayMs: number): void {
@@ -281,13 +324,13 @@ export class SubscriptionManager {
    * under the new entitlements and delay. Returns the topics it lost.
    */
   reapply(session: Session, previousDelayMs: number): string[] {
-    const before = [...session.topics];
+    const before = deliveredTopics(session);
     for (const [topic, rate] of before) this.detach(session, topic, rate, previousDelayMs);
-    session.topics.clear();
+    clearDelivered(session);
     this.events.changed(-before.length);
-    for (const topic of [...session.exact.keys()]) {
+    for (const topic of exactTopics(session)) {
       if (!session.identity.entitled(this.parsed(topic))) {
-        session.exact.delete(topic);
+        setExact(session, topic, undefined);
         this.pending.remove(session, topic);
         this.letGo(topic);
       }
@@ -295,13 +338,32 @@ export class SubscriptionManager {
     const revoked: string[] = [];
     for (const [topic] of before) {
       this.sync(session, topic);
-      if (!session.topics.has(topic)) revoked.push(topic);
+      if (deliveredRate(session, topic) === undefined) revoked.push(topic);
     }
     return revoked;
   }
 
+  /** The topics a pattern can match: those of its symbol when it names one, else all. */
+  private candidates(pattern: string): Iterable<TopicView> {
+    const symbol = pattern.split('.')[1];
+    if (symbol === undefined || symbol === '*') return this.bus.topics();
+    if (this.indexed !== this.bus.topicCount) {
+      this.bySymbol.clear();
+      this.indexed = 0;
+      for (const view of this.bus.topics()) this.index(view);
+    }
+    return this.bySymbol.get(symbol) ?? [];
+  }
+
+  private index(view: TopicView): void {
+    const list = this.bySymbol.get(view.parsed.symbol);
+    if (list === undefined) this.bySymbol.set(view.parsed.symbol, [view]);
+    else list.push(view);
+    this.indexed++;
+  }
+
   private parsed(topic: string): ParsedTopic {
-    return this.bus.topic(topic)?.parsed ?? parseTopic(topic);
+    return this.bus.topic(topic)?.parsed ?? this.pending.parsedOf(topic) ?? parseTopic(topic);
   }
 
   private countWire(wire: string, delta: number): void {
@@ -327,18 +389,17 @@ export class SubscriptionManager {
   }
 
   private forget(session: Session): void {
-    for (const text of session.patterns.keys()) {
+    for (const text of this.patternsOf.get(session)?.keys() ?? []) {
       this.dropHolder(text, session);
       this.letGo(text);
     }
-    for (const topic of session.exact.keys()) {
+    for (const topic of exactTopics(session)) {
       this.pending.remove(session, topic);
       this.letGo(topic);
     }
-    this.events.changed(-session.topics.size);
-    session.topics.clear();
-    session.exact.clear();
-    session.patterns.clear();
+    this.events.changed(-deliveredCount(session));
+    session.topics = null;
+    this.patternsOf.delete(session);
   }
 
   private holdersOf(text: string, pattern: TopicPattern) {
@@ -357,9 +418,9 @@ export class SubscriptionManager {
     if (holders.sessions.size === 0) this.patternHolders.delete(text);
   }
 
-  private socketOf(session: Session): TopicSocket {
-    const socket = this.sockets.get(session);
-    if (socket === undefined) throw new TickgateError(ErrorCode.INTERNAL, `session ${session.id} has no socket`);
+  private socketOf(session: Session): Socket {
+    const socket = session.socket;
+    if (socket === null) throw new TickgateError(ErrorCode.INTERNAL, `session ${session.id} has no socket`);
     return socket;
   }
 }

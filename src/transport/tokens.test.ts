@@ -39,7 +39,13 @@ describe('TokenLifecycle', () => {
     clock.advance(29_999);
     expect(s.of('auth')).toEqual([]);
     clock.advance(1);
-    expect(s.of('auth')).toEqual([expect.objectContaining({ state: 'expiring', expiresAt: clock.now() + 30_000, message: expect.stringContaining('token expires in 30 s') })]);
+    expect(s.of('auth')).toEqual([
+      expect.objectContaining({
+        state: 'expiring',
+        expiresAt: clock.now() + 30_000,
+        message: expect.stringContaining('token expires in 30 s'),
+      }),
+    ]);
     expect(s.ended).toBeNull();
 
     clock.advance(29_999);
@@ -59,7 +65,8 @@ describe('TokenLifecycle', () => {
 
     const forever = FakeSocket.open('json', jwt(null), 2);
     tokens.scheduleExpiry(forever.ws, forever.session);
-    expect(forever.session.expiryTimers).toEqual([]);
+    expect(tokens.scheduled(forever.session)).toBe(false); // no timers for credentials that never expire
+    expect(tokens.scheduled(s.session)).toBe(true);
   });
 
   it('a refresh moves the expiry: no close at the old time, a warning and a close at the new one', async () => {
@@ -111,7 +118,7 @@ describe('TokenLifecycle', () => {
     publish('equity.AAPL.quote', 10);
     publish('fx.EURUSD.quote', 1.1);
     const s = FakeSocket.open('msgpack', jwt(clock.now() + 60_000));
-    subscriptions.attach(s.session, s);
+    subscriptions.attach(s.session, s.ws);
     subscriptions.subscribe(s.session, ['equity.AAPL.quote', 'fx.EURUSD.quote'], 0);
     tokens.refresh(s.ws, s.session, 1, 'equity.*.*');
     await new Promise((r) => setImmediate(r));

@@ -1,6 +1,6 @@
 import { AuthError, type Authenticator } from '../auth/authenticator.ts';
 import type { Identity } from '../auth/identity.ts';
-import type { Clock, Timers } from '../core/clock.ts';
+import type { Clock, TimerHandle, Timers } from '../core/clock.ts';
 import { ErrorCode } from '../core/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { RequestId } from '../protocol/frames.ts';
@@ -24,7 +24,15 @@ export interface TokenLifecycleDeps {
  * that moves them, and operator changes (API-key reload) applied to live connections.
  */
 export class TokenLifecycle {
+  /** Session → its expiry warning and close timers; only sessions whose credentials expire have an entry. */
+  private readonly timersOf = new Map<Session, TimerHandle[]>();
+
   constructor(private readonly deps: TokenLifecycleDeps) {}
+
+  /** Whether expiry timers are armed for the session (tests, operations). */
+  scheduled(session: Session): boolean {
+    return this.timersOf.has(session);
+  }
 
   /** Warns before the token expires and closes at expiry, unless a refresh moves the expiry. */
   scheduleExpiry(ws: Socket, session: Session): void {
@@ -34,25 +42,38 @@ export class TokenLifecycle {
     const { clock, timers } = this.deps;
     const now = clock.now();
     const warnAt = expiresAt - this.deps.expiryWarningSeconds * 1000;
-    session.expiryTimers.push(
-      timers.setTimeout(() => {
-        if (!session.closed) {
-          this.deps.replies.send(ws, session, { t: 'auth', state: 'expiring', expiresAt, message: `token expires in ${Math.max(0, Math.round((expiresAt - clock.now()) / 1000))} s; send {"op":"refresh","id":..,"token":..}` });
-        }
-      }, Math.max(0, warnAt - now)),
-      timers.setTimeout(() => {
-        if (session.closed) return;
-        session.closing = true;
-        this.deps.metrics.errors.labels(ErrorCode.UNAUTHORIZED).inc();
-        ws.end(1008, 'token expired');
-      }, Math.max(0, expiresAt - now)),
-    );
+    this.timersOf.set(session, [
+      timers.setTimeout(
+        () => {
+          if (!session.closed) {
+            this.deps.replies.send(ws, session, {
+              t: 'auth',
+              state: 'expiring',
+              expiresAt,
+              message: `token expires in ${Math.max(0, Math.round((expiresAt - clock.now()) / 1000))} s; send {"op":"refresh","id":..,"token":..}`,
+            });
+          }
+        },
+        Math.max(0, warnAt - now),
+      ),
+      timers.setTimeout(
+        () => {
+          if (session.closed) return;
+          session.closing = true;
+          this.deps.metrics.errors.labels(ErrorCode.UNAUTHORIZED).inc();
+          ws.end(1008, 'token expired');
+        },
+        Math.max(0, expiresAt - now),
+      ),
+    ]);
   }
 
   /** Cancels the session's expiry timers (on close, or before rescheduling). */
   clear(session: Session): void {
-    for (const t of session.expiryTimers) this.deps.timers.clearTimeout(t);
-    session.expiryTimers = [];
+    const timers = this.timersOf.get(session);
+    if (timers === undefined) return;
+    for (const t of timers) this.deps.timers.clearTimeout(t);
+    this.timersOf.delete(session);
   }
 
   refresh(ws: Socket, session: Session, id: RequestId, token: string): void {
@@ -61,7 +82,13 @@ export class TokenLifecycle {
         if (session.closed || session.closing) return;
         ws.cork(() => {
           this.replaceIdentity(ws, session, identity, 'token refreshed with narrower entitlements');
-          this.deps.replies.send(ws, session, { t: 'auth', id, state: 'refreshed', expiresAt: identity.expiresAt, message: 'token accepted' });
+          this.deps.replies.send(ws, session, {
+            t: 'auth',
+            id,
+            state: 'refreshed',
+            expiresAt: identity.expiresAt,
+            message: 'token accepted',
+          });
           this.scheduleExpiry(ws, session);
         });
       },
