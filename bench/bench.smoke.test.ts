@@ -24,7 +24,12 @@ function expectExact(r: WorkloadResult): void {
     gaps: 0,
     dups: 0,
   });
-  expect({ decodeErrors: c.decodeErrors, verifyErrors: c.verifyErrors, errorFrames: c.errorFrames, closedByServer: c.closedByServer }).toEqual({
+  expect({
+    decodeErrors: c.decodeErrors,
+    verifyErrors: c.verifyErrors,
+    errorFrames: c.errorFrames,
+    closedByServer: c.closedByServer,
+  }).toEqual({
     decodeErrors: 0,
     verifyErrors: 0,
     errorFrames: 0,

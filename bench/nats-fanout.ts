@@ -54,17 +54,21 @@ interface Gateway {
 }
 
 function startGateway(url: string): Promise<Gateway> {
-  const proc = spawn(process.execPath, [path.join(REPO_DIR, 'bin/tickgate-dev.js'), 'serve', '--bus', url, '--port', '0', '--feeds', 'none', '--log-level', 'warn'], {
-    cwd: REPO_DIR,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      ...process.env,
-      TICKGATE_BUS__NATS__SUBJECT_PREFIX: 'bench',
-      // Every load client connects from 127.0.0.1.
-      TICKGATE_LIMITS__MAX_CONNECTIONS_PER_IP: '0',
-      TICKGATE_LIMITS__MAX_NEW_CONNECTIONS_PER_SECOND_PER_IP: '0',
+  const proc = spawn(
+    process.execPath,
+    [path.join(REPO_DIR, 'bin/tickgate-dev.js'), 'serve', '--bus', url, '--port', '0', '--feeds', 'none', '--log-level', 'warn'],
+    {
+      cwd: REPO_DIR,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: {
+        ...process.env,
+        TICKGATE_BUS__NATS__SUBJECT_PREFIX: 'bench',
+        // Every load client connects from 127.0.0.1.
+        TICKGATE_LIMITS__MAX_CONNECTIONS_PER_IP: '0',
+        TICKGATE_LIMITS__MAX_NEW_CONNECTIONS_PER_SECOND_PER_IP: '0',
+      },
     },
-  });
+  );
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 20_000);
@@ -116,8 +120,14 @@ async function runOnce(gateways: number): Promise<Result> {
     }
     const cumulative = topics.map(() => 0);
     const publish = async (n: number, perTurn: number) => {
-      const r = await ingest.request<{ published: number[]; startedAt: number; endedAt: number }>('publish', { topics, turns: n, ticksPerTurn: perTurn }, 120_000);
-      r.published.forEach((p, i) => (cumulative[i]! += p));
+      const r = await ingest.request<{ published: number[]; startedAt: number; endedAt: number }>(
+        'publish',
+        { topics, turns: n, ticksPerTurn: perTurn },
+        120_000,
+      );
+      r.published.forEach((p, i) => {
+        cumulative[i]! += p;
+      });
       return r;
     };
     // Priming: every gateway has subscribed on NATS and every client receives.
@@ -177,12 +187,16 @@ for (const g of gatewayCounts) {
   const rs = results.get(g)!;
   const tps = rs.map((x) => x.ticksPerSec);
   const exact = rs.every((x) => x.delivered === x.expected && x.gaps === 0 && x.dups === 0);
-  console.log(`| ${g} | ${clients / g} | ${fmt(median(tps))} | ${fmt(Math.min(...tps))} – ${fmt(Math.max(...tps))} | ${exact ? 'yes' : 'NO'} |`);
+  console.log(
+    `| ${g} | ${clients / g} | ${fmt(median(tps))} | ${fmt(Math.min(...tps))} – ${fmt(Math.max(...tps))} | ${exact ? 'yes' : 'NO'} |`,
+  );
 }
 if (gatewayCounts.length === 2) {
   // Ratios within a repeat (both configurations ran back to back) cancel most of the machine's drift.
   const [g1, g2] = gatewayCounts as [number, number];
   const ratios = results.get(g1)!.map((r, i) => results.get(g2)![i]!.ticksPerSec / r.ticksPerSec);
-  console.log(`\n${g2} vs ${g1} gateway(s), per repeat: ${ratios.map((x) => `${x.toFixed(2)}×`).join(', ')}; median ${median(ratios).toFixed(2)}×`);
+  console.log(
+    `\n${g2} vs ${g1} gateway(s), per repeat: ${ratios.map((x) => `${x.toFixed(2)}×`).join(', ')}; median ${median(ratios).toFixed(2)}×`,
+  );
 }
 process.exit(0);

@@ -68,7 +68,9 @@ export async function main(argv: string[]): Promise<number> {
       for (const t of report.tables) console.log(`${renderConsole(t)}\n`);
       for (const n of report.notes) console.log(`  · ${n}`);
       for (const w of report.warnings) console.log(`  ! ${w}`);
-      console.log(`  → ${path.relative(process.cwd(), files.md)}, ${path.basename(files.json)} (${((Date.now() - s0) / 1000).toFixed(0)} s)`);
+      console.log(
+        `  → ${path.relative(process.cwd(), files.md)}, ${path.basename(files.json)} (${((Date.now() - s0) / 1000).toFixed(0)} s)`,
+      );
     } catch (err) {
       failed = true;
       console.error(`  ${id} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
@@ -89,7 +91,9 @@ export async function main(argv: string[]): Promise<number> {
     writeFileSync(chartFile, svg);
   }
   const summary = writeSummary(o.outDir, chartFile);
-  console.log(`\nsummary: ${path.relative(process.cwd(), summary)}${chartFile ? `, chart: ${path.relative(process.cwd(), chartFile)}` : ''}`);
+  console.log(
+    `\nsummary: ${path.relative(process.cwd(), summary)}${chartFile ? `, chart: ${path.relative(process.cwd(), chartFile)}` : ''}`,
+  );
   console.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return failed ? 1 : 0;
 }

@@ -9,7 +9,15 @@ import { FrameReader, acceptFor, checkUpgradeResponse } from './ws-wire.ts';
 const packr = new Packr({ useRecords: false });
 
 function ticks(first: number, n: number, ts = 1_700_000_000_000.25) {
-  return Array.from({ length: n }, (_, i) => ({ seq: first + i, ts: ts + i, gts: ts + i + 0.5, bid: 100.01, ask: 100.02, bidSize: 300, askSize: 500 }));
+  return Array.from({ length: n }, (_, i) => ({
+    seq: first + i,
+    ts: ts + i,
+    gts: ts + i + 0.5,
+    bid: 100.01,
+    ask: 100.02,
+    bidSize: 300,
+    askSize: 500,
+  }));
 }
 
 function scan(bytes: Uint8Array, allTicks = true, strict = true) {
@@ -32,7 +40,13 @@ describe('scanFrame', () => {
   });
 
   it('does not depend on key order or on keys it does not know', () => {
-    const shuffled = { ticks: ticks(1, 2).map((t) => ({ extra: [1, { a: null }], ...t })), weird: { x: [1.5, 'y'] }, topic: 'a.b.c', t: 'ticks', epoch: 5 };
+    const shuffled = {
+      ticks: ticks(1, 2).map((t) => ({ extra: [1, { a: null }], ...t })),
+      weird: { x: [1.5, 'y'] },
+      topic: 'a.b.c',
+      t: 'ticks',
+      epoch: 5,
+    };
     const r = scan(encode(shuffled))!;
     expect([r.kind, r.tickCount, r.firstSeq, r.lastSeq]).toEqual([KIND_TICKS, 2, 1, 2]);
   });
@@ -61,7 +75,27 @@ describe('scanFrame', () => {
   });
 
   it('skipValue walks every MessagePack type', () => {
-    const values = [null, true, false, 0, -1, -33, 127, 128, 65535, 65536, 2 ** 32, -(2 ** 31) - 1, 1.5, 'x', 'y'.repeat(40), 'z'.repeat(300), new Uint8Array(3), [1, [2]], { a: { b: 1 } }];
+    const values = [
+      null,
+      true,
+      false,
+      0,
+      -1,
+      -33,
+      127,
+      128,
+      65535,
+      65536,
+      2 ** 32,
+      -(2 ** 31) - 1,
+      1.5,
+      'x',
+      'y'.repeat(40),
+      'z'.repeat(300),
+      new Uint8Array(3),
+      [1, [2]],
+      { a: { b: 1 } },
+    ];
     for (const v of values) {
       const b = encode(v);
       expect(skipValue(b, 0, b.length)).toBe(b.length);
@@ -72,7 +106,15 @@ describe('scanFrame', () => {
 describe('FrameReader', () => {
   function serverFrame(payload: Buffer): Buffer {
     const n = payload.length;
-    const hdr = n < 126 ? Buffer.from([0x82, n]) : n < 65536 ? Buffer.from([0x82, 126, n >> 8, n & 255]) : Buffer.concat([Buffer.from([0x82, 127, 0, 0, 0, 0]), Buffer.from([(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255])]);
+    const hdr =
+      n < 126
+        ? Buffer.from([0x82, n])
+        : n < 65536
+          ? Buffer.from([0x82, 126, n >> 8, n & 255])
+          : Buffer.concat([
+              Buffer.from([0x82, 127, 0, 0, 0, 0]),
+              Buffer.from([(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]),
+            ]);
     return Buffer.concat([hdr, payload]);
   }
 
@@ -101,7 +143,9 @@ describe('upgrade handshake', () => {
   it('checks the status line and Sec-WebSocket-Accept', () => {
     const key = 'dGhlIHNhbXBsZSBub25jZQ==';
     expect(acceptFor(key)).toBe('s3pPLMBiTxaQ9kYGzzhZRbK+xOo='); // RFC 6455 §1.3
-    expect(checkUpgradeResponse(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${acceptFor(key)}`, key)).toBeNull();
+    expect(
+      checkUpgradeResponse(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${acceptFor(key)}`, key),
+    ).toBeNull();
     expect(checkUpgradeResponse('HTTP/1.1 404 Not Found', key)).toMatch(/refused/);
     expect(checkUpgradeResponse('HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: nope', key)).toMatch(/bad/);
   });

@@ -225,7 +225,11 @@ class Conn {
     this.socket.on('connect', () => {
       this.state = ST_HANDSHAKE;
       const path =
-        init.protocol === 'socketio' ? '/socket.io/?EIO=4&transport=websocket' : init.protocol === 'centrifuge' ? '/connection/websocket' : '/v1/stream';
+        init.protocol === 'socketio'
+          ? '/socket.io/?EIO=4&transport=websocket'
+          : init.protocol === 'centrifuge'
+            ? '/connection/websocket'
+            : '/v1/stream';
       this.socket.write(handshakeRequest(init.host, init.port, path, this.key));
     });
     this.socket.on('error', (err) => {
@@ -258,7 +262,10 @@ class Conn {
     if (init.protocol === 'centrifuge') {
       // One frame: connect (method 0, omitted) then one subscribe command (method 1) per channel;
       // the reply to the last id acknowledges the lot.
-      const cmds = [`{"id":1,"params":{}}`, ...topics.map((t, k) => `{"id":${k + 2},"method":1,"params":{"channel":${JSON.stringify(t)}}}`)];
+      const cmds = [
+        `{"id":1,"params":{}}`,
+        ...topics.map((t, k) => `{"id":${k + 2},"method":1,"params":{"channel":${JSON.stringify(t)}}}`),
+      ];
       this.send(textFrame(cmds.join('\n')));
       return;
     }
@@ -319,8 +326,7 @@ class Conn {
     else if (opcode === OP_TEXT) {
       if (init.protocol === 'centrifuge') this.onCentrifuge(buf.toString('utf8', start, end));
       else this.onText(buf.toString('utf8', start, Math.min(end, start + 256)));
-    }
-    else if (opcode === OP_PING) this.send(clientFrame(OP_PONG, Buffer.from(buf.subarray(start, end))));
+    } else if (opcode === OP_PING) this.send(clientFrame(OP_PONG, Buffer.from(buf.subarray(start, end))));
     else if (opcode === OP_CLOSE) {
       this.closeCode = end - start >= 2 ? buf.readUInt16BE(start) : 1005;
       this.closedBy = 'server';
@@ -437,7 +443,11 @@ class Conn {
       const line = text.slice(from, nl);
       from = nl + 1;
       if (line.length === 0) continue;
-      let reply: { id?: number; error?: unknown; result?: { channel?: string; data?: { data?: { ticks?: { seq: number; ts: number }[] } } } };
+      let reply: {
+        id?: number;
+        error?: unknown;
+        result?: { channel?: string; data?: { data?: { ticks?: { seq: number; ts: number }[] } } };
+      };
       try {
         reply = JSON.parse(line) as typeof reply;
       } catch {
@@ -478,7 +488,17 @@ class Conn {
   }
 
   /** Verify mode: a standard decoder must agree with the fast scanner. */
-  private crossCheck(buf: Buffer, start: number, end: number, kind: number, count: number, first: number, last: number, ts: number, te: number): void {
+  private crossCheck(
+    buf: Buffer,
+    start: number,
+    end: number,
+    kind: number,
+    count: number,
+    first: number,
+    last: number,
+    ts: number,
+    te: number,
+  ): void {
     let decoded: Record<string, unknown>;
     try {
       decoded = unpackr.unpack(buf.subarray(start, end)) as Record<string, unknown>;

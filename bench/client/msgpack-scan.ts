@@ -329,11 +329,11 @@ function scanTick(b: Uint8Array, p: number, end: number, onTs: TsVisitor | null,
     p = ke;
     if (k === K_SEQ) {
       tickSeq = readNumber(b, p, end);
-      if (tickSeq !== tickSeq) return -1;
+      if (Number.isNaN(tickSeq)) return -1;
       if (stopAtSeq) return p; // the caller needs nothing after seq
     } else if (k === K_TS && onTs !== null) {
       const ts = readNumber(b, p, end);
-      if (ts !== ts) return -1;
+      if (Number.isNaN(ts)) return -1;
       onTs(ts);
     }
     p = skipValue(b, p, end);

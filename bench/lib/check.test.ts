@@ -3,7 +3,10 @@ import { checkReports, checkTable, verdictOf } from './check.ts';
 import type { ScenarioReport } from './report.ts';
 import { agg } from './stats.ts';
 
-function report(scenario: string, runs: { variant: string; server: string; label?: string; repeat: number; result: Record<string, unknown> }[]): ScenarioReport {
+function report(
+  scenario: string,
+  runs: { variant: string; server: string; label?: string; repeat: number; result: Record<string, unknown> }[],
+): ScenarioReport {
   return { scenario, runs: runs.map((r) => ({ label: r.server, ...r })) } as unknown as ScenarioReport;
 }
 
@@ -27,13 +30,24 @@ describe('bench --check', () => {
     ]);
     const s2 = report('S2', [
       { variant: '2.00k ticks/s', server: 'tickgate', repeat: 0, result: { latency: { p99: 1 } } },
-      { variant: '2.00k ticks/s', server: 'tickgate', label: 'tickgate (maxTicksPerFrame=1)', repeat: 0, result: { latency: { p99: 100 } } },
+      {
+        variant: '2.00k ticks/s',
+        server: 'tickgate',
+        label: 'tickgate (maxTicksPerFrame=1)',
+        repeat: 0,
+        result: { latency: { p99: 100 } },
+      },
       { variant: '2.00k ticks/s', server: 'uws', repeat: 0, result: { latency: { p99: 1 } } },
     ]);
     const s3 = report('S3', [
       { variant: '2500 conns', server: 'tickgate', repeat: 0, result: { rssPerConnBytes: 3000, heapPerConnBytes: 512, connsPerSec: 900 } },
       { variant: '2500 conns', server: 'uws', repeat: 0, result: { rssPerConnBytes: 1000, heapPerConnBytes: 10, connsPerSec: 1000 } },
-      { variant: '10000 conns', server: 'tickgate', repeat: 0, result: { rssPerConnBytes: 1400, heapPerConnBytes: 100, connsPerSec: 1000 } },
+      {
+        variant: '10000 conns',
+        server: 'tickgate',
+        repeat: 0,
+        result: { rssPerConnBytes: 1400, heapPerConnBytes: 100, connsPerSec: 1000 },
+      },
       { variant: '10000 conns', server: 'uws', repeat: 0, result: { rssPerConnBytes: 1000, heapPerConnBytes: 10, connsPerSec: 1000 } },
     ]);
     const rows = checkReports([s1, s2, s3]);

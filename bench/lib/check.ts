@@ -41,13 +41,76 @@ function s3Variant(report: ScenarioReport): string | null {
 }
 
 export const TARGETS: Target[] = [
-  { id: 'S1 tpf=1', scenario: 'S1', measure: 'S1 delivered ticks/s, 1 tick/frame', op: '>=', bound: 0.95, unit: 'ratio', metric: (r) => num(r.ticksPerSec), variant: () => 'tpf=1' },
-  { id: 'S1 tpf=10', scenario: 'S1', measure: 'S1 delivered ticks/s, 10 ticks/frame', op: '>=', bound: 0.95, unit: 'ratio', metric: (r) => num(r.ticksPerSec), variant: () => 'tpf=10' },
-  { id: 'S2 2k', scenario: 'S2', measure: 'S2 p99 at 2k ticks/s', op: '<=', bound: 1.2, unit: 'ratio', metric: p99, variant: () => rateVariant(2000) },
-  { id: 'S2 10k', scenario: 'S2', measure: 'S2 p99 at 10k ticks/s', op: '<=', bound: 1.2, unit: 'ratio', metric: p99, variant: () => rateVariant(10_000) },
-  { id: 'S3 rss', scenario: 'S3', measure: 'S3 RSS per idle connection', op: '<=', bound: 1.5, unit: 'ratio', metric: (r) => num(r.rssPerConnBytes), variant: s3Variant },
-  { id: 'S3 heap', scenario: 'S3', measure: 'S3 JS heap per idle connection', op: '<=', bound: 0.3, unit: 'kb', metric: (r) => num(r.heapPerConnBytes) / 1024, variant: s3Variant },
-  { id: 'S3 conn/s', scenario: 'S3', measure: 'S3 connections opened per second', op: '>=', bound: 0.9, unit: 'ratio', metric: (r) => num(r.connsPerSec), variant: s3Variant },
+  {
+    id: 'S1 tpf=1',
+    scenario: 'S1',
+    measure: 'S1 delivered ticks/s, 1 tick/frame',
+    op: '>=',
+    bound: 0.95,
+    unit: 'ratio',
+    metric: (r) => num(r.ticksPerSec),
+    variant: () => 'tpf=1',
+  },
+  {
+    id: 'S1 tpf=10',
+    scenario: 'S1',
+    measure: 'S1 delivered ticks/s, 10 ticks/frame',
+    op: '>=',
+    bound: 0.95,
+    unit: 'ratio',
+    metric: (r) => num(r.ticksPerSec),
+    variant: () => 'tpf=10',
+  },
+  {
+    id: 'S2 2k',
+    scenario: 'S2',
+    measure: 'S2 p99 at 2k ticks/s',
+    op: '<=',
+    bound: 1.2,
+    unit: 'ratio',
+    metric: p99,
+    variant: () => rateVariant(2000),
+  },
+  {
+    id: 'S2 10k',
+    scenario: 'S2',
+    measure: 'S2 p99 at 10k ticks/s',
+    op: '<=',
+    bound: 1.2,
+    unit: 'ratio',
+    metric: p99,
+    variant: () => rateVariant(10_000),
+  },
+  {
+    id: 'S3 rss',
+    scenario: 'S3',
+    measure: 'S3 RSS per idle connection',
+    op: '<=',
+    bound: 1.5,
+    unit: 'ratio',
+    metric: (r) => num(r.rssPerConnBytes),
+    variant: s3Variant,
+  },
+  {
+    id: 'S3 heap',
+    scenario: 'S3',
+    measure: 'S3 JS heap per idle connection',
+    op: '<=',
+    bound: 0.3,
+    unit: 'kb',
+    metric: (r) => num(r.heapPerConnBytes) / 1024,
+    variant: s3Variant,
+  },
+  {
+    id: 'S3 conn/s',
+    scenario: 'S3',
+    measure: 'S3 connections opened per second',
+    op: '>=',
+    bound: 0.9,
+    unit: 'ratio',
+    metric: (r) => num(r.connsPerSec),
+    variant: s3Variant,
+  },
 ];
 
 interface Run {
@@ -98,7 +161,8 @@ export function checkReports(reports: ScenarioReport[]): CheckRow[] {
     const report = reports.find((r) => r.scenario === target.scenario);
     const variant = report ? target.variant(report) : null;
     const empty = agg([]);
-    if (!report || variant === null) return { target, variant, values: empty, tickgate: empty, uws: empty, verdict: 'no data' as Verdict, noisy: 0 };
+    if (!report || variant === null)
+      return { target, variant, values: empty, tickgate: empty, uws: empty, verdict: 'no data' as Verdict, noisy: 0 };
     const runs = report.runs as Run[];
     const tg = results(runs, variant, 'tickgate');
     const uws = results(runs, variant, 'uws');

@@ -76,7 +76,9 @@ export class ClientPool {
   async setup(o: PoolOptions): Promise<void> {
     const n = this.procs.length;
     const shares: ConnSpec[][] = Array.from({ length: n }, () => []);
-    o.conns.forEach((c, i) => shares[i % n]!.push(c));
+    o.conns.forEach((c, i) => {
+      shares[i % n]!.push(c);
+    });
     this.connCount = o.conns.length;
     await Promise.all(
       this.procs.map((p, i) => {
@@ -192,7 +194,7 @@ let creating: Promise<ClientPool> | null = null;
 /** The harness-wide pool of `processes` load clients, created on first use and replaced if one died or the size changed. */
 export async function sharedPool(processes: number, verbose = false): Promise<ClientPool> {
   if (creating) await creating.catch(() => null);
-  if (shared && shared.alive && shared.size === processes) return shared;
+  if (shared?.alive && shared.size === processes) return shared;
   const old = shared;
   shared = null;
   await old?.stop();

@@ -154,7 +154,9 @@ export function spawnChild(opts: SpawnOptions): ChildHandle {
   const prof = (process.env.BENCH_PROF ?? '').split(',');
   const kind = opts.script.startsWith('client/') ? 'client' : 'server';
   const profFlags =
-    prof.includes(kind) || prof.includes('all') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF_DIR ?? path.join(BENCH_DIR, 'results', 'raw', 'prof')}`] : [];
+    prof.includes(kind) || prof.includes('all')
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF_DIR ?? path.join(BENCH_DIR, 'results', 'raw', 'prof')}`]
+      : [];
   const nodeArgs = [...(opts.nodeFlags ?? []), ...profFlags, '--import', 'tsx', script, ...(opts.args ?? [])];
   const nofile = opts.nofile ?? 4096;
   // Try to set the limit; if the hard limit is lower and we may not raise it, use the hard limit.

@@ -21,7 +21,10 @@ export function machineInfo(): MachineInfo {
   const cpus = os.cpus();
   let uwsPackage = 'unknown';
   try {
-    const pkg = JSON.parse(readFileSync(`${REPO_DIR}/node_modules/uWebSockets.js/package.json`, 'utf8')) as { name: string; version: string };
+    const pkg = JSON.parse(readFileSync(`${REPO_DIR}/node_modules/uWebSockets.js/package.json`, 'utf8')) as {
+      name: string;
+      version: string;
+    };
     uwsPackage = `${pkg.name}@${pkg.version}`;
   } catch {
     // not installed where expected
@@ -54,7 +57,11 @@ export interface GitInfo {
 
 export function gitInfo(): GitInfo {
   try {
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], {
+      cwd: REPO_DIR,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
       cwd: REPO_DIR,
       encoding: 'utf8',

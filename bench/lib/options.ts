@@ -167,7 +167,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   let servers: ServerName[] | null = null;
   if (values.servers) {
     servers = list(values.servers) as ServerName[];
-    for (const s of servers) if (!SERVER_NAMES.includes(s)) throw new Error(`unknown server "${s}"; choose from ${SERVER_NAMES.join(', ')}`);
+    for (const s of servers)
+      if (!SERVER_NAMES.includes(s)) throw new Error(`unknown server "${s}"; choose from ${SERVER_NAMES.join(', ')}`);
   }
   const ints = (name: string, s: string | undefined, fallback: number[]) => {
     if (s === undefined) return fallback;

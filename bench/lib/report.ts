@@ -57,7 +57,12 @@ export function renderConsole(table: Table): string {
 export function renderMarkdown(table: Table): string {
   const t = compact(table);
   const esc = (s: string) => s.replace(/\|/g, '\\|');
-  const out = [`**${t.title}**`, '', `| ${t.columns.map(esc).join(' | ')} |`, `|${t.columns.map((_, i) => (i === 0 ? ' :--- ' : ' ---: ')).join('|')}|`];
+  const out = [
+    `**${t.title}**`,
+    '',
+    `| ${t.columns.map(esc).join(' | ')} |`,
+    `|${t.columns.map((_, i) => (i === 0 ? ' :--- ' : ' ---: ')).join('|')}|`,
+  ];
   for (const r of t.rows) out.push(`| ${r.map(esc).join(' | ')} |`);
   if (t.note) out.push('', t.note);
   return out.join('\n');
@@ -66,15 +71,11 @@ export function renderMarkdown(table: Table): string {
 export function reportMarkdown(r: ScenarioReport): string {
   const m = r.machine;
   const quiet = r.quiet
-    .map((q) => (q.last ? `steal ${q.last.stealPct.toFixed(1)}%, busy ${q.last.busyPct.toFixed(0)}%${q.quiet ? '' : ' (never quiet)'}` : 'n/a'))
+    .map((q) =>
+      q.last ? `steal ${q.last.stealPct.toFixed(1)}%, busy ${q.last.busyPct.toFixed(0)}%${q.quiet ? '' : ' (never quiet)'}` : 'n/a',
+    )
     .join('; ');
-  const parts = [
-    `## ${r.scenario}: ${r.title}`,
-    '',
-    r.description,
-    '',
-    ...r.tables.flatMap((t) => [renderMarkdown(t), '']),
-  ];
+  const parts = [`## ${r.scenario}: ${r.title}`, '', r.description, '', ...r.tables.flatMap((t) => [renderMarkdown(t), ''])];
   if (r.warnings.length) parts.push('**Warnings**', '', ...r.warnings.map((w) => `- ${w}`), '');
   if (r.notes.length) parts.push('**Notes**', '', ...r.notes.map((n) => `- ${n}`), '');
   parts.push(
@@ -110,9 +111,7 @@ export function readReports(outDir: string): ScenarioReport[] {
   } catch {
     return [];
   }
-  return files
-    .sort()
-    .map((f) => JSON.parse(readFileSync(path.join(outDir, f), 'utf8')) as ScenarioReport);
+  return files.sort().map((f) => JSON.parse(readFileSync(path.join(outDir, f), 'utf8')) as ScenarioReport);
 }
 
 /** results/summary.md: every scenario's markdown, newest data per scenario, chart on top. */

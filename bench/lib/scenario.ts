@@ -23,7 +23,13 @@ export function serversFor(ctx: Ctx, defaults: readonly ServerName[]): ServerNam
   return chosen.filter((s) => !ctx.unavailable.has(s));
 }
 
-export function newReport(ctx: Ctx, scenario: ScenarioId, title: string, description: string, params: Record<string, unknown>): ScenarioReport {
+export function newReport(
+  ctx: Ctx,
+  scenario: ScenarioId,
+  title: string,
+  description: string,
+  params: Record<string, unknown>,
+): ScenarioReport {
   return {
     scenario,
     title,
@@ -121,9 +127,17 @@ export async function runCells<R>(
           out.results.push({ repeat: rep, value });
           const other = (value as { otherLoadPct?: number }).otherLoadPct;
           if (other !== undefined && other > OTHER_LOAD_WARN_PCT) {
-            report.warnings.push(`${name}${ctx.o.repeats > 1 ? ` (repeat ${rep + 1})` : ''}: other processes used ~${other.toFixed(0)}% of a core during the run; treat it as noisy.`);
+            report.warnings.push(
+              `${name}${ctx.o.repeats > 1 ? ` (repeat ${rep + 1})` : ''}: other processes used ~${other.toFixed(0)}% of a core during the run; treat it as noisy.`,
+            );
           }
-          report.runs.push({ variant: v, server: cell.server, label: cell.label ?? SERVER_LABELS[cell.server], repeat: rep, result: value });
+          report.runs.push({
+            variant: v,
+            server: cell.server,
+            label: cell.label ?? SERVER_LABELS[cell.server],
+            repeat: rep,
+            result: value,
+          });
           const noisy = other !== undefined && other > OTHER_LOAD_WARN_PCT ? ` ⚠ other load ${other.toFixed(0)}%` : '';
           ctx.log(`${prefix}: ${describe(value)} (${((Date.now() - t0) / 1000).toFixed(1)} s)${noisy}`);
         } catch (err) {

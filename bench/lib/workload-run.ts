@@ -87,7 +87,11 @@ export class ServerProc {
     });
     try {
       await child.waitEvent('ready', 20_000);
-      const { port, maxTicksPerFrame, settings } = await child.request<{ port: number; maxTicksPerFrame: number; settings: Record<string, unknown> }>('start', {
+      const { port, maxTicksPerFrame, settings } = await child.request<{
+        port: number;
+        maxTicksPerFrame: number;
+        settings: Record<string, unknown>;
+      }>('start', {
         options: { topicCount: o.topicCount, maxTicksPerFrame: o.maxTicksPerFrame, maxBackpressureBytes: o.maxBackpressureBytes },
       });
       return new ServerProc(name, child, port, maxTicksPerFrame, settings);

@@ -100,7 +100,20 @@ export async function runS1(ctx: Ctx): Promise<ScenarioReport> {
     const rs = out.results.map((x) => x.value);
     const label = out.cell.label ?? SERVER_LABELS[out.cell.server];
     if (rs.length === 0) {
-      rows.push([label, out.cell.variant, '–', '–', '–', '–', '–', '–', '–', '–', '–', out.errors[0]?.split('\n')[0]?.slice(0, 60) ?? 'failed']);
+      rows.push([
+        label,
+        out.cell.variant,
+        '–',
+        '–',
+        '–',
+        '–',
+        '–',
+        '–',
+        '–',
+        '–',
+        '–',
+        out.errors[0]?.split('\n')[0]?.slice(0, 60) ?? 'failed',
+      ]);
       continue;
     }
     const a = {
@@ -139,7 +152,20 @@ export async function runS1(ctx: Ctx): Promise<ScenarioReport> {
   }
   report.tables.push({
     title: `S1 throughput — ${o.clients} clients × ${o.topics} topics, ${o.durationSec} s at max rate, median of ${o.repeats}`,
-    columns: ['server', 'max ticks/frame', 'delivered ticks/s', 'frames/s', 'MB/s', 'ticks/frame', 'server CPU', 'client CPU', 'frames/read', 'bound by', 'exact', ''],
+    columns: [
+      'server',
+      'max ticks/frame',
+      'delivered ticks/s',
+      'frames/s',
+      'MB/s',
+      'ticks/frame',
+      'server CPU',
+      'client CPU',
+      'frames/read',
+      'bound by',
+      'exact',
+      '',
+    ],
     rows,
     note:
       'exact ✓ = every published tick was counted exactly once on every connection. server CPU = the server process in % of one core; ' +
@@ -195,7 +221,7 @@ export async function runS1(ctx: Ctx): Promise<ScenarioReport> {
     });
   }
   const def = outcomes.find((x) => x.cell.variant === defaultVariant);
-  if (def && def.results.length) {
+  if (def?.results.length) {
     const a = agg(def.results.map((x) => x.value.ticksPerSec));
     report.notes.push(
       `tickgate with its own default batching (maxTicksPerFrame ${def.results[0]!.value.maxTicksPerFrame}, ${o.framesPerTurn * maxTpf} ticks per topic per turn): ` +

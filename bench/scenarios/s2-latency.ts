@@ -143,7 +143,9 @@ export async function runS2(ctx: Ctx): Promise<ScenarioReport> {
       title: 'S2 tickgate p99 ÷ baseline p99 (paired per repeat; lower is better)',
       columns: ['rate', ...baselines.map((b) => `vs ${SERVER_LABELS[b]}`), ...(hasNb ? ['p99 added by batching'] : [])],
       rows: ratioRows,
-      note: hasNb ? '"added by batching" = tickgate p99 at its batching minus tickgate p99 with maxTicksPerFrame=1, same repeat.' : undefined,
+      note: hasNb
+        ? '"added by batching" = tickgate p99 at its batching minus tickgate p99 with maxTicksPerFrame=1, same repeat.'
+        : undefined,
     });
   }
   const overloaded = outcomes.filter((x) => x.results.some((r) => r.value.publisherMaxLagMs > 50));

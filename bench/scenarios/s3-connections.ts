@@ -69,7 +69,10 @@ function connsFor(n: number, topics: number) {
 }
 
 /** Starts every server of a repeat at once and warms each up in turn; resolves per server. */
-function prepareGroup(servers: ServerName[], o: { conns: number; topics: number; clientProcs: number; verbose: boolean }): Map<ServerName, Promise<Prepared>> {
+function prepareGroup(
+  servers: ServerName[],
+  o: { conns: number; topics: number; clientProcs: number; verbose: boolean },
+): Map<ServerName, Promise<Prepared>> {
   const names = topicNames(o.topics);
   const poolReady = warmPool(o.clientProcs, o.verbose);
   const group = new Map<ServerName, Promise<Prepared>>();
@@ -155,7 +158,8 @@ async function measureIdle(
       connsPerSec: (o.conns / c.ms) * 1000,
       before,
       after,
-      rssPerConnBytes: (Number.isFinite(after.rssAnon - before.rssAnon) ? after.rssAnon - before.rssAnon : after.rss - before.rss) / o.conns,
+      rssPerConnBytes:
+        (Number.isFinite(after.rssAnon - before.rssAnon) ? after.rssAnon - before.rssAnon : after.rss - before.rss) / o.conns,
       rssTotalPerConnBytes: (after.rss - before.rss) / o.conns,
       heapPerConnBytes: (after.heapUsed - before.heapUsed) / o.conns,
       gcAvailable: after.gcAvailable,
@@ -194,8 +198,18 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
       'time to open = first connect to last subscription ack, ' +
       `${o.clientProcs} client processes with 256 handshakes in flight each, connections spread over ${SOURCE_ADDRESSES} loopback source addresses. ` +
       `Open-file limits: the harness started with a soft limit of ${ctx.machine.nofileSoft} (hard ${ctx.machine.nofileHard}); each server process gets \`ulimit -n\` raised to connections + 1024, ` +
-      'or to the hard limit where that is lower. centrifuge\'s heap column is Go\'s live heap (HeapAlloc after runtime.GC), not V8\'s.',
-    { servers, conns: o.conns, steps, sweep: sweeping, topics: o.topics, repeats: o.repeats, clientProcs: o.clientProcs, nofileSoft: ctx.machine.nofileSoft, nofileHard: ctx.machine.nofileHard },
+      "or to the hard limit where that is lower. centrifuge's heap column is Go's live heap (HeapAlloc after runtime.GC), not V8's.",
+    {
+      servers,
+      conns: o.conns,
+      steps,
+      sweep: sweeping,
+      topics: o.topics,
+      repeats: o.repeats,
+      clientProcs: o.clientProcs,
+      nofileSoft: ctx.machine.nofileSoft,
+      nofileHard: ctx.machine.nofileHard,
+    },
   );
   const asked = Array.isArray(o.sweep) ? Math.max(...o.sweep) : o.sweep === 'max' ? 0 : o.conns;
   if (Math.max(...steps) < asked) {
@@ -219,7 +233,10 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
           // A new step (or a server left over from a skipped cell of the last one): start afresh.
           if (groupConns !== n || group.size === 0) {
             await stopGroup();
-            group = prepareGroup(servers.filter((s) => !ctx.unavailable.has(s)), shared);
+            group = prepareGroup(
+              servers.filter((s) => !ctx.unavailable.has(s)),
+              shared,
+            );
             groupConns = n;
           }
           if (!group.has(server)) group.set(server, prepareGroup([server], shared).get(server)!);
@@ -228,9 +245,14 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
       });
     }
   }
-  let outcomes;
+  let outcomes: Awaited<ReturnType<typeof runCells<IdleResult>>>;
   try {
-    outcomes = await runCells(ctx, report, cells, (r) => `${fixed(r.rssPerConnBytes / 1024, 2)} KB RSS/conn, opened in ${fixed(r.openMs / 1000, 2)} s`);
+    outcomes = await runCells(
+      ctx,
+      report,
+      cells,
+      (r) => `${fixed(r.rssPerConnBytes / 1024, 2)} KB RSS/conn, opened in ${fixed(r.openMs / 1000, 2)} s`,
+    );
   } finally {
     // Servers prepared for a cell that never ran (e.g. after a failure).
     await stopGroup();
@@ -273,7 +295,7 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
   for (const n of steps) {
     const v = variantOf(n);
     const tg = outcomes.find((x) => x.cell.server === 'tickgate' && x.cell.variant === v);
-    if (!tg || !tg.results.length) continue;
+    if (!tg?.results.length) continue;
     const row = [sweeping ? `RSS per connection, ${n} conns` : 'RSS per connection'];
     const openRow = [sweeping ? `conns/s, ${n} conns (higher is better)` : 'conns/s (higher is better)'];
     for (const b of baselineNames) {
@@ -304,12 +326,17 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
     for (const server of servers) {
       const perStep = steps.map((n) => {
         const out = outcomes.find((x) => x.cell.server === server && x.cell.variant === variantOf(n));
-        return out && out.results.length ? agg(out.results.map((r) => r.value.rssPerConnBytes)).median : NaN;
+        return out?.results.length ? agg(out.results.map((r) => r.value.rssPerConnBytes)).median : NaN;
       });
       const [n1, n2] = [steps[steps.length - 2]!, steps[steps.length - 1]!];
       const [p1, p2] = [perStep[steps.length - 2]!, perStep[steps.length - 1]!];
       const slope = (p2 * n2 - p1 * n1) / (n2 - n1);
-      flat.push([SERVER_LABELS[server], ...perStep.map((x) => fixed(x / 1024, 2)), fixed(slope / 1024, 2), Number.isFinite(slope) ? `${fixed((slope * 100_000) / 1048576, 0)} MB` : '–']);
+      flat.push([
+        SERVER_LABELS[server],
+        ...perStep.map((x) => fixed(x / 1024, 2)),
+        fixed(slope / 1024, 2),
+        Number.isFinite(slope) ? `${fixed((slope * 100_000) / 1048576, 0)} MB` : '–',
+      ]);
     }
     report.tables.push({
       title: 'S3 sweep — RSS per connection (KB, anon) at each step',

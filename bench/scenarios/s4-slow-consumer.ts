@@ -120,7 +120,19 @@ export async function runS4(ctx: Ctx): Promise<ScenarioReport> {
       last ? fate(last) : (slow.errors[0]?.split('\n')[0]?.slice(0, 60) ?? '–'),
       serverSide || '–',
     ]);
-    summaryRows.push({ server, label, p99Base, p99Slow, deltaMs: d, moved, othersExact, slow: last?.slow ?? [], serverStats: stats, serverStatsAfter: after, rssGrowth });
+    summaryRows.push({
+      server,
+      label,
+      p99Base,
+      p99Slow,
+      deltaMs: d,
+      moved,
+      othersExact,
+      slow: last?.slow ?? [],
+      serverStats: stats,
+      serverStatsAfter: after,
+      rssGrowth,
+    });
     if (last) report.notes.push(`${label} settings: ${JSON.stringify(last.serverSettings)}`);
     const untouched = last?.slow.every((x) => x.ticks === x.expected && x.gaps === 0 && x.closeCode === null && x.notices.length === 0);
     if (last && untouched) {

@@ -125,7 +125,14 @@ export async function runS5(ctx: Ctx): Promise<ScenarioReport> {
       bytesPerSec: agg(es.map((e) => e.bytesPerSec)),
     };
     const bad = es.reduce((s, e) => s + e.non2xx + e.errors + e.timeouts, 0);
-    rows.push([p, withSpread(a.reqPerSec, si), wholeMs(a.p50Ms.median), wholeMs(a.p99Ms.median), fixed(a.bytesPerSec.median / 1e6, 1), bad ? `✗ ${bad} non-2xx/errors` : '✓']);
+    rows.push([
+      p,
+      withSpread(a.reqPerSec, si),
+      wholeMs(a.p50Ms.median),
+      wholeMs(a.p99Ms.median),
+      fixed(a.bytesPerSec.median / 1e6, 1),
+      bad ? `✗ ${bad} non-2xx/errors` : '✓',
+    ]);
     summaryRows.push({ path: p, ...a, bad });
   }
   report.tables.push({

@@ -94,7 +94,17 @@ export async function runS6(ctx: Ctx): Promise<ScenarioReport> {
       `subscribe requests ask for no snapshot. Memory: the server's anonymous RSS and heap (after a forced full GC, ${MEMORY_SETTLE_MS / 1000} s after start) before the clients connect ` +
       'and after every subscription is acknowledged, ÷ subscriptions (connection cost included: compare S3). Time to subscribe: first connect to last ack. ' +
       `Then the publisher runs at max rate for ${o.durationSec} s, one tick per topic per turn; delivered ticks/s counts every tick on every subscription.`,
-    { servers, clients, topics, watch, subscriptions: sample.subscriptions, monitors: sample.monitors, patternEntries: sample.patternEntries, durationSec: o.durationSec, repeats: o.repeats },
+    {
+      servers,
+      clients,
+      topics,
+      watch,
+      subscriptions: sample.subscriptions,
+      monitors: sample.monitors,
+      patternEntries: sample.patternEntries,
+      durationSec: o.durationSec,
+      repeats: o.repeats,
+    },
   );
   const cells: Cell<WorkloadResult>[] = servers.map((server) => ({
     variant: '',
@@ -122,7 +132,12 @@ export async function runS6(ctx: Ctx): Promise<ScenarioReport> {
   }));
   const perSub = (r: WorkloadResult, key: 'rssAnon' | 'heapUsed') =>
     r.memoryBefore && r.memoryAfter ? (r.memoryAfter[key] - r.memoryBefore[key]) / Math.max(1, r.subscriptions) : NaN;
-  const outcomes = await runCells(ctx, report, cells, (r) => `${fixed(perSub(r, 'rssAnon'), 0)} B RSS/sub, subscribed in ${fixed(r.connectMs / 1000, 2)} s; ${describeThroughput(r)}`);
+  const outcomes = await runCells(
+    ctx,
+    report,
+    cells,
+    (r) => `${fixed(perSub(r, 'rssAnon'), 0)} B RSS/sub, subscribed in ${fixed(r.connectMs / 1000, 2)} s; ${describeThroughput(r)}`,
+  );
 
   const rows: string[][] = [];
   const summaryRows: unknown[] = [];
@@ -161,7 +176,7 @@ export async function runS6(ctx: Ctx): Promise<ScenarioReport> {
   });
   const tg = outcomes.find((x) => x.cell.server === 'tickgate');
   const summaryRatios: unknown[] = [];
-  if (tg && tg.results.length) {
+  if (tg?.results.length) {
     const baselines = outcomes.filter((x) => x.cell.server !== 'tickgate');
     const measures: [string, (r: WorkloadResult) => number][] = [
       ['RSS per subscription (lower is better)', (r) => perSub(r, 'rssAnon')],

@@ -29,7 +29,11 @@ interface S7Result {
   serverCpuPct: number;
 }
 
-function startClients(url: string, count: number, maxRate: number): Promise<{ child: ChildProcessWithoutNullStreams; ask(cmd: string): Promise<Record<string, number>> }> {
+function startClients(
+  url: string,
+  count: number,
+  maxRate: number,
+): Promise<{ child: ChildProcessWithoutNullStreams; ask(cmd: string): Promise<Record<string, number>> }> {
   const file = fileURLToPath(new URL('./s7-books-client.mjs', import.meta.url));
   const child = spawn(process.execPath, [file, url, String(count), TOPICS.join(','), String(maxRate)], { stdio: 'pipe' });
   const lines = createInterface({ input: child.stdout });
@@ -58,7 +62,16 @@ function startClients(url: string, count: number, maxRate: number): Promise<{ ch
 }
 
 async function runOne(subscribers: number, maxRate: number, sourceRate: number, seconds: number): Promise<S7Result> {
-  const gw = createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', feeds: [], market: { bookDepth: 10, barIntervals: [] }, slowConsumer: { softLimitBytes: 64 * 1024 * 1024, recoverBelowBytes: 1024 * 1024 }, transport: { maxBackpressureBytes: 128 * 1024 * 1024 }, limits: { maxNewConnectionsPerSecondPerIp: 0, maxConnectionsPerIp: 0 } });
+  const gw = createGateway({
+    host: '127.0.0.1',
+    port: 0,
+    logLevel: 'silent',
+    feeds: [],
+    market: { bookDepth: 10, barIntervals: [] },
+    slowConsumer: { softLimitBytes: 64 * 1024 * 1024, recoverBelowBytes: 1024 * 1024 },
+    transport: { maxBackpressureBytes: 128 * 1024 * 1024 },
+    limits: { maxNewConnectionsPerSecondPerIp: 0, maxConnectionsPerIp: 0 },
+  });
   const { port } = await gw.start();
   const model = createEquityModel({ seed: 1, ticksPerSecond: sourceRate, tradeProbability: 0, universe: SYMBOLS, bookDepth: 20 });
   let ts = Date.now();
@@ -122,14 +135,30 @@ export async function runS7(ctx: Ctx): Promise<ScenarioReport> {
   const sourceRate = ctx.o.quick ? 1000 : 2000;
   const seconds = ctx.o.quick ? 5 : 15;
   const rates = [0, 10];
-  const report = newReport(ctx, 'S7', 'Order-book fan-out', `Book updates (10 topics, top 10 levels) to ${subscribers} subscribers of all 10 topics, every update vs maxRate 10 (net updates)`, { subscribers, sourceQuotesPerSec: sourceRate, seconds, topics: TOPICS.length, rates });
+  const report = newReport(
+    ctx,
+    'S7',
+    'Order-book fan-out',
+    `Book updates (10 topics, top 10 levels) to ${subscribers} subscribers of all 10 topics, every update vs maxRate 10 (net updates)`,
+    { subscribers, sourceQuotesPerSec: sourceRate, seconds, topics: TOPICS.length, rates },
+  );
   const rows: string[][] = [];
   for (const rate of rates) {
     for (let rep = 0; rep < ctx.o.repeats; rep++) {
       const r = await runOne(subscribers, rate, sourceRate, seconds);
       report.runs.push({ variant: `maxRate ${rate}`, server: 'tickgate', label: 'tickgate', repeat: rep, result: r });
-      ctx.log(`  [S7] maxRate ${rate}: ${Math.round(r.deliveredUpdatesPerSec)} updates/s delivered (source ${Math.round(r.sourceUpdatesPerSec)}/s), ${Math.round(r.framesPerSecClient)} frames/s, ${r.mbPerSecClient.toFixed(1)} MB/s, server CPU ${r.serverCpuPct.toFixed(0)}%`);
-      rows.push([rate === 0 ? 'every update' : `maxRate ${rate}`, String(rep + 1), String(Math.round(r.sourceUpdatesPerSec)), String(Math.round(r.deliveredUpdatesPerSec)), String(Math.round(r.framesPerSecClient)), r.mbPerSecClient.toFixed(1), r.serverCpuPct.toFixed(0)]);
+      ctx.log(
+        `  [S7] maxRate ${rate}: ${Math.round(r.deliveredUpdatesPerSec)} updates/s delivered (source ${Math.round(r.sourceUpdatesPerSec)}/s), ${Math.round(r.framesPerSecClient)} frames/s, ${r.mbPerSecClient.toFixed(1)} MB/s, server CPU ${r.serverCpuPct.toFixed(0)}%`,
+      );
+      rows.push([
+        rate === 0 ? 'every update' : `maxRate ${rate}`,
+        String(rep + 1),
+        String(Math.round(r.sourceUpdatesPerSec)),
+        String(Math.round(r.deliveredUpdatesPerSec)),
+        String(Math.round(r.framesPerSecClient)),
+        r.mbPerSecClient.toFixed(1),
+        r.serverCpuPct.toFixed(0),
+      ]);
     }
   }
   report.tables.push({

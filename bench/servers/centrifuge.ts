@@ -72,7 +72,15 @@ export const start: ServerFactory = async ({ topics, maxTicksPerFrame: requested
       pid: ready.pid,
     },
     async run(spec: RunSpec) {
-      const r = await request<RunResult & { published: number[]; cpuUserUs: number; cpuSystemUs: number; memory: Record<string, number>; stats: Record<string, unknown> }>({
+      const r = await request<
+        RunResult & {
+          published: number[];
+          cpuUserUs: number;
+          cpuSystemUs: number;
+          memory: Record<string, number>;
+          stats: Record<string, unknown>;
+        }
+      >({
         op: 'run',
         spec,
       });

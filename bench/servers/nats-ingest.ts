@@ -8,7 +8,10 @@ import { createIngest } from '../../src/ingest.ts';
 import { serveIpc } from '../lib/ipc.ts';
 
 const url = process.argv[2]!;
-const ingest = createIngest({ logLevel: 'warn', feeds: [], bus: { kind: 'nats', maxTicksPerFrame: 64, nats: { url, subjectPrefix: 'bench' } } }, { http: false });
+const ingest = createIngest(
+  { logLevel: 'warn', feeds: [], bus: { kind: 'nats', maxTicksPerFrame: 64, nats: { url, subjectPrefix: 'bench' } } },
+  { http: false },
+);
 await ingest.start();
 
 serveIpc(
@@ -26,7 +29,8 @@ serveIpc(
           for (let i = 0; i < perTurn; i++) {
             bid = bid > 200 ? 100 : bid + 0.01;
             const b = Math.round(bid * 100) / 100;
-            if (ingest.bus.publish({ topic: topics[t]!, kind: 'quote', ts, bid: b, ask: b + 0.01, bidSize: 100, askSize: 200 }, 'bench').ok) published[t]!++;
+            if (ingest.bus.publish({ topic: topics[t]!, kind: 'quote', ts, bid: b, ask: b + 0.01, bidSize: 100, askSize: 200 }, 'bench').ok)
+              published[t]!++;
           }
         }
         await new Promise<void>((r) => setImmediate(r));

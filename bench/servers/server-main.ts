@@ -76,7 +76,9 @@ serveIpc(
       if (!server) throw new Error('not started');
       if (server.prime) return server.prime();
       const now = clock();
-      topics.forEach((t, i) => server!.sink.publish(i, makeTick(t, now, i)));
+      topics.forEach((t, i) => {
+        server!.sink.publish(i, makeTick(t, now, i));
+      });
       server.sink.endTurn();
       await server.sink.flush();
       return { published: server.sink.published() };

@@ -56,8 +56,9 @@ export const start: ServerFactory = async ({ topics, maxTicksPerFrame }) => {
         droppedFrames: hot.framesDropped,
       };
       // Slow-consumer steps taken, by action (tickgate_slow_consumer_actions_total), when the metric exists.
-      const actions = (gw.metrics as { slowConsumerActions?: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> } })
-        .slowConsumerActions;
+      const actions = (
+        gw.metrics as { slowConsumerActions?: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> } }
+      ).slowConsumerActions;
       if (actions) {
         for (const v of (await actions.get()).values) if (v.value > 0) out[`slow_${String(v.labels.action)}`] = v.value;
       }

@@ -26,7 +26,15 @@ export interface BenchServer {
    * A server whose publisher runs in another process (centrifuge, in Go) runs the workload itself
    * and reports that process's CPU, memory and counters; server-main then skips its own publisher.
    */
-  run?(spec: RunSpec): Promise<RunResult & { published: number[]; cpuUserUs: number; cpuSystemUs: number; memory: Record<string, number>; stats: Record<string, unknown> }>;
+  run?(spec: RunSpec): Promise<
+    RunResult & {
+      published: number[];
+      cpuUserUs: number;
+      cpuSystemUs: number;
+      memory: Record<string, number>;
+      stats: Record<string, unknown>;
+    }
+  >;
   prime?(): Promise<{ published: number[] }>;
   /** That process's memory (after a full GC when asked); heapUsed is its language runtime's live heap. */
   memory?(gc: boolean): Promise<Record<string, number>>;

@@ -121,7 +121,16 @@ export interface TickRules {
 
 export function tickRules(assetClass: string, channel: string): TickRules {
   return {
-    kind: channel === 'quote' ? 'quote' : channel === 'trade' ? 'trade' : channel === 'book' ? 'book' : channel.startsWith('bar_') ? 'bar' : null,
+    kind:
+      channel === 'quote'
+        ? 'quote'
+        : channel === 'trade'
+          ? 'trade'
+          : channel === 'book'
+            ? 'book'
+            : channel.startsWith('bar_')
+              ? 'bar'
+              : null,
     wholeSizes: WHOLE_SIZE_ASSET_CLASSES.has(assetClass),
   };
 }
@@ -168,7 +177,8 @@ export function tradeReason(t: TradeFields & { readonly ts: number }, wholeSizes
  */
 export function toWireTick(tick: BusTick, rules: TickRules, seq: number, gts: number): WireEntry | TickRejectReason {
   const kind = tick.kind;
-  if (kind !== rules.kind) return kind === 'quote' || kind === 'trade' || kind === 'book' || kind === 'bar' ? 'channel_mismatch' : 'invalid_kind';
+  if (kind !== rules.kind)
+    return kind === 'quote' || kind === 'trade' || kind === 'book' || kind === 'bar' ? 'channel_mismatch' : 'invalid_kind';
   if (kind === 'quote') {
     const q: WireQuote = { seq, ts: tick.ts, gts, bid: tick.bid, ask: tick.ask, bidSize: tick.bidSize, askSize: tick.askSize };
     return quoteReason(q, rules.wholeSizes) ?? q;
@@ -185,13 +195,32 @@ export function toWireTick(tick: BusTick, rules: TickRules, seq: number, gts: nu
 
 function toWireBar(b: BarFields & { readonly ts: number }, seq: number, gts: number): WireBar | TickRejectReason {
   const w: WireBar = {
-    seq, ts: b.ts, gts, start: b.start, end: b.end, open: b.open, high: b.high, low: b.low, close: b.close,
-    volume: b.volume, count: b.count, vwap: b.vwap, final: b.final === true,
+    seq,
+    ts: b.ts,
+    gts,
+    start: b.start,
+    end: b.end,
+    open: b.open,
+    high: b.high,
+    low: b.low,
+    close: b.close,
+    volume: b.volume,
+    count: b.count,
+    vwap: b.vwap,
+    final: b.final === true,
   };
   return (
-    tsReason(w.ts) ?? tsReason(w.start) ?? (w.end > w.start ? null : 'invalid_timestamp') ??
-    priceReason(w.open) ?? priceReason(w.high) ?? priceReason(w.low) ?? priceReason(w.close) ?? priceReason(w.vwap) ??
-    sizeReason(w.volume, true, false) ?? sizeReason(w.count, false, true) ?? w
+    tsReason(w.ts) ??
+    tsReason(w.start) ??
+    (w.end > w.start ? null : 'invalid_timestamp') ??
+    priceReason(w.open) ??
+    priceReason(w.high) ??
+    priceReason(w.low) ??
+    priceReason(w.close) ??
+    priceReason(w.vwap) ??
+    sizeReason(w.volume, true, false) ??
+    sizeReason(w.count, false, true) ??
+    w
   );
 }
 
@@ -200,7 +229,8 @@ function toWireBar(b: BarFields & { readonly ts: number }, seq: number, gts: num
  * Returns the copies, or why the tick is refused.
  */
 export function toBookChanges(tick: BusTick, rules: TickRules): { bids: BookLevel[]; asks: BookLevel[] } | TickRejectReason {
-  if (tick.kind !== 'book') return tick.kind === 'quote' || tick.kind === 'trade' || tick.kind === 'bar' ? 'channel_mismatch' : 'invalid_kind';
+  if (tick.kind !== 'book')
+    return tick.kind === 'quote' || tick.kind === 'trade' || tick.kind === 'bar' ? 'channel_mismatch' : 'invalid_kind';
   const reason = tsReason(tick.ts);
   if (reason !== null) return reason;
   const bids = readLevels(tick.bids, rules.wholeSizes);

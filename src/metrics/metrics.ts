@@ -7,9 +7,7 @@ import { FastHistogram } from './fast-histogram.ts';
 import { HotStats } from './hot-stats.ts';
 
 /** Tick ingest → publish latency buckets: 50 µs … 1 s. */
-export const LATENCY_BUCKETS_SECONDS = [
-  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-];
+export const LATENCY_BUCKETS_SECONDS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
 export const CLOSE_REASONS = ['client', 'shutdown', 'slow_consumer', 'error'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
@@ -53,7 +51,7 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
       },
     });
   }
-  
+
   const reportedTicksIn = new Map<string, number>();
   const reportedProcessErrors = new Map<string, number>();
   const busHot = { framesIn: 0, framesOut: 0, framesDropped: 0 };
@@ -185,7 +183,7 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
         for (const kind of PROCESS_ERROR_KINDS) {
           const now = processErrorCounts[kind];
           const delta = now - (reportedProcessErrors.get(kind) ?? 0);
-          this.labels(kind).inc(delta > 0 ? delta : 0);
+          this.labels(kind).inc(Math.max(delta, 0));
           reportedProcessErrors.set(kind, now);
         }
       },
@@ -248,7 +246,6 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
-
 
 /** A prom-client collect() that adds whatever a plain counter gained since the last scrape. */
 function deltaOf(read: () => number) {

@@ -37,7 +37,11 @@ describe('ConflationTiers', () => {
     publish('equity.AAPL.quote', 13);
     vi.advanceTimersByTime(100);
     expect(sent).toHaveLength(1);
-    expect(sent[0]).toMatchObject({ topic: 'equity.AAPL.quote', rate: 10, frame: { t: 'ticks', epoch: 7, conflated: 3, ticks: [{ seq: 4, bid: 13 }] } });
+    expect(sent[0]).toMatchObject({
+      topic: 'equity.AAPL.quote',
+      rate: 10,
+      frame: { t: 'ticks', epoch: 7, conflated: 3, ticks: [{ seq: 4, bid: 13 }] },
+    });
     vi.advanceTimersByTime(1000);
     expect(sent).toHaveLength(1); // unchanged topics are not resent
     tiers.stop();

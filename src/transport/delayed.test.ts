@@ -5,7 +5,8 @@ import type { TicksFrame } from '../protocol/frames.ts';
 import { DelayedTiers, HELD_FRAME_BYTES, HELD_TICK_BYTES } from './delayed.ts';
 
 const TOPIC = 'equity.AAPL.quote';
-const tick = (seq: number, gts: number): WireTick => ({ seq, gts, ts: gts, bid: 100 + seq / 100, ask: 100.01 + seq / 100 }) as unknown as WireTick;
+const tick = (seq: number, gts: number): WireTick =>
+  ({ seq, gts, ts: gts, bid: 100 + seq / 100, ask: 100.01 + seq / 100 }) as unknown as WireTick;
 
 /** DelayedTiers on a ManualClock (clock and timers): releases happen only when the test advances time. */
 function tiers(maxBytes = 1_000_000) {
@@ -38,7 +39,10 @@ describe('DelayedTiers on a ManualClock', () => {
     clock.advance(1); // t0 + 60_000
     expect(released.map((r) => [r.at - t0, r.frame.ticks[0]!.seq])).toEqual([[60_000, 1]]);
     clock.advance(1000);
-    expect(released.map((r) => [r.at - t0, r.frame.ticks[0]!.seq])).toEqual([[60_000, 1], [61_000, 2]]);
+    expect(released.map((r) => [r.at - t0, r.frame.ticks[0]!.seq])).toEqual([
+      [60_000, 1],
+      [61_000, 2],
+    ]);
     expect(released.every((r) => r.delayMs === 60_000 && r.frame.topic === TOPIC && r.frame.conflated === undefined)).toBe(true);
     expect(d.released(TOPIC, 60_000)?.seq).toBe(2);
     expect(d.heldBytes).toBe(0);
@@ -83,7 +87,14 @@ describe('DelayedTiers on a ManualClock', () => {
     d.changed(BOOK, 10_000, 1);
     // Each update changes one different bid level; a line that kept only the newest diff would lose the others.
     for (let seq = 1; seq <= 20; seq++) {
-      const update: WireBook = { seq, ts: clock.now(), gts: clock.now(), bids: [[100 - seq, seq]], asks: seq === 1 ? [[101, 5]] : [], checksum: seq };
+      const update: WireBook = {
+        seq,
+        ts: clock.now(),
+        gts: clock.now(),
+        bids: [[100 - seq, seq]],
+        asks: seq === 1 ? [[101, 5]] : [],
+        checksum: seq,
+      };
       d.hold(BOOK, 1, [update]);
       expect(d.heldBytes).toBeLessThanOrEqual(maxBytes);
       clock.advance(10);

@@ -87,7 +87,18 @@ export class DelayedTiers {
     let line = this.lines.get(key);
     if (!line) {
       if (delta <= 0) return;
-      line = { topic, delayMs, subscribers: 0, items: [], head: 0, bytes: 0, quantumMs: 0, timer: null, released: undefined, net: netFor(topic) };
+      line = {
+        topic,
+        delayMs,
+        subscribers: 0,
+        items: [],
+        head: 0,
+        bytes: 0,
+        quantumMs: 0,
+        timer: null,
+        released: undefined,
+        net: netFor(topic),
+      };
       this.lines.set(key, line);
       const same = this.byTopic.get(topic);
       if (same) same.push(line);

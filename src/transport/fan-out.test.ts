@@ -12,14 +12,20 @@ function setup() {
   const held: { topic: string; seqs: number[]; now: number }[] = [];
   const delayed = {
     active: false,
-    hold: (topic: string, _epoch: number, ticks: readonly { seq: number }[], now: number) => void held.push({ topic, seqs: ticks.map((t) => t.seq), now }),
+    hold: (topic: string, _epoch: number, ticks: readonly { seq: number }[], now: number) =>
+      void held.push({ topic, seqs: ticks.map((t) => t.seq), now }),
   };
   const newTopics: string[] = [];
   const fanOut = new FanOut({
     app: {
       publish(topic, message, isBinary) {
         const frame = (isBinary ? unpackFrame(message as Uint8Array) : JSON.parse(message as string)) as Frame;
-        published.push({ topic, isBinary, frame, bytes: isBinary ? (message as Uint8Array).byteLength : Buffer.byteLength(message as string) });
+        published.push({
+          topic,
+          isBinary,
+          frame,
+          bytes: isBinary ? (message as Uint8Array).byteLength : Buffer.byteLength(message as string),
+        });
         return true;
       },
     },
@@ -44,7 +50,11 @@ describe('FanOut', () => {
     publish('equity.AAPL.quote', 10);
     expect(newTopics).toEqual(['equity.AAPL.quote']);
     expect(published).toHaveLength(1);
-    expect(published[0]).toMatchObject({ topic: 'equity.AAPL.quote', isBinary: true, frame: { t: 'ticks', epoch: 7, ticks: [{ seq: 1 }] } });
+    expect(published[0]).toMatchObject({
+      topic: 'equity.AAPL.quote',
+      isBinary: true,
+      frame: { t: 'ticks', epoch: 7, ticks: [{ seq: 1 }] },
+    });
     const hot = metrics.hot;
     expect(hot.framesPublished).toBe(1);
     expect(hot.framesOut).toBe(1000);
@@ -63,7 +73,13 @@ describe('FanOut', () => {
     expect(published).toEqual([]); // no JSON connection counted yet: the JSON encode is skipped
     fanOut.formatCount('json', 1);
     publish('equity.AAPL.quote', 12);
-    expect(published).toEqual([expect.objectContaining({ topic: 'json:equity.AAPL.quote', isBinary: false, frame: expect.objectContaining({ t: 'ticks', ticks: [expect.objectContaining({ seq: 3 })] }) })]);
+    expect(published).toEqual([
+      expect.objectContaining({
+        topic: 'json:equity.AAPL.quote',
+        isBinary: false,
+        frame: expect.objectContaining({ t: 'ticks', ticks: [expect.objectContaining({ seq: 3 })] }),
+      }),
+    ]);
     fanOut.formatCount('json', -1);
     publish('equity.AAPL.quote', 13);
     expect(published).toHaveLength(1);
@@ -91,8 +107,15 @@ describe('FanOut', () => {
   it('a status frame reaches every rate and format variant that has subscribers; delayed frames their tier', () => {
     const { fanOut, published, wireSubscribers, bus, publish } = setup();
     publish('equity.AAPL.quote', 10);
-    for (const t of ['equity.AAPL.quote', 'r1:equity.AAPL.quote', 'json:r10:equity.AAPL.quote', 'd900000:equity.AAPL.quote']) wireSubscribers.set(t, 1);
-    fanOut.publishStatus(bus.topic('equity.AAPL.quote')!, { t: 'status', topic: 'equity.AAPL.quote', status: 'stale', reason: 'no_ticks', lastUpdate: 0 });
+    for (const t of ['equity.AAPL.quote', 'r1:equity.AAPL.quote', 'json:r10:equity.AAPL.quote', 'd900000:equity.AAPL.quote'])
+      wireSubscribers.set(t, 1);
+    fanOut.publishStatus(bus.topic('equity.AAPL.quote')!, {
+      t: 'status',
+      topic: 'equity.AAPL.quote',
+      status: 'stale',
+      reason: 'no_ticks',
+      lastUpdate: 0,
+    });
     expect(published.map((p) => p.topic)).toEqual(['equity.AAPL.quote', 'r1:equity.AAPL.quote', 'json:r10:equity.AAPL.quote']);
     fanOut.publishDelayed('equity.AAPL.quote', 900_000, { t: 'ticks', topic: 'equity.AAPL.quote', epoch: 7, ticks: [] });
     expect(published.at(-1)?.topic).toBe('d900000:equity.AAPL.quote');

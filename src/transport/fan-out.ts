@@ -70,7 +70,12 @@ export class FanOut {
       hot.ticksOut += subscribers * batch.ticks.length;
     }
     if (this.jsonSessions > 0) {
-      this.publishEncoded(wireTopic(topic, 'json'), 'json', { t: 'ticks', topic, epoch: batch.epoch, ticks: batch.ticks.slice() }, batch.ticks.length);
+      this.publishEncoded(
+        wireTopic(topic, 'json'),
+        'json',
+        { t: 'ticks', topic, epoch: batch.epoch, ticks: batch.ticks.slice() },
+        batch.ticks.length,
+      );
     }
     if (this.delayed.active) this.delayed.hold(topic, batch.epoch, batch.ticks, this.deps.clock.now());
   }
@@ -124,7 +129,14 @@ export class FanOut {
   /** The topic's seqs start over in a new epoch: every holder is told before its first frame (protocol §6.9). */
   onReset(view: TopicView, epoch: number): void {
     const topic = view.parsed.topic;
-    this.publishNotice(topic, { t: 'status', topic, status: 'reset', reason: 'epoch_changed', epoch, lastUpdate: Math.round(view.lastUpdate) });
+    this.publishNotice(topic, {
+      t: 'status',
+      topic,
+      status: 'reset',
+      reason: 'epoch_changed',
+      epoch,
+      lastUpdate: Math.round(view.lastUpdate),
+    });
   }
 
   /**

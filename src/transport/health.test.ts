@@ -25,7 +25,17 @@ describe('healthReport', () => {
     s.clock.advance(1_499);
     expect(healthReport(s)).toEqual({
       httpStatus: 200,
-      body: { status: 'ok', role: 'ingest', version: '9.9.9', epoch: 42, uptimeSeconds: 1, topics: 3, feeds: { a: 'running', b: 'backoff' }, nats: 'reconnecting', lease: 'standby' },
+      body: {
+        status: 'ok',
+        role: 'ingest',
+        version: '9.9.9',
+        epoch: 42,
+        uptimeSeconds: 1,
+        topics: 3,
+        feeds: { a: 'running', b: 'backoff' },
+        nats: 'reconnecting',
+        lease: 'standby',
+      },
     });
     s.clock.advance(1);
     expect(healthReport(s).body.uptimeSeconds).toBe(2);

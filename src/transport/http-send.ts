@@ -25,8 +25,14 @@ export function sendJson(res: Res, status: number, body: unknown, headers: Recor
   res.writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(JSON.stringify(body));
 }
 
-export function sendError(res: Res, status: number, code: ErrorCode, message: string, metrics: Metrics, headers: Record<string, string> = {}): void {
+export function sendError(
+  res: Res,
+  status: number,
+  code: ErrorCode,
+  message: string,
+  metrics: Metrics,
+  headers: Record<string, string> = {},
+): void {
   metrics.errors.labels(code).inc();
   sendJson(res, status, { error: { code, message } }, headers);
 }
-

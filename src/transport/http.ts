@@ -62,7 +62,9 @@ export function registerMetricsRoute(app: uWS.TemplatedApp, ctx: MetricsRouteCon
     if (expected !== null) {
       const given = Buffer.from(req.getHeader('authorization'));
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        return sendError(res, 401, ErrorCode.UNAUTHORIZED, '/metrics needs "Authorization: Bearer <metrics.bearerToken>"', metrics, { 'WWW-Authenticate': 'Bearer' });
+        return sendError(res, 401, ErrorCode.UNAUTHORIZED, '/metrics needs "Authorization: Bearer <metrics.bearerToken>"', metrics, {
+          'WWW-Authenticate': 'Bearer',
+        });
       }
     }
     let aborted = false;
@@ -118,7 +120,12 @@ function withIdentity(res: Res, req: uWS.HttpRequest, ctx: HttpContext, route: (
  * The one path of every per-topic data route (/v1/snapshot, /v1/bars): authenticate (401), decode
  * and validate the topic (400), check the identity's entitlements (403), then `route`.
  */
-function withEntitledTopic(res: Res, req: uWS.HttpRequest, ctx: HttpContext, route: (identity: Identity, topic: string, view: TopicView | undefined) => void): void {
+function withEntitledTopic(
+  res: Res,
+  req: uWS.HttpRequest,
+  ctx: HttpContext,
+  route: (identity: Identity, topic: string, view: TopicView | undefined) => void,
+): void {
   const raw = req.getParameter(0) ?? '';
   const { bus, metrics } = ctx;
   withIdentity(res, req, ctx, (identity) => {
@@ -133,7 +140,13 @@ function withEntitledTopic(res: Res, req: uWS.HttpRequest, ctx: HttpContext, rou
     const view = bus.topic(topic);
     if (!identity.entitled(view?.parsed ?? parseTopic(topic))) {
       ctx.refused('not_entitled', { subject: identity.subject, topic, status: 403 });
-      return sendError(res, 403, ErrorCode.NOT_ENTITLED, `not entitled to ${topic}; this credential may read ${identity.topics.join(', ') || 'nothing'}`, metrics);
+      return sendError(
+        res,
+        403,
+        ErrorCode.NOT_ENTITLED,
+        `not entitled to ${topic}; this credential may read ${identity.topics.join(', ') || 'nothing'}`,
+        metrics,
+      );
     }
     route(identity, topic, view);
   });
@@ -149,7 +162,9 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
     });
     return;
   }
-  const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/v1/bars/:topic', '/', '/v1', '/assets/*'].filter((r) => options.metrics || r !== '/metrics');
+  const routes = ['/metrics', '/healthz', '/v1/topics', '/v1/snapshot/:topic', '/v1/bars/:topic', '/', '/v1', '/assets/*'].filter(
+    (r) => options.metrics || r !== '/metrics',
+  );
 
   registerHealthRoute(app, ctx.health);
 
@@ -184,7 +199,12 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
         });
       }
       topics.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
-      sendJson(res, 200, { epoch: bus.epoch, count: topics.length, ...(identity.delayMs > 0 ? { delayMs: identity.delayMs } : {}), topics });
+      sendJson(res, 200, {
+        epoch: bus.epoch,
+        count: topics.length,
+        ...(identity.delayMs > 0 ? { delayMs: identity.delayMs } : {}),
+        topics,
+      });
     });
   });
 
@@ -193,14 +213,27 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
       if (view?.last === undefined) {
         return sendError(res, 404, ErrorCode.UNKNOWN_TOPIC, `no tick has been seen for topic "${topic}"`, metrics);
       }
-      if (identity.delayMs === 0) return sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, ...snapshotFields(ctx, topic, view.last) });
+      if (identity.delayMs === 0)
+        return sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, ...snapshotFields(ctx, topic, view.last) });
       // One held book update is a diff, not a book: a delayed identity gets no book snapshot (§17.3).
       if (view.parsed.channel === 'book') {
-        return sendError(res, 404, ErrorCode.UNKNOWN_TOPIC, `no delayed snapshot of book topic "${topic}": a delayed identity gets no book snapshot (docs/protocol.md §17.3)`, metrics);
+        return sendError(
+          res,
+          404,
+          ErrorCode.UNKNOWN_TOPIC,
+          `no delayed snapshot of book topic "${topic}": a delayed identity gets no book snapshot (docs/protocol.md §17.3)`,
+          metrics,
+        );
       }
       const delayed = ctx.delayedValue(topic, identity.delayMs);
       if (delayed === undefined) {
-        return sendError(res, 404, ErrorCode.UNKNOWN_TOPIC, `no value of "${topic}" at least ${identity.delayMs} ms old (your delay) is held yet`, metrics);
+        return sendError(
+          res,
+          404,
+          ErrorCode.UNKNOWN_TOPIC,
+          `no value of "${topic}" at least ${identity.delayMs} ms old (your delay) is held yet`,
+          metrics,
+        );
       }
       sendJson(res, 200, { topic, epoch: bus.epoch, feed: view.feedId, delayMs: identity.delayMs, ...delayed });
     });
@@ -222,7 +255,11 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, ctx: HttpContext, opti
     if (accept.includes('application/json') && !accept.includes('text/html')) return sendJson(res, 200, index);
     const page = dashboard.get('/index.html');
     if (page !== undefined) return StaticFiles.send(res, req, page);
-    res.writeStatus('503 Service Unavailable').writeHeader('Content-Type', 'text/html; charset=utf-8').writeHeader('Cache-Control', 'no-store').end(NOT_BUILT_HTML);
+    res
+      .writeStatus('503 Service Unavailable')
+      .writeHeader('Content-Type', 'text/html; charset=utf-8')
+      .writeHeader('Cache-Control', 'no-store')
+      .end(NOT_BUILT_HTML);
   });
   app.get('/assets/*', (res, req) => {
     const asset = dashboard.get(req.getUrl());

@@ -28,7 +28,9 @@ describe('Listener', () => {
     const port = await occupiedPort();
     const app = createApp(undefined);
     onTestFinished(() => void app.close());
-    await expect(new Listener(app, null).listen('127.0.0.1', port, undefined)).rejects.toThrow(`cannot listen on 127.0.0.1:${port}: address in use`);
+    await expect(new Listener(app, null).listen('127.0.0.1', port, undefined)).rejects.toThrow(
+      `cannot listen on 127.0.0.1:${port}: address in use`,
+    );
   });
 
   it('has no /metrics port unless a metrics app is given', async () => {

@@ -21,7 +21,9 @@ describe('TopicLiveness', () => {
     clock.advance(1);
     liveness.check(clock.now());
     liveness.check(clock.now());
-    expect(changes).toEqual([{ t: 'status', topic: 'equity.AAPL.quote', status: 'stale', reason: 'no_ticks', lastUpdate: clock.now() - 1001 }]);
+    expect(changes).toEqual([
+      { t: 'status', topic: 'equity.AAPL.quote', status: 'stale', reason: 'no_ticks', lastUpdate: clock.now() - 1001 },
+    ]);
     expect(liveness.statusOf('equity.AAPL.quote')).toMatchObject({ status: 'stale', since: clock.now() });
     expect(liveness.staleCount).toBe(1);
 

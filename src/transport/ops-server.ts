@@ -27,9 +27,13 @@ export class OpsServer {
     registerHealthRoute(this.app, options.health);
     registerMetricsRoute(this.app, { metrics, metricsBearerToken: options.metricsBearerToken, log: options.log });
     for (const route of ['/healthz', '/metrics']) {
-      this.app.any(route, (res, req) => sendError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `${req.getMethod().toUpperCase()} ${route}: only GET is allowed`, metrics));
+      this.app.any(route, (res, req) =>
+        sendError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `${req.getMethod().toUpperCase()} ${route}: only GET is allowed`, metrics),
+      );
     }
-    this.app.any('/*', (res, req) => sendError(res, 404, ErrorCode.NOT_FOUND, `this listener serves only GET /healthz and GET /metrics, not ${req.getUrl()}`, metrics));
+    this.app.any('/*', (res, req) =>
+      sendError(res, 404, ErrorCode.NOT_FOUND, `this listener serves only GET /healthz and GET /metrics, not ${req.getUrl()}`, metrics),
+    );
   }
 
   /** Resolves with the bound port (useful with port 0). */

@@ -30,7 +30,9 @@ describe('Replies', () => {
     replies.sendSnapshot(s.ws, 'equity.NONE.quote');
     publish('equity.AAPL.quote', 10);
     replies.sendSnapshot(s.ws, 'equity.AAPL.quote');
-    expect(s.frames).toEqual([expect.objectContaining({ t: 'snapshot', topic: 'equity.AAPL.quote', epoch: 7, ticks: [expect.objectContaining({ seq: 1 })] })]);
+    expect(s.frames).toEqual([
+      expect.objectContaining({ t: 'snapshot', topic: 'equity.AAPL.quote', epoch: 7, ticks: [expect.objectContaining({ seq: 1 })] }),
+    ]);
   });
 
   it('a TickgateError keeps its code; anything else is logged and answered TG_ERR_INTERNAL; both are counted', async () => {

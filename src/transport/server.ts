@@ -115,7 +115,7 @@ export class Transport implements BusSink {
 
   constructor(
     private options: TransportOptions,
-    private readonly deps: TransportDeps,
+    deps: TransportDeps,
   ) {
     this.app = createApp(options.tls);
     const { metrics, bus, logger } = deps;
@@ -128,7 +128,11 @@ export class Transport implements BusSink {
       { maxBytes: options.limits.maxDelayedBytes },
       (topic, delayMs, frame) => this.fanOut.publishDelayed(topic, delayMs, frame),
       clock,
-      (topic, delayMs, quantumMs) => logger.warn({ topic, delayMs, quantumMs, maxDelayedBytes: options.limits.maxDelayedBytes }, 'delay line full: conflating held ticks'),
+      (topic, delayMs, quantumMs) =>
+        logger.warn(
+          { topic, delayMs, quantumMs, maxDelayedBytes: options.limits.maxDelayedBytes },
+          'delay line full: conflating held ticks',
+        ),
       timers,
     );
     this.conflation = new ConflationTiers(
@@ -138,13 +142,19 @@ export class Transport implements BusSink {
       // A book tier whose history no longer covers its gap starts over from a snapshot.
       (topic) => this.replies.snapshotFrame(topic),
     );
-    this.subscriptions = new SubscriptionManager(bus, options.maxSubscriptionsPerConnection, options.slowConsumer.downgradeRate, {
-      changed: (delta) => metrics.subscriptions.inc(delta),
-      interest: deps.interest,
-      tier: (topic, rate, delta) => this.conflation.changed(topic, rate, delta),
-      delayed: (topic, delayMs, delta) => this.delayed.changed(topic, delayMs, delta),
-      limitReached: (session, topic) => this.onLimitReached(session, topic),
-    }, options.limits);
+    this.subscriptions = new SubscriptionManager(
+      bus,
+      options.maxSubscriptionsPerConnection,
+      options.slowConsumer.downgradeRate,
+      {
+        changed: (delta) => metrics.subscriptions.inc(delta),
+        interest: deps.interest,
+        tier: (topic, rate, delta) => this.conflation.changed(topic, rate, delta),
+        delayed: (topic, delayMs, delta) => this.delayed.changed(topic, delayMs, delta),
+        limitReached: (session, topic) => this.onLimitReached(session, topic),
+      },
+      options.limits,
+    );
     this.liveness = new TopicLiveness(bus, options.staleAfterMs, (view, frame) => this.fanOut.publishStatus(view, frame), clock);
     this.fanOut = new FanOut({
       app: this.app,
@@ -321,7 +331,13 @@ export class Transport implements BusSink {
   private onLimitReached(session: Session, topic: string): void {
     const ws = this.connections.socketOf(session);
     if (ws === undefined) return;
-    this.replies.sendError(ws, session, null, ErrorCode.TOO_MANY_SUBSCRIPTIONS, `new topic ${topic} matches your pattern but this connection holds ${this.options.maxSubscriptionsPerConnection} topics already; it is not delivered`);
+    this.replies.sendError(
+      ws,
+      session,
+      null,
+      ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+      `new topic ${topic} matches your pattern but this connection holds ${this.options.maxSubscriptionsPerConnection} topics already; it is not delivered`,
+    );
   }
 
   // ---- shutdown ------------------------------------------------------------------
