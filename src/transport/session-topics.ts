@@ -1,5 +1,3 @@
-import type { Session } from './session.ts';
-
 /**
  * What one session holds per concrete topic, in one table: the rate it asked for by exact name
  * (absent when only a pattern covers it, or the topic is not delivered) and the rate the socket
@@ -15,6 +13,11 @@ import type { Session } from './session.ts';
  * Cold path only: requests, topic appearance, slow-consumer steps, close.
  */
 export type TopicSlots = string | (string | number)[] | TopicMap | null;
+
+/** What these functions need of a Session (session.ts), so this file does not import it. */
+export interface TopicHolder {
+  topics: TopicSlots;
+}
 
 /** The large form: topic → packed rates, with the count of delivered topics kept up to date. */
 export class TopicMap extends Map<string, number> {
@@ -42,27 +45,27 @@ function packedOf(slots: TopicSlots, topic: string): number {
 }
 
 /** The rate the socket is subscribed at for `topic`, or undefined. */
-export function deliveredRate(session: Session, topic: string): number | undefined {
+export function deliveredRate(session: TopicHolder, topic: string): number | undefined {
   return orUndefined(deliveredOf(packedOf(session.topics, topic)));
 }
 
 /** The rate asked for `topic` by exact name, or undefined. */
-export function exactRate(session: Session, topic: string): number | undefined {
+export function exactRate(session: TopicHolder, topic: string): number | undefined {
   return orUndefined(requestedOf(packedOf(session.topics, topic)));
 }
 
-export function setDelivered(session: Session, topic: string, rate: number | undefined): void {
+export function setDelivered(session: TopicHolder, topic: string, rate: number | undefined): void {
   const packed = packedOf(session.topics, topic);
   write(session, topic, packed, pack(requestedOf(packed), rate ?? NONE));
 }
 
-export function setExact(session: Session, topic: string, rate: number | undefined): void {
+export function setExact(session: TopicHolder, topic: string, rate: number | undefined): void {
   const packed = packedOf(session.topics, topic);
   write(session, topic, packed, pack(rate ?? NONE, deliveredOf(packed)));
 }
 
 /** Number of topics the socket is subscribed to. */
-export function deliveredCount(session: Session): number {
+export function deliveredCount(session: TopicHolder): number {
   const slots = session.topics;
   if (slots === null) return 0;
   if (typeof slots === 'string') return 1;
@@ -73,7 +76,7 @@ export function deliveredCount(session: Session): number {
 }
 
 /** The delivered topics with their rates, as a fresh array (callers may change the table meanwhile). */
-export function deliveredTopics(session: Session): [topic: string, rate: number][] {
+export function deliveredTopics(session: TopicHolder): [topic: string, rate: number][] {
   const out: [string, number][] = [];
   forEach(session.topics, (topic, packed) => {
     const rate = deliveredOf(packed);
@@ -83,7 +86,7 @@ export function deliveredTopics(session: Session): [topic: string, rate: number]
 }
 
 /** The topics asked for by exact name, as a fresh array. */
-export function exactTopics(session: Session): string[] {
+export function exactTopics(session: TopicHolder): string[] {
   const out: string[] = [];
   forEach(session.topics, (topic, packed) => {
     if (requestedOf(packed) !== NONE) out.push(topic);
@@ -92,7 +95,7 @@ export function exactTopics(session: Session): string[] {
 }
 
 /** Forgets every delivered rate (the socket's subscriptions were dropped), keeping what was asked. */
-export function clearDelivered(session: Session): void {
+export function clearDelivered(session: TopicHolder): void {
   for (const [topic] of deliveredTopics(session)) setDelivered(session, topic, undefined);
 }
 
@@ -106,7 +109,7 @@ function forEach(slots: TopicSlots, fn: (topic: string, packed: number) => void)
   for (let i = 0; i < slots.length; i += 2) fn(slots[i] as string, slots[i + 1] as number);
 }
 
-function write(session: Session, topic: string, before: number, after: number): void {
+function write(session: TopicHolder, topic: string, before: number, after: number): void {
   if (before === after) return;
   update(session, topic, before, after);
   // One topic at every tick: the string alone.
@@ -114,7 +117,7 @@ function write(session: Session, topic: string, before: number, after: number): 
   if (Array.isArray(slots) && slots.length === 2 && slots[1] === EVERY_TICK) session.topics = slots[0] as string;
 }
 
-function update(session: Session, topic: string, before: number, after: number): void {
+function update(session: TopicHolder, topic: string, before: number, after: number): void {
   if (typeof session.topics === 'string') session.topics = [session.topics, EVERY_TICK];
   const slots = session.topics;
   const gained = (deliveredOf(after) !== NONE ? 1 : 0) - (deliveredOf(before) !== NONE ? 1 : 0);

@@ -1,3 +1,6 @@
+// Why this file is over 400 lines: SubscriptionManager keeps four tables that must change together
+// (each session's topics, pattern holders, per-uWS-topic subscriber counts, interest per entry);
+// every method updates several of them under one invariant, which splitting would spread apart.
 import type { TopicBus, TopicView } from '../bus/bus.ts';
 import { ErrorCode, TickgateError } from '../core/errors.ts';
 import { isPattern, parseTopic, TopicPattern, type ParsedTopic } from '../core/topic.ts';
