@@ -15,21 +15,27 @@ afterEach(async () => {
 
 const TTL_MS = 2_000;
 
+/** Two `tickgate ingest --lease` processes on fresh subjects: the first active, the second waiting. */
+async function startIngestPair() {
+  const prefix = uniquePrefix();
+  const env = {
+    TICKGATE_LOG_LEVEL: 'warn',
+    TICKGATE_BUS__NATS__SUBJECT_PREFIX: prefix,
+    TICKGATE_BUS__NATS__JETSTREAM__ENABLED: 'true',
+    TICKGATE_BUS__NATS__JETSTREAM__STREAM: `S_${prefix}`,
+    TICKGATE_BUS__NATS__LEASE__TTL_MS: String(TTL_MS),
+  };
+  const args = ['ingest', '--bus', natsUrl!, '--port', '0', '--feeds', 'sim-fx', '--lease'];
+  const active = runCli(args, env);
+  await active.waitForOutput(/ingest publishing/);
+  const standby = runCli(args, env);
+  await standby.waitForOutput(/waiting for NATS/);
+  return { prefix, active, standby };
+}
+
 describeNats('ingest failover (issue 13)', { timeout: 60_000 }, () => {
   it('kill -9 of the active ingest: the standby takes over within the lease TTL, continuing seq and epoch; no silent gap', async () => {
-    const prefix = uniquePrefix();
-    const env = {
-      TICKGATE_LOG_LEVEL: 'warn',
-      TICKGATE_BUS__NATS__SUBJECT_PREFIX: prefix,
-      TICKGATE_BUS__NATS__JETSTREAM__ENABLED: 'true',
-      TICKGATE_BUS__NATS__JETSTREAM__STREAM: `S_${prefix}`,
-      TICKGATE_BUS__NATS__LEASE__TTL_MS: String(TTL_MS),
-    };
-    const args = ['ingest', '--bus', natsUrl!, '--port', '0', '--feeds', 'sim-fx', '--lease'];
-    const active = runCli(args, env);
-    await active.waitForOutput(/ingest publishing/);
-    const standby = runCli(args, env);
-    await standby.waitForOutput(/waiting for NATS/);
+    const { prefix, active, standby } = await startIngestPair();
 
     const g = await startNatsGateway({ url: natsUrl!, prefix, jetstream: true });
     cleanup.push(() => g.gw.stop());
@@ -60,19 +66,7 @@ describeNats('ingest failover (issue 13)', { timeout: 60_000 }, () => {
   });
 
   it('CLI: an active ingest that stalls past the TTL finds the lease taken when it wakes, stops publishing and exits 3 with one line', async () => {
-    const prefix = uniquePrefix();
-    const env = {
-      TICKGATE_LOG_LEVEL: 'warn',
-      TICKGATE_BUS__NATS__SUBJECT_PREFIX: prefix,
-      TICKGATE_BUS__NATS__JETSTREAM__ENABLED: 'true',
-      TICKGATE_BUS__NATS__JETSTREAM__STREAM: `S_${prefix}`,
-      TICKGATE_BUS__NATS__LEASE__TTL_MS: String(TTL_MS),
-    };
-    const args = ['ingest', '--bus', natsUrl!, '--port', '0', '--feeds', 'sim-fx', '--lease'];
-    const active = runCli(args, env);
-    await active.waitForOutput(/ingest publishing/);
-    const standby = runCli(args, env);
-    await standby.waitForOutput(/waiting for NATS/);
+    const { active, standby } = await startIngestPair();
     active.child.kill('SIGSTOP'); // a stall (GC pause, frozen VM): no renewals, no exit
     try {
       await standby.waitForOutput(/ingest publishing/, 15_000);
