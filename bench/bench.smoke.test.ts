@@ -38,24 +38,27 @@ function expectExact(r: WorkloadResult): void {
   expect(c.exact).toBe(true);
 }
 
+/**
+ * S1 at max rate with 25 ticks per topic per turn: frames (or centrifuge publications) of 10, 10
+ * and 5, so frame splitting is exercised.
+ */
+const S1_SMOKE = {
+  clients: 12,
+  topicCount: 6,
+  maxTicksPerFrame: 10,
+  spec: { mode: 'max', durationMs: 1500, ticksPerTopicPerTurn: 25, rate: 0, maxTurnsPerSec: 300 },
+  latency: false,
+  warmupMs: 0,
+  clientProcs: 2,
+  maxBackpressureBytes: 4 * 1024 * 1024,
+} as const;
+
 describe('bench harness smoke', () => {
   afterAll(() => stopSharedPool());
 
   for (const server of SERVERS) {
     it(`S1 (max rate, 10-tick frames) against ${server}: every published tick counted once`, async () => {
-      const r = await runWorkload({
-        server,
-        clients: 12,
-        topicCount: 6,
-        maxTicksPerFrame: 10,
-        // 25 ticks per topic per turn: frames of 10, 10 and 5, so frame splitting is exercised.
-        spec: { mode: 'max', durationMs: 1500, ticksPerTopicPerTurn: 25, rate: 0, maxTurnsPerSec: 300 },
-        latency: false,
-        warmupMs: 0,
-        clientProcs: 2,
-        verify: true,
-        maxBackpressureBytes: 4 * 1024 * 1024,
-      });
+      const r = await runWorkload({ ...S1_SMOKE, server, verify: true });
       expectExact(r);
       expect(r.maxTicksPerFrame).toBe(10);
       expect(r.ticksPerFrame).toBeGreaterThan(1);
@@ -119,18 +122,7 @@ describe('bench harness smoke', () => {
   if (noCentrifuge) console.warn(`bench smoke: centrifuge baseline tests skipped: ${noCentrifuge}`);
   describe.skipIf(noCentrifuge !== null)('centrifuge 0.15 baseline', () => {
     it('S1 with 10-tick publications: every tick counted once, publications (not frames) counted', { timeout: 240_000 }, async () => {
-      const r = await runWorkload({
-        server: 'centrifuge',
-        clients: 12,
-        topicCount: 6,
-        maxTicksPerFrame: 10,
-        spec: { mode: 'max', durationMs: 1500, ticksPerTopicPerTurn: 25, rate: 0, maxTurnsPerSec: 300 },
-        latency: false,
-        warmupMs: 0,
-        clientProcs: 2,
-        verify: false,
-        maxBackpressureBytes: 4 * 1024 * 1024,
-      });
+      const r = await runWorkload({ ...S1_SMOKE, server: 'centrifuge', verify: false });
       expectExact(r);
       // 25 ticks per turn in publications of 10, 10 and 5.
       expect(r.ticksPerFrame).toBeGreaterThan(5);

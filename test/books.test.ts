@@ -1,23 +1,16 @@
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createEquityModel } from '../feeds/sim-equity/model.ts';
 import { CheckedBook, crc32 } from './book-checker.ts';
-import { startGateway, TestClient, type Frame, type Started } from './helpers.ts';
+import { type Frame, type Started, type TestClient, useClient, useGateway } from './helpers.ts';
 
 const TOPIC = 'equity.AAPL.book';
 const DEPTH = 5;
 
 let s: Started | null = null;
-const clients: TestClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await s?.gw.stop();
-  s = null;
-});
 
 async function connect(): Promise<TestClient> {
-  const c = await TestClient.connect(s!.stream);
-  clients.push(c);
+  const c = await useClient(s!.stream);
   await c.waitFor((f) => f.t === 'welcome');
   return c;
 }
@@ -87,7 +80,7 @@ describe('order books (independent checker: own msgpack decode, own CRC-32, own 
   });
 
   it('snapshot + every update (and snapshot + maxRate net updates) reproduce the gateway book at every seq', async () => {
-    s = await startGateway({ market: { bookDepth: DEPTH }, bus: { historyMaxTicks: 100_000 } });
+    s = await useGateway({ market: { bookDepth: DEPTH }, bus: { historyMaxTicks: 100_000 } });
     const feed = feeder(s.gw);
     await feed.run(50);
     const every = await connect();
@@ -133,7 +126,7 @@ describe('order books (independent checker: own msgpack decode, own CRC-32, own 
   });
 
   it('resume within the history replays the updates; past it, a gap report and a fresh snapshot; the book verifies throughout', async () => {
-    s = await startGateway({ market: { bookDepth: DEPTH }, bus: { historyMaxTicks: 80 } });
+    s = await useGateway({ market: { bookDepth: DEPTH }, bus: { historyMaxTicks: 80 } });
     const feed = feeder(s.gw);
     await feed.run(30);
     const epoch = s.gw.bus.epoch;
@@ -177,7 +170,7 @@ describe('order books (independent checker: own msgpack decode, own CRC-32, own 
   });
 
   it('maxRate past the history: the tier sends a fresh snapshot instead of a net update, and the book still verifies', async () => {
-    s = await startGateway({ market: { bookDepth: DEPTH }, bus: { historyMaxTicks: 10 } });
+    s = await useGateway({ market: { bookDepth: DEPTH }, bus: { historyMaxTicks: 10 } });
     const feed = feeder(s.gw);
     await feed.run(20);
     const c = await connect();
@@ -196,7 +189,7 @@ describe('order books (independent checker: own msgpack decode, own CRC-32, own 
   });
 
   it('with worker threads, a client on a worker gets the same verified book', async () => {
-    s = await startGateway({ workers: 2, market: { bookDepth: DEPTH } });
+    s = await useGateway({ workers: 2, market: { bookDepth: DEPTH } });
     const feed = feeder(s.gw);
     await feed.run(30);
     let c: TestClient | null = null;
@@ -217,7 +210,7 @@ describe('order books (independent checker: own msgpack decode, own CRC-32, own 
   });
 
   it('a slow consumer downgraded on a book topic gets net updates, then a snapshot on recovery; its book verifies throughout', async () => {
-    s = await startGateway({
+    s = await useGateway({
       market: { bookDepth: DEPTH },
       bus: { historyMaxTicks: 100_000, historyMaxAgeMs: 600_000 },
       transport: { maxBackpressureBytes: 8 * 1024 * 1024 },
@@ -260,7 +253,7 @@ describe('order books (independent checker: own msgpack decode, own CRC-32, own 
   });
 
   it('refuses malformed book ticks with a reason and no seq', async () => {
-    s = await startGateway({ market: { bookDepth: DEPTH } });
+    s = await useGateway({ market: { bookDepth: DEPTH } });
     const ts = Date.now();
     expect(s.gw.bus.publish({ topic: TOPIC, ts, kind: 'book', bids: [[10, 100]], asks: [[10.01, 100]] }, 'test')).toEqual({
       ok: true,

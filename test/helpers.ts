@@ -41,6 +41,43 @@ export async function useClient(url: string, options: WebSocket.ClientOptions = 
   return client;
 }
 
+/** Polls `pred` every 10 ms until it holds; rejects naming `what` after `timeoutMs`. */
+export function until(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (pred()) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(check, 10);
+    };
+    check();
+  });
+}
+
+/** Tries an upgrade; resolves with the open client or the HTTP refusal. */
+export function tryConnect(
+  url: string,
+  options: WebSocket.ClientOptions = {},
+  protocols?: string[],
+): Promise<{ client?: TestClient; status?: number; body?: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols, options);
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.on('open', () => {
+      ws.close();
+      TestClient.connect(url, options, protocols).then((client) => {
+        onTestFinished(() => client.close());
+        resolve({ client });
+      }, reject);
+    });
+    ws.on('error', () => {});
+  });
+}
+
 /** Round-trips a ping so every frame the server sent before it has arrived. */
 export async function settle(client: TestClient): Promise<void> {
   await new Promise<void>((r) => setImmediate(r));

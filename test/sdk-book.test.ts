@@ -18,19 +18,7 @@ import {
   type TickgateClient,
   type WebSocketConstructor,
 } from '@tickgate/client';
-import { useGateway } from './helpers.ts';
-
-function until(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (pred()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(check, 10);
-    };
-    check();
-  });
-}
+import { until, useGateway } from './helpers.ts';
 
 /** The `ws` WebSocket, recording what the client sends. */
 function recordingWebSocket(sent: Record<string, unknown>[]): WebSocketConstructor {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { connect, type Tick, type TickgateClient } from '@tickgate/client';
-import { quote, useGateway } from './helpers.ts';
+import { quote, until, useGateway } from './helpers.ts';
 
 const bin = fileURLToPath(new URL('../bin/tickgate-dev.js', import.meta.url));
 
@@ -77,18 +77,6 @@ function fastFeedConfig(): string {
   const file = join(mkdtempSync(join(tmpdir(), 'tickgate-sdk-')), 'config.json');
   writeFileSync(file, JSON.stringify({ feeds: [{ adapter: 'sim-fx', options: { ticksPerSecond: 2000, pairs: ['EURUSD', 'USDJPY'] } }] }));
   return file;
-}
-
-function until(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (pred()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(check, 10);
-    };
-    check();
-  });
 }
 
 /** Every tick's seq follows the previous one of its epoch, or the epoch changed with a gap reported. */

@@ -2,11 +2,10 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../src/config/schema.ts';
 import { createGateway } from '../src/gateway.ts';
-import { quote, startGateway, TestClient, type Frame, type Started } from './helpers.ts';
+import { type Frame, quote, type Started, tryConnect, useClient, useGateway } from './helpers.ts';
 
 /**
  * Issue 12: one authorisation path for the WebSocket upgrade and the HTTP API, strict claims,
@@ -18,12 +17,6 @@ const DELAYED_KEY = 'key-for-retail-web-01';
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
 let s: Started | null = null;
-const clients: TestClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await s?.gw.stop();
-  s = null;
-});
 
 const authConfig = (extra: Partial<NonNullable<ConfigInput['auth']>> = {}, rest: ConfigInput = {}): ConfigInput => ({
   ...rest,
@@ -44,26 +37,6 @@ function sign(payload: Record<string, unknown>) {
 }
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
 
-/** Tries an upgrade; resolves with the open client or the HTTP refusal. */
-function tryConnect(url: string, options: WebSocket.ClientOptions = {}): Promise<{ client?: TestClient; status?: number; body?: string }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, options);
-    ws.on('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    ws.on('open', () => {
-      ws.close();
-      TestClient.connect(url, options).then((client) => {
-        clients.push(client);
-        resolve({ client });
-      }, reject);
-    });
-    ws.on('error', () => {});
-  });
-}
-
 async function get(url: string, headers: Record<string, string> = {}) {
   const res = await fetch(url, { headers });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Frame };
@@ -71,7 +44,7 @@ async function get(url: string, headers: Record<string, string> = {}) {
 
 describe('HTTP API: the same authorisation as the stream', () => {
   it('refuses /v1/snapshot and /v1/topics without valid credentials: 401 with the reason', async () => {
-    s = await startGateway(authConfig());
+    s = await useGateway(authConfig());
     s.gw.bus.publish(quote('fx.EURUSD.quote', 1.1), 'test');
     await nextTurn();
     for (const path of ['/v1/snapshot/fx.EURUSD.quote', '/v1/topics']) {
@@ -97,7 +70,7 @@ describe('HTTP API: the same authorisation as the stream', () => {
   });
 
   it('answers an entitled credential (header, ApiKey, ?token=), 403 for an unentitled topic, and lists only entitled topics', async () => {
-    s = await startGateway(authConfig());
+    s = await useGateway(authConfig());
     s.gw.bus.publish(quote('fx.EURUSD.quote', 1.1), 'test');
     s.gw.bus.publish(quote('equity.AAPL.quote', 190), 'test');
     await nextTurn();
@@ -123,7 +96,7 @@ describe('HTTP API: the same authorisation as the stream', () => {
   });
 
   it('gives a delayed identity the delayed value over HTTP, never a fresher one', async () => {
-    s = await startGateway(authConfig({ apiKeys: [{ key: DELAYED_KEY, name: 'retail', topics: ['fx.*.quote'], delayMs: 400 }] }));
+    s = await useGateway(authConfig({ apiKeys: [{ key: DELAYED_KEY, name: 'retail', topics: ['fx.*.quote'], delayMs: 400 }] }));
     const topic = 'fx.EURUSD.quote';
     s.gw.bus.publish(quote(topic, 1.1), 'test');
     await nextTurn();
@@ -148,7 +121,7 @@ describe('HTTP API: the same authorisation as the stream', () => {
   });
 
   it('keeps the HTTP API open when auth is off, and /healthz open when it is on', async () => {
-    s = await startGateway(authConfig());
+    s = await useGateway(authConfig());
     expect((await get(`${s.http}/healthz`)).status).toBe(200);
   });
 });
@@ -167,7 +140,7 @@ describe('strict claims', () => {
     ['a non-string sub', { topics: ['*.*.*'], sub: 42 }, /"sub".*string/],
   ];
   it.each(cases)('refuses %s with 401 naming the claim, on the stream and over HTTP', async (_name, claims, reason) => {
-    s = await startGateway(authConfig());
+    s = await useGateway(authConfig());
     const token = await sign({ exp: inAnHour(), ...claims });
     const ws = await tryConnect(`${s.stream}?token=${token}`);
     expect(ws.status).toBe(401);
@@ -178,18 +151,18 @@ describe('strict claims', () => {
   });
 
   it('refuses a token without exp (auth.jwt.requireExp, default true) and accepts it when requireExp is false', async () => {
-    s = await startGateway(authConfig());
+    s = await useGateway(authConfig());
     const forever = await sign({ topics: ['*.*.*'] });
     const refused = await tryConnect(`${s.stream}?token=${forever}`);
     expect(refused.status).toBe(401);
     expect(JSON.parse(refused.body!).error.message).toBe('token claim "exp" is not acceptable: is required');
     await s.gw.stop();
-    s = await startGateway(authConfig({ jwt: { secret: SECRET, requireExp: false } }));
+    s = await useGateway(authConfig({ jwt: { secret: SECRET, requireExp: false } }));
     expect((await tryConnect(`${s.stream}?token=${forever}`)).client).toBeDefined();
   });
 
   it('refuses a token that lives longer than auth.jwt.maxTokenLifetimeSeconds', async () => {
-    s = await startGateway(authConfig({ jwt: { secret: SECRET, maxTokenLifetimeSeconds: 600 } }));
+    s = await useGateway(authConfig({ jwt: { secret: SECRET, maxTokenLifetimeSeconds: 600 } }));
     const now = Math.floor(Date.now() / 1000);
     const long = await tryConnect(`${s.stream}?token=${await sign({ topics: ['*.*.*'], iat: now, exp: now + 3600 })}`);
     expect(long.status).toBe(401);
@@ -198,14 +171,14 @@ describe('strict claims', () => {
   });
 
   it('never accepts an unsigned token', async () => {
-    s = await startGateway(authConfig());
+    s = await useGateway(authConfig());
     const unsecured = new UnsecuredJWT({ topics: ['*.*.*'] }).setExpirationTime('1h').encode();
     expect((await tryConnect(`${s.stream}?token=${unsecured}`)).status).toBe(401);
   });
 
   it('refuses a config whose API key delay exceeds auth.maxDelayMs', async () => {
     await expect(
-      startGateway(authConfig({ maxDelayMs: 1000, apiKeys: [{ key: DELAYED_KEY, name: 'r', topics: [], delayMs: 2000 }] })),
+      useGateway(authConfig({ maxDelayMs: 1000, apiKeys: [{ key: DELAYED_KEY, name: 'r', topics: [], delayMs: 2000 }] })),
     ).rejects.toThrow(/auth\.maxDelayMs/);
   });
 });
@@ -214,10 +187,9 @@ describe('caps on what a client can make the gateway hold', () => {
   const limits = { maxPendingPerConnection: 3, maxPendingPerIp: 5, maxPendingTotal: 1000, maxPatternsPerConnection: 2 };
 
   it('caps pending topics per connection and per IP with a TG_ERR_TOO_MANY_PENDING error frame', async () => {
-    s = await startGateway({ limits });
-    const a = await TestClient.connect(s.stream);
-    const b = await TestClient.connect(s.stream);
-    clients.push(a, b);
+    s = await useGateway({ limits });
+    const a = await useClient(s.stream);
+    const b = await useClient(s.stream);
     const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `equity.${prefix}${i}.quote`);
     expect((await a.request({ op: 'subscribe', id: 1, topics: names('A', 3) })).t).toBe('ack');
     const over = await a.request({ op: 'subscribe', id: 2, topics: names('X', 1) });
@@ -239,15 +211,13 @@ describe('caps on what a client can make the gateway hold', () => {
     // Closing a connection releases everything it held (a still held A2).
     await a.close();
     await new Promise((r) => setTimeout(r, 50));
-    const c = await TestClient.connect(s.stream);
-    clients.push(c);
+    const c = await useClient(s.stream);
     expect((await c.request({ op: 'subscribe', id: 1, topics: names('E', 2) })).t).toBe('ack'); // the IP: 3 + 2
   });
 
   it('caps pending topics in total', async () => {
-    s = await startGateway({ limits: { ...limits, maxPendingPerConnection: 0, maxPendingPerIp: 0, maxPendingTotal: 2 } });
-    const a = await TestClient.connect(s.stream);
-    clients.push(a);
+    s = await useGateway({ limits: { ...limits, maxPendingPerConnection: 0, maxPendingPerIp: 0, maxPendingTotal: 2 } });
+    const a = await useClient(s.stream);
     const over = await a.request({ op: 'subscribe', id: 1, topics: ['fx.A.quote', 'fx.B.quote', 'fx.C.quote'] });
     expect(over).toMatchObject({ code: 'TG_ERR_TOO_MANY_PENDING', message: expect.stringMatching(/maximum of 2/) });
     // All-or-nothing: nothing of the refused request is held.
@@ -255,9 +225,8 @@ describe('caps on what a client can make the gateway hold', () => {
   });
 
   it('caps patterns per connection', async () => {
-    s = await startGateway({ limits });
-    const a = await TestClient.connect(s.stream);
-    clients.push(a);
+    s = await useGateway({ limits });
+    const a = await useClient(s.stream);
     expect((await a.request({ op: 'subscribe', id: 1, topics: ['fx.*.quote', 'equity.*.quote'] })).t).toBe('ack');
     expect((await a.request({ op: 'subscribe', id: 2, topics: ['fx.*.quote'] })).t).toBe('ack'); // held already
     const over = await a.request({ op: 'subscribe', id: 3, topics: ['crypto.*.trade'] });
@@ -295,7 +264,7 @@ describe('upgrade hygiene', () => {
   }
 
   it('answers a Sec-WebSocket-Version other than 13 with 426 and "Sec-WebSocket-Version: 13"', async () => {
-    s = await startGateway();
+    s = await useGateway();
     for (const version of ['8', '12', '', '14']) {
       const reply = await rawUpgrade(s.port, version);
       expect(reply, version).toMatch(/^HTTP\/1\.1 426 /);
@@ -340,7 +309,7 @@ describe('logging of refusals', () => {
 
 describe('known limitation: uWebSockets.js does not enforce client masking', () => {
   it('an unmasked client frame gets no reply (documented in docs/protocol.md §15 and docs/security.md)', async () => {
-    s = await startGateway();
+    s = await useGateway();
     const frame = async (masked: boolean) => {
       const sock = net.connect(s!.port, '127.0.0.1');
       await new Promise((r) => sock.once('connect', r));

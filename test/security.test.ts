@@ -6,10 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import WebSocket from 'ws';
+import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../src/config/schema.ts';
-import { quote, TestClient, ticksOf, useGateway, type Frame } from './helpers.ts';
+import { quote, ticksOf, tryConnect, useGateway, type Frame } from './helpers.ts';
 
 const SECRET = 'a-test-secret-of-at-least-32-characters!!';
 const API_KEY = 'key-for-fx-desk-0001';
@@ -25,30 +24,6 @@ function hs256(claims: Record<string, unknown>, expiresIn: string | number = '1h
     .setIssuedAt()
     .setExpirationTime(expiresIn)
     .sign(Buffer.from(SECRET));
-}
-
-/** Tries an upgrade; resolves with the open client or the HTTP refusal. */
-function tryConnect(
-  url: string,
-  options: WebSocket.ClientOptions = {},
-  protocols?: string[],
-): Promise<{ client?: TestClient; status?: number; body?: string }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols, options);
-    ws.on('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    ws.on('open', () => {
-      ws.close();
-      TestClient.connect(url, options, protocols).then((client) => {
-        onTestFinished(() => client.close());
-        resolve({ client });
-      }, reject);
-    });
-    ws.on('error', () => {});
-  });
 }
 
 const authConfig = (extra: Partial<NonNullable<ConfigInput['auth']>> = {}): ConfigInput => ({

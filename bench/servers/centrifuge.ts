@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { BenchServer, ServerFactory } from './types.ts';
-import type { RunResult, RunSpec, TickSink } from './workload.ts';
+import type { BenchServer, ExternalRunResult, ServerFactory } from './types.ts';
+import type { RunSpec, TickSink } from './workload.ts';
 import { BASELINE_DEFAULT_TICKS_PER_FRAME } from './types.ts';
 import { CENTRIFUGE_VERSION } from './centrifuge-build.ts';
 
@@ -72,18 +72,7 @@ export const start: ServerFactory = async ({ topics, maxTicksPerFrame: requested
       pid: ready.pid,
     },
     async run(spec: RunSpec) {
-      const r = await request<
-        RunResult & {
-          published: number[];
-          cpuUserUs: number;
-          cpuSystemUs: number;
-          memory: Record<string, number>;
-          stats: Record<string, unknown>;
-        }
-      >({
-        op: 'run',
-        spec,
-      });
+      const r = await request<ExternalRunResult>({ op: 'run', spec });
       lastPublished = r.published;
       return r;
     },

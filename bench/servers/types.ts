@@ -26,19 +26,20 @@ export interface BenchServer {
    * A server whose publisher runs in another process (centrifuge, in Go) runs the workload itself
    * and reports that process's CPU, memory and counters; server-main then skips its own publisher.
    */
-  run?(spec: RunSpec): Promise<
-    RunResult & {
-      published: number[];
-      cpuUserUs: number;
-      cpuSystemUs: number;
-      memory: Record<string, number>;
-      stats: Record<string, unknown>;
-    }
-  >;
+  run?(spec: RunSpec): Promise<ExternalRunResult>;
   prime?(): Promise<{ published: number[] }>;
   /** That process's memory (after a full GC when asked); heapUsed is its language runtime's live heap. */
   memory?(gc: boolean): Promise<Record<string, number>>;
 }
+
+/** What an external publisher's run reports: the workload result plus its own process's numbers. */
+export type ExternalRunResult = RunResult & {
+  published: number[];
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  memory: Record<string, number>;
+  stats: Record<string, unknown>;
+};
 
 export type ServerFactory = (options: ServerOptions) => Promise<BenchServer>;
 
