@@ -2,10 +2,11 @@ import type { Clock } from '../core/clock.ts';
 import { tickRules, toBookChanges, toWireTick, type BusTick, type TickRejectReason, type TickRules, type WireEntry } from '../core/tick.ts';
 import { parseTopic, topicError, type ParsedTopic } from '../core/topic.ts';
 import { packFrame } from '../protocol/codec.ts';
+import { TicksFrameEncoder, ticksFramePrefix, type FlatEntryKind } from '../protocol/ticks-encoder.ts';
 import type { EntriesFrame } from '../protocol/frames.ts';
 import { BookWindow, DEFAULT_BOOK_DEPTH } from '../market/book.ts';
-import { TickRing } from './tick-ring.ts';
-import type { BusObserver, BusSink, EncodedBatch, PublishResult, TopicBus, TopicView } from './bus.ts';
+import { FlatTickRing, TickRing } from './tick-ring.ts';
+import type { BusObserver, BusSink, PublishResult, TopicBus, TopicView } from './bus.ts';
 
 export interface MemoryBusOptions {
   clock: Clock;
@@ -44,20 +45,32 @@ class TopicState implements TopicView {
   seq = 0;
   /** Ticks stamped but not yet flushed. Reused across flushes (length reset) to avoid reallocation. */
   readonly pending: WireEntry[] = [];
-  /** Reused frame object: only `ticks` changes between encodes. */
+  /** Reused frame object: only `ticks` changes between encodes (kinds the TicksFrameEncoder does not write). */
   readonly frame: EntriesFrame;
+  /** Quotes and trades: the topic's encoded frame start for `prefixEpoch` (TicksFrameEncoder); null until the first flush. */
+  prefix: Uint8Array | null = null;
+  prefixEpoch = 0;
+  readonly flatKind: FlatEntryKind | null;
   queued = false;
-  readonly history: TickRing;
+  readonly history: TickRing | FlatTickRing;
   /** Book topics only: the feed's book, cut to the visible depth, as of the newest stamped update. */
   readonly book: BookWindow | null;
 
-  constructor(parsed: ParsedTopic, rules: TickRules, feedId: string, epoch: number, history: TickRing, book: BookWindow | null) {
+  constructor(
+    parsed: ParsedTopic,
+    rules: TickRules,
+    feedId: string,
+    epoch: number,
+    history: TickRing | FlatTickRing,
+    book: BookWindow | null,
+  ) {
     this.parsed = parsed;
     this.rules = rules;
     this.book = book;
     this.feedId = feedId;
     this.frame = { t: 'ticks', topic: parsed.topic, epoch, ticks: this.pending };
     this.history = history;
+    this.flatKind = rules.kind === 'quote' || rules.kind === 'trade' ? rules.kind : null;
   }
 }
 
@@ -98,6 +111,16 @@ export class MemoryBus implements TopicBus {
   private readonly topicsCreated = new Map<string, number>();
 
   private readonly bookDepth: number;
+  private readonly encoder = new TicksFrameEncoder();
+  /** Frames of a topic split by maxTicksPerFrame: the chunk's ticks (reused; sinks copy what they keep). */
+  private readonly chunk: WireEntry[] = [];
+  /** Handed to every onBatch call; valid only during the call, as EncodedBatch says. */
+  private readonly batch: { topic: TopicView; epoch: number; ticks: readonly WireEntry[]; packed: Uint8Array } = {
+    topic: null as unknown as TopicView,
+    epoch: 0,
+    ticks: [],
+    packed: new Uint8Array(0),
+  };
 
   constructor(options: MemoryBusOptions) {
     this.bookDepth = Math.max(1, Math.floor(options.bookDepth ?? DEFAULT_BOOK_DEPTH));
@@ -135,7 +158,7 @@ export class MemoryBus implements TopicBus {
       // A book restarts empty: its first update lists every level, and holders whose book then
       // fails the checksum resubscribe for a snapshot (src/market/market-data.ts applyVerified).
       const book = rules.kind === 'book' ? new BookWindow(this.bookDepth) : null;
-      const state = new TopicState(parsed, rules, feedId, epoch, new TickRing(this.historyMaxTicks, this.historyMaxAgeMs), book);
+      const state = new TopicState(parsed, rules, feedId, epoch, this.newHistory(rules), book);
       state.seq = last.seq;
       state.lastTs = last.ts;
       state.last = last;
@@ -145,6 +168,13 @@ export class MemoryBus implements TopicBus {
       this.byTopic.set(topic, state);
       this.sink.onTopic(state);
     }
+  }
+
+  /** Quotes and trades are held as numbers (FlatTickRing: no long-lived object per tick); books and bars as objects. */
+  private newHistory(rules: TickRules): TickRing | FlatTickRing {
+    return rules.kind === 'quote' || rules.kind === 'trade'
+      ? new FlatTickRing(rules.kind, this.historyMaxTicks, this.historyMaxAgeMs)
+      : new TickRing(this.historyMaxTicks, this.historyMaxAgeMs);
   }
 
   get topicCount(): number {
@@ -185,8 +215,7 @@ export class MemoryBus implements TopicBus {
     const created = this.topicsCreated.get(feedId) ?? 0;
     if (created >= this.maxTopicsPerFeed) return this.reject(feedId, 'topic_limit');
     this.topicsCreated.set(feedId, created + 1);
-    const history = new TickRing(this.historyMaxTicks, this.historyMaxAgeMs);
-    const state = new TopicState(parsed, rules, feedId, this.epoch, history, isBook ? new BookWindow(this.bookDepth) : null);
+    const state = new TopicState(parsed, rules, feedId, this.epoch, this.newHistory(rules), isBook ? new BookWindow(this.bookDepth) : null);
     this.byTopic.set(parsed.topic, state);
     this.sink.onTopic(state);
     if (isBook) return this.publishBook(state, tick, feedId);
@@ -248,14 +277,18 @@ export class MemoryBus implements TopicBus {
     if (total === 0) return;
     const observer = this.observer;
     for (let i = 0; i < total; i++) observer.published((now - pending[i]!.gts) / 1000);
-    if (total <= this.maxTicksPerFrame) {
-      this.emitFrame(state, state.frame);
+    const max = this.maxTicksPerFrame;
+    if (total <= max) {
+      this.emitFrame(state, pending, 0, total);
     } else {
-      // Split into frames of at most maxTicksPerFrame; rare, so a temporary frame object is fine.
-      for (let start = 0; start < total; start += this.maxTicksPerFrame) {
-        const chunk = pending.slice(start, start + this.maxTicksPerFrame);
-        this.emitFrame(state, { t: 'ticks', topic: state.parsed.topic, epoch: this.epoch, ticks: chunk });
+      const chunk = this.chunk;
+      for (let start = 0; start < total; start += max) {
+        const end = Math.min(total, start + max);
+        chunk.length = 0;
+        for (let i = start; i < end; i++) chunk.push(pending[i]!);
+        this.emitFrame(state, chunk, start, end);
       }
+      chunk.length = 0;
     }
     for (let i = 0; i < total; i++) state.history.push(pending[i]!);
     state.last = pending[total - 1];
@@ -269,8 +302,28 @@ export class MemoryBus implements TopicBus {
     return state.history.after(afterSeq, this.clock.now());
   }
 
-  private emitFrame(state: TopicState, frame: EntriesFrame): void {
-    const batch: EncodedBatch = { topic: state, epoch: this.epoch, ticks: frame.ticks, packed: packFrame(frame) };
+  /** One frame: `ticks` is pending[from, to) (the whole pending list, or the chunk holding that part of it). */
+  private emitFrame(state: TopicState, ticks: readonly WireEntry[], from: number, to: number): void {
+    const epoch = this.epoch;
+    let packed: Uint8Array;
+    if (state.flatKind !== null) {
+      if (state.prefix === null || state.prefixEpoch !== epoch) {
+        state.prefix = ticksFramePrefix(state.parsed.topic, epoch);
+        state.prefixEpoch = epoch;
+      }
+      packed = this.encoder.encode(state.prefix, state.flatKind, state.pending, from, to);
+    } else {
+      const frame = state.frame;
+      frame.ticks = ticks as WireEntry[];
+      frame.epoch = epoch;
+      packed = packFrame(frame);
+      frame.ticks = state.pending;
+    }
+    const batch = this.batch;
+    batch.topic = state;
+    batch.epoch = epoch;
+    batch.ticks = ticks;
+    batch.packed = packed;
     this.sink.onBatch(batch);
   }
 
