@@ -4,10 +4,10 @@ import type { GatewayFrame } from './frames.ts';
 /**
  * Standard MessagePack only: plain maps (no msgpackr records), undefined as nil (msgpackr's
  * default is an extension type), no structured-clone extensions. Any MessagePack decoder in any
- * language reads these bytes. Maps get their smallest header (a fixmap up to 15 keys; msgpackr's
- * default is always map16): 2 bytes less per tick entry, which every subscriber receives.
+ * language reads these bytes. Every map is a map16 (docs/protocol.md §8.1 lists exactly what is
+ * emitted; src/protocol/ticks-encoder.ts writes the same bytes).
  */
-const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, moreTypes: false, variableMapSize: true });
+const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, moreTypes: false });
 // int64AsType 'number': a client encoder that writes ids as fixed-width 64-bit ints still works.
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
 

@@ -43,7 +43,7 @@ export class TicksFrameEncoder {
   constructor() {
     const keyBytes = (kind: FlatEntryKind) => ENTRY_KEYS[kind].map((k) => packValue(k).slice());
     this.keyBytes = { quote: keyBytes('quote'), trade: keyBytes('trade') };
-    const maxBytes = (kind: FlatEntryKind) => 1 + this.keyBytes[kind].reduce((n, k) => n + k.byteLength + MAX_NUMBER_BYTES, 0);
+    const maxBytes = (kind: FlatEntryKind) => 3 + this.keyBytes[kind].reduce((n, k) => n + k.byteLength + MAX_NUMBER_BYTES, 0);
     this.maxEntryBytes = { quote: maxBytes('quote'), trade: maxBytes('trade') };
   }
 
@@ -66,7 +66,10 @@ export class TicksFrameEncoder {
       ];
       for (let i = from; i < to; i++) {
         const e = entries[i] as { seq: number; ts: number; gts: number; bid: number; ask: number; bidSize: number; askSize: number };
-        buf[pos++] = 0x87;
+        buf[pos] = 0xde; // map16, as msgpackr writes every map (docs/protocol.md §8.1)
+        buf[pos + 1] = 0;
+        buf[pos + 2] = 7;
+        pos += 3;
         buf.set(kSeq, pos);
         pos = this.number(pos + kSeq.byteLength, e.seq);
         buf.set(kTs, pos);
@@ -86,7 +89,10 @@ export class TicksFrameEncoder {
       const [kSeq, kTs, kGts, kPrice, kSize] = this.keyBytes.trade as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
       for (let i = from; i < to; i++) {
         const e = entries[i] as { seq: number; ts: number; gts: number; price: number; size: number };
-        buf[pos++] = 0x85;
+        buf[pos] = 0xde;
+        buf[pos + 1] = 0;
+        buf[pos + 2] = 5;
+        pos += 3;
         buf.set(kSeq, pos);
         pos = this.number(pos + kSeq.byteLength, e.seq);
         buf.set(kTs, pos);
