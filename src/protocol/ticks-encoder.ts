@@ -37,13 +37,14 @@ export function ticksFramePrefix(topic: string, epoch: number): Uint8Array {
 export class TicksFrameEncoder {
   private buf = new Uint8Array(INITIAL_BYTES);
   private view = new DataView(this.buf.buffer);
-  private readonly keyBytes: Record<FlatEntryKind, Uint8Array[]>;
+  /** Each kind's encoded keys, as plain arrays: copied byte by byte, which beats `Uint8Array#set` for a few bytes. */
+  private readonly keyBytes: Record<FlatEntryKind, number[][]>;
   private readonly maxEntryBytes: Record<FlatEntryKind, number>;
 
   constructor() {
-    const keyBytes = (kind: FlatEntryKind) => ENTRY_KEYS[kind].map((k) => packValue(k).slice());
+    const keyBytes = (kind: FlatEntryKind) => ENTRY_KEYS[kind].map((k) => Array.from(packValue(k)));
     this.keyBytes = { quote: keyBytes('quote'), trade: keyBytes('trade') };
-    const maxBytes = (kind: FlatEntryKind) => 3 + this.keyBytes[kind].reduce((n, k) => n + k.byteLength + MAX_NUMBER_BYTES, 0);
+    const maxBytes = (kind: FlatEntryKind) => 3 + this.keyBytes[kind].reduce((n, k) => n + k.length + MAX_NUMBER_BYTES, 0);
     this.maxEntryBytes = { quote: maxBytes('quote'), trade: maxBytes('trade') };
   }
 
@@ -52,60 +53,57 @@ export class TicksFrameEncoder {
     const count = to - from;
     this.reserve(prefix.byteLength + 5 + count * this.maxEntryBytes[kind]);
     const buf = this.buf;
-    buf.set(prefix, 0);
+    for (let i = 0; i < prefix.length; i++) buf[i] = prefix[i]!;
     let pos = this.arrayHeader(prefix.byteLength, count);
     if (kind === 'quote') {
       const [kSeq, kTs, kGts, kBid, kAsk, kBidSize, kAskSize] = this.keyBytes.quote as [
-        Uint8Array,
-        Uint8Array,
-        Uint8Array,
-        Uint8Array,
-        Uint8Array,
-        Uint8Array,
-        Uint8Array,
+        number[],
+        number[],
+        number[],
+        number[],
+        number[],
+        number[],
+        number[],
       ];
       for (let i = from; i < to; i++) {
         const e = entries[i] as { seq: number; ts: number; gts: number; bid: number; ask: number; bidSize: number; askSize: number };
-        buf[pos] = 0xde; // map16, as msgpackr writes every map (docs/protocol.md §8.1)
-        buf[pos + 1] = 0;
-        buf[pos + 2] = 7;
-        pos += 3;
-        buf.set(kSeq, pos);
-        pos = this.number(pos + kSeq.byteLength, e.seq);
-        buf.set(kTs, pos);
-        pos = this.number(pos + kTs.byteLength, e.ts);
-        buf.set(kGts, pos);
-        pos = this.number(pos + kGts.byteLength, e.gts);
-        buf.set(kBid, pos);
-        pos = this.number(pos + kBid.byteLength, e.bid);
-        buf.set(kAsk, pos);
-        pos = this.number(pos + kAsk.byteLength, e.ask);
-        buf.set(kBidSize, pos);
-        pos = this.number(pos + kBidSize.byteLength, e.bidSize);
-        buf.set(kAskSize, pos);
-        pos = this.number(pos + kAskSize.byteLength, e.askSize);
+        pos = this.map16(pos, 7);
+        pos = this.number(this.key(pos, kSeq), e.seq);
+        pos = this.number(this.key(pos, kTs), e.ts);
+        pos = this.number(this.key(pos, kGts), e.gts);
+        pos = this.number(this.key(pos, kBid), e.bid);
+        pos = this.number(this.key(pos, kAsk), e.ask);
+        pos = this.number(this.key(pos, kBidSize), e.bidSize);
+        pos = this.number(this.key(pos, kAskSize), e.askSize);
       }
     } else {
-      const [kSeq, kTs, kGts, kPrice, kSize] = this.keyBytes.trade as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+      const [kSeq, kTs, kGts, kPrice, kSize] = this.keyBytes.trade as [number[], number[], number[], number[], number[]];
       for (let i = from; i < to; i++) {
         const e = entries[i] as { seq: number; ts: number; gts: number; price: number; size: number };
-        buf[pos] = 0xde;
-        buf[pos + 1] = 0;
-        buf[pos + 2] = 5;
-        pos += 3;
-        buf.set(kSeq, pos);
-        pos = this.number(pos + kSeq.byteLength, e.seq);
-        buf.set(kTs, pos);
-        pos = this.number(pos + kTs.byteLength, e.ts);
-        buf.set(kGts, pos);
-        pos = this.number(pos + kGts.byteLength, e.gts);
-        buf.set(kPrice, pos);
-        pos = this.number(pos + kPrice.byteLength, e.price);
-        buf.set(kSize, pos);
-        pos = this.number(pos + kSize.byteLength, e.size);
+        pos = this.map16(pos, 5);
+        pos = this.number(this.key(pos, kSeq), e.seq);
+        pos = this.number(this.key(pos, kTs), e.ts);
+        pos = this.number(this.key(pos, kGts), e.gts);
+        pos = this.number(this.key(pos, kPrice), e.price);
+        pos = this.number(this.key(pos, kSize), e.size);
       }
     }
     return buf.subarray(0, pos);
+  }
+
+  /** A map header as msgpackr writes every map: map16, whatever the count (docs/protocol.md §8.1). */
+  private map16(pos: number, count: number): number {
+    const buf = this.buf;
+    buf[pos] = 0xde;
+    buf[pos + 1] = 0;
+    buf[pos + 2] = count;
+    return pos + 3;
+  }
+
+  private key(pos: number, bytes: readonly number[]): number {
+    const buf = this.buf;
+    for (let i = 0; i < bytes.length; i++) buf[pos + i] = bytes[i]!;
+    return pos + bytes.length;
   }
 
   private reserve(bytes: number): void {
