@@ -82,4 +82,19 @@ describe('TicksFrameEncoder', () => {
     const frame = unpackFrame(encoder.encode(ticksFramePrefix('fx.EURUSD.quote', 42), 'quote', ticks, 0, 1));
     expect(frame).toEqual({ t: 'ticks', topic: 'fx.EURUSD.quote', epoch: 42, ticks });
   });
+
+  it("keeps each topic's prefix right when frames of different topics alternate (the prefix is reused between calls)", () => {
+    const own = new TicksFrameEncoder();
+    const a = ticksFramePrefix('equity.A.trade', 1);
+    const b = ticksFramePrefix('equity.LONGERNAME.trade', 2);
+    const ticks: WireEntry[] = [{ seq: 1, ts: 1_765_000_000_000, gts: 1_765_000_000_001, price: 10.5, size: 100 }];
+    for (const [prefix, topic, epoch] of [
+      [a, 'equity.A.trade', 1],
+      [a, 'equity.A.trade', 1],
+      [b, 'equity.LONGERNAME.trade', 2],
+      [a, 'equity.A.trade', 1],
+    ] as const) {
+      expect(unpackFrame(own.encode(prefix, 'trade', ticks, 0, 1).slice())).toEqual({ t: 'ticks', topic, epoch, ticks });
+    }
+  });
 });

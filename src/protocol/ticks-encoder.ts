@@ -40,6 +40,8 @@ export class TicksFrameEncoder {
   /** Each kind's encoded keys, as plain arrays: copied byte by byte, which beats `Uint8Array#set` for a few bytes. */
   private readonly keyBytes: Record<FlatEntryKind, number[][]>;
   private readonly maxEntryBytes: Record<FlatEntryKind, number>;
+  /** The prefix bytes 0… of `buf` hold now (callers keep one prefix object per topic and epoch). */
+  private prefixInBuffer: Uint8Array | null = null;
 
   constructor() {
     const keyBytes = (kind: FlatEntryKind) => ENTRY_KEYS[kind].map((k) => Array.from(packValue(k)));
@@ -53,7 +55,11 @@ export class TicksFrameEncoder {
     const count = to - from;
     this.reserve(prefix.byteLength + 5 + count * this.maxEntryBytes[kind]);
     const buf = this.buf;
-    for (let i = 0; i < prefix.length; i++) buf[i] = prefix[i]!;
+    // Frames of one topic often follow each other (a flush split by maxTicksPerFrame): its prefix is still there.
+    if (prefix !== this.prefixInBuffer) {
+      for (let i = 0; i < prefix.length; i++) buf[i] = prefix[i]!;
+      this.prefixInBuffer = prefix;
+    }
     let pos = this.arrayHeader(prefix.byteLength, count);
     if (kind === 'quote') {
       const [kSeq, kTs, kGts, kBid, kAsk, kBidSize, kAskSize] = this.keyBytes.quote as [
@@ -112,6 +118,7 @@ export class TicksFrameEncoder {
     while (size < bytes) size *= 2;
     this.buf = new Uint8Array(size);
     this.view = new DataView(this.buf.buffer);
+    this.prefixInBuffer = null;
   }
 
   private arrayHeader(pos: number, count: number): number {
