@@ -14,7 +14,10 @@ describe('bench:tick-path', () => {
   it('runs every case, compares each with its baseline and writes its table', async () => {
     await run(process.execPath, ['--import', 'tsx', script, '--repeats', '1', '--ticks', '5000', '--out', out], { timeout: 60_000 });
     const md = readFileSync(path.join(out, 'tick-path.md'), 'utf8');
-    const json = JSON.parse(readFileSync(path.join(out, 'tick-path.json'), 'utf8')) as { rows: { case: string; ns: { median: number } }[] };
+    const json = JSON.parse(readFileSync(path.join(out, 'tick-path.json'), 'utf8')) as {
+      rows: { case: string; ns: { median: number } }[];
+      runs: Record<string, { bytesOut: number }[]>;
+    };
     expect(json.rows.map((r) => r.case)).toEqual([
       'raw uWS publisher, 10 ticks/frame',
       'tickgate bus, 10 ticks/frame',
@@ -26,6 +29,7 @@ describe('bench:tick-path', () => {
       'history of 1,000: numbers',
     ]);
     for (const row of json.rows) expect(row.ns.median).toBeGreaterThan(0);
+    for (const [name, runs] of Object.entries(json.runs)) expect(runs[0]!.bytesOut, name).toBeGreaterThan(0);
     expect(md).toContain('| tickgate bus, 10 ticks/frame |');
     expect(md).toContain('npm run bench:tick-path -- --repeats 1 --ticks 5000');
   }, 90_000);

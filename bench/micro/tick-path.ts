@@ -28,10 +28,14 @@ import { FrameBatcher, makeTick, topicNames } from '../servers/workload.ts';
 
 const TOPICS = topicNames(100);
 const EPOCH = 1_765_000_000_000;
+/** Bytes every case produced: reported, so no case's work can be optimised away unseen. */
+let bytesOut = 0;
 
 interface CaseResult {
   nsPerTick: number;
   gcMsPerMillion: number;
+  /** Encoded bytes (history cases: ticks held) in the measured run; 0 would mean the case did nothing. */
+  bytesOut: number;
 }
 
 /** One measured case: runs `ticks` ticks through its code and returns the wall time in ms. */
@@ -74,8 +78,7 @@ function timed(run: () => Promise<void> | void): Promise<number> {
 function busCase(ticksPerFrame: number): Case {
   return (ticks) => {
     const bus = new MemoryBus({ clock: systemClock, maxTicksPerFrame: ticksPerFrame });
-    let bytes = 0;
-    bus.setSink({ onTopic() {}, onBatch: (b) => void (bytes += b.packed.byteLength) });
+    bus.setSink({ onTopic() {}, onBatch: (b) => void (bytesOut += b.packed.byteLength) });
     return timed(() =>
       publishTurns(
         ticks,
@@ -90,8 +93,7 @@ function busCase(ticksPerFrame: number): Case {
 /** The raw uWS baseline's publisher (bench/servers/workload.ts FrameBatcher: a wire object per tick, msgpackr per frame). */
 function rawCase(ticksPerFrame: number): Case {
   return (ticks) => {
-    let bytes = 0;
-    const batcher = new FrameBatcher(TOPICS, ticksPerFrame, (_i, _t, b) => void (bytes += b.byteLength));
+    const batcher = new FrameBatcher(TOPICS, ticksPerFrame, (_i, _t, b) => void (bytesOut += b.byteLength));
     return timed(() =>
       publishTurns(
         ticks,
@@ -124,10 +126,9 @@ function encodeCase(kind: 'msgpackr' | 'tickgate', count: number): Case {
     const encoder = new TicksFrameEncoder();
     const prefix = ticksFramePrefix(topic, EPOCH);
     const frames = Math.ceil(ticks / count);
-    let bytes = 0;
     return timed(() => {
       for (let f = 0; f < frames; f++) {
-        bytes += kind === 'msgpackr' ? packFrame(frame).byteLength : encoder.encode(prefix, 'quote', entries, 0, count).byteLength;
+        bytesOut += kind === 'msgpackr' ? packFrame(frame).byteLength : encoder.encode(prefix, 'quote', entries, 0, count).byteLength;
       }
     });
   };
@@ -145,6 +146,7 @@ function historyCase(kind: 'objects' | 'numbers'): Case {
         (i, topic, now, n) => {
           const t = makeTick(topic, now, n);
           rings[i]!.push({ seq: ++seqs[i]!, ts: t.ts, gts: now, bid: t.bid, ask: t.ask, bidSize: t.bidSize, askSize: t.askSize });
+          bytesOut += 1;
         },
         () => {},
       ),
@@ -207,10 +209,11 @@ async function child(name: string, ticks: number): Promise<void> {
     for (const e of list.getEntries()) gcMs += e.duration;
   });
   observer.observe({ entryTypes: ['gc'] });
+  bytesOut = 0;
   const ms = await spec.run(ticks);
   await new Promise((r) => setImmediate(r)); // let the observer deliver
   observer.disconnect();
-  const result: CaseResult = { nsPerTick: (ms * 1e6) / ticks, gcMsPerMillion: (gcMs * 1e6) / ticks };
+  const result: CaseResult = { nsPerTick: (ms * 1e6) / ticks, gcMsPerMillion: (gcMs * 1e6) / ticks, bytesOut };
   process.stdout.write(JSON.stringify(result));
 }
 
