@@ -3,9 +3,9 @@ import type { ScenarioReport } from '../lib/report.ts';
 import { agg, fixed, ratio, si, withSpread } from '../lib/stats.ts';
 import { runWorkload, SERVER_LABELS, SERVER_NAMES, type WorkloadResult } from '../lib/workload-run.ts';
 
-/** Targets from the issue; reported, never asserted (centrifuge has none: the table shows by how much). */
+/** Targets from the issues (raw uWS: issue 16's ≥ 0.95×; ws and Socket.IO: an earlier issue's); reported, never asserted (centrifuge has none: the table shows by how much). */
 const TARGETS: Partial<Record<string, { min: number; text: string }>> = {
-  uws: { min: 0.9, text: '≥ 0.9×' },
+  uws: { min: 0.95, text: '≥ 0.95×' },
   ws: { min: 10, text: '≥ 10×' },
   socketio: { min: 30, text: '≥ 30×' },
 };
