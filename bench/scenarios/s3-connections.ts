@@ -16,6 +16,8 @@ export interface IdleResult {
   /** Per connection: total RSS, file-backed pages (code) included. */
   rssTotalPerConnBytes: number;
   heapPerConnBytes: number;
+  /** Server CPU time (user + system) while the connections opened, per connection: what opening one costs the server. */
+  cpuPerConnUs: number;
   gcAvailable: boolean;
 }
 
@@ -42,18 +44,21 @@ interface MemorySample {
   rssAnon: number;
   rssFile: number;
   heapUsed: number;
+  /** Live JavaScript objects (code spaces left out), lowest of several forced GCs; NaN where the server cannot tell (centrifuge). */
+  heapObjects: number;
   gcAvailable: boolean;
 }
 
 async function sampleMemory(proc: ServerProc): Promise<MemorySample> {
-  const a = (await proc.memory(true)) as unknown as MemorySample;
+  const a = (await proc.memory(true)) as unknown as Partial<MemorySample> & Omit<MemorySample, 'heapObjects'>;
   await new Promise((r) => setTimeout(r, 200));
-  const b = (await proc.memory(true)) as unknown as MemorySample;
+  const b = (await proc.memory(true)) as unknown as Partial<MemorySample> & Omit<MemorySample, 'heapObjects'>;
   return {
     rss: Math.min(a.rss, b.rss),
     rssAnon: Math.min(a.rssAnon, b.rssAnon),
     rssFile: Math.min(a.rssFile, b.rssFile),
     heapUsed: Math.min(a.heapUsed, b.heapUsed),
+    heapObjects: Math.min(a.heapObjects ?? NaN, b.heapObjects ?? NaN),
     gcAvailable: b.gcAvailable,
   };
 }
@@ -148,10 +153,20 @@ async function measureIdle(
       // Thousands of connections per step, and the TIME_WAIT sockets of earlier steps: see ClientInit.
       sourceAddresses: SOURCE_ADDRESSES,
     });
+    const cpu0 = await proc.cpu();
     const c = await pool.connect(300_000);
+    const cpu1 = await proc.cpu();
     if (c.failed > 0) throw new Error(`${c.failed} of ${o.conns} connections failed: ${c.firstError}`);
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const after = await sampleMemory(proc);
+    // BENCH_HEAP_SNAPSHOT_DIR: also a heap snapshot of the server holding its connections (for
+    // finding what a connection holds; a few seconds per 10,000 connections).
+    const snapDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+    if (snapDir) await proc.heapSnapshot(snapDir, `${o.conns}conns`);
+    // Live objects where the server reports them (V8); else heapUsed (Go's live heap for centrifuge).
+    const heapGrowth = Number.isFinite(after.heapObjects - before.heapObjects)
+      ? after.heapObjects - before.heapObjects
+      : after.heapUsed - before.heapUsed;
     return {
       conns: o.conns,
       openMs: c.ms,
@@ -161,7 +176,8 @@ async function measureIdle(
       rssPerConnBytes:
         (Number.isFinite(after.rssAnon - before.rssAnon) ? after.rssAnon - before.rssAnon : after.rss - before.rss) / o.conns,
       rssTotalPerConnBytes: (after.rss - before.rss) / o.conns,
-      heapPerConnBytes: (after.heapUsed - before.heapUsed) / o.conns,
+      heapPerConnBytes: heapGrowth / o.conns,
+      cpuPerConnUs: cpu1.external === true ? NaN : (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / o.conns,
       gcAvailable: after.gcAvailable,
     };
   } finally {
@@ -195,7 +211,10 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
       'which come and go with the page cache and are not per-connection memory (the JSON has total RSS too); each figure the lower of two samples after a forced full GC; ' +
       `"before" is taken at least ${STARTUP_SETTLE_MS / 1000} s after the server started (V8 memory reducer off, so tsx's loader thread has stopped shrinking) ` +
       `and ${WARMUP_SETTLE_MS / 1000} s after ${WARMUP_CONNS} warm-up connections were opened and closed; "after" ${SETTLE_MS / 1000} s after the last connection was acknowledged; ` +
-      'time to open = first connect to last subscription ack, ' +
+      "JS heap per connection = growth of V8's live objects ÷ connections: the used size of every heap space except the code spaces " +
+      '(compiled code grows by hundreds of KB as the JIT optimises the connection path, whatever the count) and the read-only space, ' +
+      'each figure the lowest of several forced full GCs a turn apart (so floating garbage does not count); ' +
+      'time to open = first connect to last subscription ack; server CPU per connection = the server process\'s user + system CPU time over that interval ÷ connections; ' +
       `${o.clientProcs} client processes with 256 handshakes in flight each, connections spread over ${SOURCE_ADDRESSES} loopback source addresses. ` +
       `Open-file limits: the harness started with a soft limit of ${ctx.machine.nofileSoft} (hard ${ctx.machine.nofileHard}); each server process gets \`ulimit -n\` raised to connections + 1024, ` +
       "or to the hard limit where that is lower. centrifuge's heap column is Go's live heap (HeapAlloc after runtime.GC), not V8's.",
@@ -264,7 +283,7 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
     const rs = out.results.map((x) => x.value);
     const connsCol = sweeping ? [out.cell.variant.split(' ')[0]!] : [];
     if (!rs.length) {
-      rows.push([label, ...connsCol, '–', '–', '–', '–', out.errors[0]?.split('\n')[0]?.slice(0, 60) ?? 'failed']);
+      rows.push([label, ...connsCol, '–', '–', '–', '–', '–', out.errors[0]?.split('\n')[0]?.slice(0, 60) ?? 'failed']);
       continue;
     }
     const a = {
@@ -272,6 +291,7 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
       heapPerConnBytes: agg(rs.map((r) => r.heapPerConnBytes)),
       openMs: agg(rs.map((r) => r.openMs)),
       connsPerSec: agg(rs.map((r) => r.connsPerSec)),
+      cpuPerConnUs: agg(rs.map((r) => r.cpuPerConnUs)),
     };
     rows.push([
       label,
@@ -280,13 +300,23 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
       fixed(a.heapPerConnBytes.median / 1024, 2),
       withSpread(a.openMs, (x) => fixed(x / 1000, 2)),
       si(a.connsPerSec.median),
+      Number.isFinite(a.cpuPerConnUs.median) ? fixed(a.cpuPerConnUs.median, 0) : '–',
       '',
     ]);
     summaryRows.push({ server: out.cell.server, label, variant: out.cell.variant, conns: rs[0]!.conns, ...a });
   }
   report.tables.push({
     title: `S3 idle connections — ${sweeping ? `sweep over ${steps.join(', ')}` : steps[0]} subscribed connections, median of ${o.repeats}`,
-    columns: ['server', ...(sweeping ? ['conns'] : []), 'RSS/conn (KB, anon)', 'JS heap/conn (KB)', 'time to open (s)', 'conns/s', ''],
+    columns: [
+      'server',
+      ...(sweeping ? ['conns'] : []),
+      'RSS/conn (KB, anon)',
+      'JS heap/conn (KB)',
+      'time to open (s)',
+      'conns/s',
+      'server CPU/conn (µs)',
+      '',
+    ],
     rows,
   });
   const summaryRatios: unknown[] = [];
