@@ -49,16 +49,37 @@ function liveObjectBytes(): number {
   return n;
 }
 
+/**
+ * What V8's heap holds besides live objects, for telling one-off growth from per-connection
+ * growth: compiled code, and the young generation's reserved and resident size (it grows under a
+ * high allocation rate, such as a connection storm, and only a memory-reducing GC shrinks it again).
+ */
+function heapOverheads(): { heapCode: number; heapNewSpace: number; heapNewSpacePhysical: number } {
+  let heapCode = 0;
+  let heapNewSpace = 0;
+  let heapNewSpacePhysical = 0;
+  for (const s of v8.getHeapSpaceStatistics()) {
+    if (s.space_name.includes('code')) heapCode += s.space_used_size;
+    if (s.space_name === 'new_space') {
+      heapNewSpace = s.space_size;
+      heapNewSpacePhysical = s.physical_space_size;
+    }
+  }
+  return { heapCode, heapNewSpace, heapNewSpacePhysical };
+}
+
 /** How many forced full GCs a memory sample takes: the lowest live size among them counts. */
 const GC_ROUNDS = 3;
 
-const gcFn = (globalThis as { gc?: (options?: Record<string, string>) => void }).gc;
+const gcFn = (globalThis as { gc?: () => void }).gc;
 /**
- * A full collection that also gives memory back to the OS (V8's "last resort" flavour, as under
- * memory pressure), so RSS does not drop on its own a few seconds later when V8's memory reducer
- * would otherwise run and confuse a before/after comparison.
+ * A full, synchronous mark-compact. Only the argument-less call does that in Node 20 (V8 11.3):
+ * gc() with any options object — even { type: 'major', flavor: 'last-resort' }, which this used
+ * to pass — runs a Scavenge of the young generation only (see `--trace-gc`), so "after a forced
+ * GC" figures counted whatever garbage the old generation held. V8's memory reducer is off in
+ * the memory scenarios (--no-memory-reducer), so RSS does not drop on its own later either.
  */
-const gc = gcFn && (() => gcFn({ type: 'major', execution: 'sync', flavor: 'last-resort' }));
+const gc = gcFn && (() => gcFn());
 
 serveIpc(
   {
@@ -114,7 +135,7 @@ serveIpc(
         gc();
         heapObjects = Math.min(heapObjects, liveObjectBytes());
       }
-      return { ...memory(), heapObjects, gcAvailable: gc !== undefined };
+      return { ...memory(), heapObjects, ...heapOverheads(), gcAvailable: gc !== undefined };
     },
     /** Writes a V8 heap snapshot of the server (BENCH_HEAP_SNAPSHOT_DIR in S3); returns its path. */
     heapSnapshot(msg) {
