@@ -109,8 +109,19 @@ export class ServerProc {
     return this.child.request('prime');
   }
 
-  memory(gc: boolean): Promise<{ rss: number; heapUsed: number; gcAvailable: boolean }> {
+  /** heapObjects: live JavaScript objects, code spaces left out, the lowest of several forced GCs (server-main.ts). */
+  memory(gc: boolean): Promise<{ rss: number; heapUsed: number; heapObjects?: number; gcAvailable: boolean }> {
     return this.child.request('memory', { gc });
+  }
+
+  /** The server process's CPU time so far (process.cpuUsage, µs). */
+  cpu(): Promise<{ user: number; system: number; external?: boolean }> {
+    return this.child.request('cpu');
+  }
+
+  /** Writes a heap snapshot of the server into `dir` (a slow, bounded diagnostic); resolves with its path. */
+  heapSnapshot(dir: string, label: string): Promise<{ file: string }> {
+    return this.child.request('heapSnapshot', { dir, label }, 120_000);
   }
 
   stats(): Promise<Record<string, unknown>> {

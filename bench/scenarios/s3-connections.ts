@@ -11,11 +11,24 @@ export interface IdleResult {
   connsPerSec: number;
   before: MemorySample;
   after: MemorySample;
-  /** Per connection: anonymous RSS (heap, malloc, stacks) where Linux reports it, else total RSS. */
+  /**
+   * Per connection: anonymous RSS (heap, malloc, stacks) where Linux reports it, else total RSS,
+   * less the growth of V8's young generation (see youngPerConnBytes).
+   */
   rssPerConnBytes: number;
+  /** Per connection: anonymous RSS growth as measured, the young generation's growth included. */
+  rssGrossPerConnBytes: number;
+  /**
+   * Per connection: growth of the young generation's resident size. V8 doubles it when many bytes
+   * survive its scavenges (a connection storm) and, with the memory reducer off, never shrinks it:
+   * a one-off of a few MB (at most 2 × --max-semi-space-size), whatever the number of connections.
+   */
+  youngPerConnBytes: number;
   /** Per connection: total RSS, file-backed pages (code) included. */
   rssTotalPerConnBytes: number;
   heapPerConnBytes: number;
+  /** Server CPU time (user + system) while the connections opened, per connection: what opening one costs the server. */
+  cpuPerConnUs: number;
   gcAvailable: boolean;
 }
 
@@ -42,18 +55,31 @@ interface MemorySample {
   rssAnon: number;
   rssFile: number;
   heapUsed: number;
+  /** Live JavaScript objects (code spaces left out), lowest of several forced GCs; NaN where the server cannot tell (centrifuge). */
+  heapObjects: number;
+  /** V8's compiled code, and the young generation's reserved size: one-off growth, not per connection (see WARMUP_CONNS). */
+  heapCode: number;
+  heapNewSpace: number;
+  heapNewSpacePhysical: number;
   gcAvailable: boolean;
 }
 
+/** What a server reports: the V8 heap figures only where it runs on V8 (not centrifuge). */
+type Reported = Partial<MemorySample> & Omit<MemorySample, 'heapObjects' | 'heapCode' | 'heapNewSpace' | 'heapNewSpacePhysical'>;
+
 async function sampleMemory(proc: ServerProc): Promise<MemorySample> {
-  const a = (await proc.memory(true)) as unknown as MemorySample;
+  const a = (await proc.memory(true)) as unknown as Reported;
   await new Promise((r) => setTimeout(r, 200));
-  const b = (await proc.memory(true)) as unknown as MemorySample;
+  const b = (await proc.memory(true)) as unknown as Reported;
   return {
     rss: Math.min(a.rss, b.rss),
     rssAnon: Math.min(a.rssAnon, b.rssAnon),
     rssFile: Math.min(a.rssFile, b.rssFile),
     heapUsed: Math.min(a.heapUsed, b.heapUsed),
+    heapObjects: Math.min(a.heapObjects ?? NaN, b.heapObjects ?? NaN),
+    heapCode: b.heapCode ?? NaN,
+    heapNewSpace: b.heapNewSpace ?? NaN,
+    heapNewSpacePhysical: b.heapNewSpacePhysical ?? NaN,
     gcAvailable: b.gcAvailable,
   };
 }
@@ -148,20 +174,37 @@ async function measureIdle(
       // Thousands of connections per step, and the TIME_WAIT sockets of earlier steps: see ClientInit.
       sourceAddresses: SOURCE_ADDRESSES,
     });
+    const cpu0 = await proc.cpu();
     const c = await pool.connect(300_000);
+    const cpu1 = await proc.cpu();
     if (c.failed > 0) throw new Error(`${c.failed} of ${o.conns} connections failed: ${c.firstError}`);
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const after = await sampleMemory(proc);
+    // BENCH_HEAP_SNAPSHOT_DIR: also a heap snapshot of the server holding its connections (for
+    // finding what a connection holds; a few seconds per 10,000 connections).
+    const snapDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+    if (snapDir) await proc.heapSnapshot(snapDir, `${o.conns}conns`);
+    const rssGrowth = Number.isFinite(after.rssAnon - before.rssAnon) ? after.rssAnon - before.rssAnon : after.rss - before.rss;
+    // Only V8 servers report it (centrifuge: 0, Go has no separate young generation).
+    const youngGrowth = Number.isFinite(after.heapNewSpacePhysical - before.heapNewSpacePhysical)
+      ? after.heapNewSpacePhysical - before.heapNewSpacePhysical
+      : 0;
+    // Live objects where the server reports them (V8); else heapUsed (Go's live heap for centrifuge).
+    const heapGrowth = Number.isFinite(after.heapObjects - before.heapObjects)
+      ? after.heapObjects - before.heapObjects
+      : after.heapUsed - before.heapUsed;
     return {
       conns: o.conns,
       openMs: c.ms,
       connsPerSec: (o.conns / c.ms) * 1000,
       before,
       after,
-      rssPerConnBytes:
-        (Number.isFinite(after.rssAnon - before.rssAnon) ? after.rssAnon - before.rssAnon : after.rss - before.rss) / o.conns,
+      rssPerConnBytes: (rssGrowth - youngGrowth) / o.conns,
+      rssGrossPerConnBytes: rssGrowth / o.conns,
+      youngPerConnBytes: youngGrowth / o.conns,
       rssTotalPerConnBytes: (after.rss - before.rss) / o.conns,
-      heapPerConnBytes: (after.heapUsed - before.heapUsed) / o.conns,
+      heapPerConnBytes: heapGrowth / o.conns,
+      cpuPerConnUs: cpu1.external === true ? NaN : (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / o.conns,
       gcAvailable: after.gcAvailable,
     };
   } finally {
@@ -191,11 +234,17 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
     'S3',
     sweeping ? 'Idle connections (sweep)' : 'Idle connections',
     `${steps.join(', ')} connections${sweeping ? ' (one fresh server process per step)' : ''}, each upgraded and subscribed to one of ${o.topics} topics, no ticks flowing. ` +
-      'RSS per connection = (server anonymous RSS after − before) ÷ connections — anonymous RSS (RssAnon: heap, malloc, stacks) leaves out file-backed code pages, ' +
-      'which come and go with the page cache and are not per-connection memory (the JSON has total RSS too); each figure the lower of two samples after a forced full GC; ' +
+      "RSS per connection = (server anonymous RSS after − before − growth of V8's young generation) ÷ connections — anonymous RSS (RssAnon: heap, malloc, stacks) leaves out file-backed code pages, " +
+      'which come and go with the page cache and are not per-connection memory (the JSON has total RSS too); ' +
+      "the young generation (V8's nursery for new objects) doubles when a connection storm's allocations survive its scavenges and, with the memory reducer off, never shrinks: " +
+      'a one-off of a few MB whatever the number of connections, shown apart ("+ young gen") and left out of the ratio; ' +
+      'each figure the lower of two samples after forced full GCs; ' +
       `"before" is taken at least ${STARTUP_SETTLE_MS / 1000} s after the server started (V8 memory reducer off, so tsx's loader thread has stopped shrinking) ` +
       `and ${WARMUP_SETTLE_MS / 1000} s after ${WARMUP_CONNS} warm-up connections were opened and closed; "after" ${SETTLE_MS / 1000} s after the last connection was acknowledged; ` +
-      'time to open = first connect to last subscription ack, ' +
+      "JS heap per connection = growth of V8's live objects ÷ connections: the used size of every heap space except the code spaces " +
+      '(compiled code grows by hundreds of KB as the JIT optimises the connection path, whatever the count) and the read-only space, ' +
+      'each figure the lowest of several forced full GCs a turn apart (so floating garbage does not count); ' +
+      "time to open = first connect to last subscription ack; server CPU per connection = the server process's user + system CPU time over that interval ÷ connections; " +
       `${o.clientProcs} client processes with 256 handshakes in flight each, connections spread over ${SOURCE_ADDRESSES} loopback source addresses. ` +
       `Open-file limits: the harness started with a soft limit of ${ctx.machine.nofileSoft} (hard ${ctx.machine.nofileHard}); each server process gets \`ulimit -n\` raised to connections + 1024, ` +
       "or to the hard limit where that is lower. centrifuge's heap column is Go's live heap (HeapAlloc after runtime.GC), not V8's.",
@@ -264,29 +313,44 @@ export async function runS3(ctx: Ctx): Promise<ScenarioReport> {
     const rs = out.results.map((x) => x.value);
     const connsCol = sweeping ? [out.cell.variant.split(' ')[0]!] : [];
     if (!rs.length) {
-      rows.push([label, ...connsCol, '–', '–', '–', '–', out.errors[0]?.split('\n')[0]?.slice(0, 60) ?? 'failed']);
+      rows.push([label, ...connsCol, '–', '–', '–', '–', '–', '–', out.errors[0]?.split('\n')[0]?.slice(0, 60) ?? 'failed']);
       continue;
     }
     const a = {
       rssPerConnBytes: agg(rs.map((r) => r.rssPerConnBytes)),
+      rssGrossPerConnBytes: agg(rs.map((r) => r.rssGrossPerConnBytes)),
+      youngPerConnBytes: agg(rs.map((r) => r.youngPerConnBytes)),
       heapPerConnBytes: agg(rs.map((r) => r.heapPerConnBytes)),
       openMs: agg(rs.map((r) => r.openMs)),
       connsPerSec: agg(rs.map((r) => r.connsPerSec)),
+      cpuPerConnUs: agg(rs.map((r) => r.cpuPerConnUs)),
     };
     rows.push([
       label,
       ...connsCol,
       withSpread(a.rssPerConnBytes, (x) => fixed(x / 1024, 2)),
+      fixed(a.youngPerConnBytes.median / 1024, 2),
       fixed(a.heapPerConnBytes.median / 1024, 2),
       withSpread(a.openMs, (x) => fixed(x / 1000, 2)),
       si(a.connsPerSec.median),
+      Number.isFinite(a.cpuPerConnUs.median) ? fixed(a.cpuPerConnUs.median, 0) : '–',
       '',
     ]);
     summaryRows.push({ server: out.cell.server, label, variant: out.cell.variant, conns: rs[0]!.conns, ...a });
   }
   report.tables.push({
     title: `S3 idle connections — ${sweeping ? `sweep over ${steps.join(', ')}` : steps[0]} subscribed connections, median of ${o.repeats}`,
-    columns: ['server', ...(sweeping ? ['conns'] : []), 'RSS/conn (KB, anon)', 'JS heap/conn (KB)', 'time to open (s)', 'conns/s', ''],
+    columns: [
+      'server',
+      ...(sweeping ? ['conns'] : []),
+      'RSS/conn (KB, anon)',
+      '+ young gen/conn (KB)',
+      'JS heap/conn (KB)',
+      'time to open (s)',
+      'conns/s',
+      'server CPU/conn (µs)',
+      '',
+    ],
     rows,
   });
   const summaryRatios: unknown[] = [];

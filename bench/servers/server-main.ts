@@ -4,6 +4,8 @@
  * Driven by the harness over IPC (see lib/ipc.ts); never run by hand.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import v8 from 'node:v8';
 import { emit, serveIpc } from '../lib/ipc.ts';
 import type { BenchServer, ServerFactory, ServerOptions } from './types.ts';
 import { clock, makeTick, runPublisher, topicNames, type RunSpec } from './workload.ts';
@@ -36,13 +38,48 @@ function memory(): Record<string, number> {
   return { rss: m.rss, ...rssParts(), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
 }
 
-const gcFn = (globalThis as { gc?: (options?: Record<string, string>) => void }).gc;
 /**
- * A full collection that also gives memory back to the OS (V8's "last resort" flavour, as under
- * memory pressure), so RSS does not drop on its own a few seconds later when V8's memory reducer
- * would otherwise run and confuse a before/after comparison.
+ * Bytes of live JavaScript objects: V8's used size summed over its heap spaces, leaving out
+ * compiled code (code spaces: it grows as the JIT optimises whatever just ran, by hundreds of KB,
+ * whatever the number of connections) and the read-only space (fixed at start-up).
  */
-const gc = gcFn && (() => gcFn({ type: 'major', execution: 'sync', flavor: 'last-resort' }));
+function liveObjectBytes(): number {
+  let n = 0;
+  for (const s of v8.getHeapSpaceStatistics()) if (!/code|read_only/.test(s.space_name)) n += s.space_used_size;
+  return n;
+}
+
+/**
+ * What V8's heap holds besides live objects, for telling one-off growth from per-connection
+ * growth: compiled code, and the young generation's reserved and resident size (it grows under a
+ * high allocation rate, such as a connection storm, and only a memory-reducing GC shrinks it again).
+ */
+function heapOverheads(): { heapCode: number; heapNewSpace: number; heapNewSpacePhysical: number } {
+  let heapCode = 0;
+  let heapNewSpace = 0;
+  let heapNewSpacePhysical = 0;
+  for (const s of v8.getHeapSpaceStatistics()) {
+    if (s.space_name.includes('code')) heapCode += s.space_used_size;
+    if (s.space_name === 'new_space') {
+      heapNewSpace = s.space_size;
+      heapNewSpacePhysical = s.physical_space_size;
+    }
+  }
+  return { heapCode, heapNewSpace, heapNewSpacePhysical };
+}
+
+/** How many forced full GCs a memory sample takes: the lowest live size among them counts. */
+const GC_ROUNDS = 3;
+
+const gcFn = (globalThis as { gc?: () => void }).gc;
+/**
+ * A full, synchronous mark-compact. Only the argument-less call does that in Node 20 (V8 11.3):
+ * gc() with any options object — even { type: 'major', flavor: 'last-resort' }, which this used
+ * to pass — runs a Scavenge of the young generation only (see `--trace-gc`), so "after a forced
+ * GC" figures counted whatever garbage the old generation held. V8's memory reducer is off in
+ * the memory scenarios (--no-memory-reducer), so RSS does not drop on its own later either.
+ */
+const gc = gcFn && (() => gcFn());
 
 serveIpc(
   {
@@ -85,15 +122,29 @@ serveIpc(
     },
     async memory(msg) {
       if (server?.memory) return { ...(await server.memory(msg.gc === true)), gcAvailable: true };
+      let heapObjects = liveObjectBytes();
       if (msg.gc && gc) {
+        // One full GC can leave floating garbage (objects that died while it marked) and starts
+        // from whatever the last turn allocated: several, a turn apart, and the lowest figure.
+        heapObjects = Infinity;
+        for (let i = 0; i < GC_ROUNDS; i++) {
+          gc();
+          heapObjects = Math.min(heapObjects, liveObjectBytes());
+          await new Promise((r) => setTimeout(r, 25));
+        }
         gc();
-        await new Promise((r) => setTimeout(r, 50));
-        gc();
+        heapObjects = Math.min(heapObjects, liveObjectBytes());
       }
-      return { ...memory(), gcAvailable: gc !== undefined };
+      return { ...memory(), heapObjects, ...heapOverheads(), gcAvailable: gc !== undefined };
+    },
+    /** Writes a V8 heap snapshot of the server (BENCH_HEAP_SNAPSHOT_DIR in S3); returns its path. */
+    heapSnapshot(msg) {
+      gc?.();
+      return { file: v8.writeHeapSnapshot(path.join(String(msg.dir), `${name}-${String(msg.label)}-${process.pid}.heapsnapshot`)) };
     },
     stats: async () => ({ ...((await server?.stats()) ?? {}), memory: memory() }),
-    cpu: () => process.cpuUsage(),
+    // A server that runs in a process of its own (centrifuge) is not measured by this one's CPU time.
+    cpu: () => ({ ...process.cpuUsage(), external: server?.memory !== undefined }),
   },
   async () => {
     await server?.stop();

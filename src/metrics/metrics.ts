@@ -5,6 +5,7 @@ import { ALL_ERROR_CODES } from '../core/errors.ts';
 import { PROCESS_ERROR_KINDS, processErrorCounts } from '../process-guards.ts';
 import { FastHistogram } from './fast-histogram.ts';
 import { HotStats } from './hot-stats.ts';
+import { CLIENT_MESSAGE_LABELS, ConnectionStats } from './connection-stats.ts';
 
 /** Tick ingest → publish latency buckets: 50 µs … 1 s. */
 export const LATENCY_BUCKETS_SECONDS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
@@ -55,15 +56,27 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
   const reportedTicksIn = new Map<string, number>();
   const reportedProcessErrors = new Map<string, number>();
   const busHot = { framesIn: 0, framesOut: 0, framesDropped: 0 };
+  const conn = new ConnectionStats();
+  const reportedMessages = new Map<string, number>();
 
   const m = {
     registry,
     hot,
-    connections: new client.Gauge({ name: 'tickgate_connections', help: 'Open WebSocket connections', registers: r }),
+    /** Plain counts for the connection path (open, close, subscribe), read at scrape time. */
+    conn,
+    connections: new client.Gauge({
+      name: 'tickgate_connections',
+      help: 'Open WebSocket connections',
+      registers: r,
+      collect() {
+        this.set(conn.open);
+      },
+    }),
     connectionsOpened: new client.Counter({
       name: 'tickgate_connections_opened_total',
       help: 'WebSocket connections accepted',
       registers: r,
+      collect: deltaOf(() => conn.opened),
     }),
     connectionsClosed: new client.Counter({
       name: 'tickgate_connections_closed_total',
@@ -81,6 +94,9 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
       name: 'tickgate_subscriptions',
       help: 'Topic subscriptions across all connections (a pattern counts once per topic it matches)',
       registers: r,
+      collect() {
+        this.set(conn.subscriptions);
+      },
     }),
     topics: new client.Gauge({ name: 'tickgate_topics', help: 'Topics known to the bus', registers: r }),
     ticksIn: new client.Counter({
@@ -137,6 +153,14 @@ export function createMetrics(hot: HotStats = new HotStats(), options: { process
       help: 'Messages received from clients, by op (invalid ones as "invalid")',
       labelNames: ['op'] as const,
       registers: r,
+      collect() {
+        for (const op of CLIENT_MESSAGE_LABELS) {
+          const now = conn.messages[op];
+          const before = reportedMessages.get(op) ?? 0;
+          if (now > before) this.labels(op).inc(now - before);
+          reportedMessages.set(op, now);
+        }
+      },
     }),
     errors: new client.Counter({
       name: 'tickgate_errors_total',

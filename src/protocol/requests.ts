@@ -95,9 +95,12 @@ function readSnapshotFlag(v: unknown): boolean {
   return v;
 }
 
-function readResume(v: unknown): Map<string, ResumePosition> {
+/** A subscribe without resume positions (most of them) shares this one; nothing writes to it. */
+const NO_RESUME: ReadonlyMap<string, ResumePosition> = new Map();
+
+function readResume(v: unknown): ReadonlyMap<string, ResumePosition> {
+  if (v === undefined || v === null) return NO_RESUME;
   const out = new Map<string, ResumePosition>();
-  if (v === undefined || v === null) return out;
   if (!isPlainObject(v)) {
     throw new TickgateError(ErrorCode.INVALID_REQUEST, 'subscribe: "resume" must map topics to {"epoch": <int>, "seq": <int>}');
   }

@@ -47,6 +47,8 @@ export interface ConnectionDeps {
 }
 
 const CLOSE_GOING_AWAY = 1001;
+/** Decodes the ASCII address uWS gives as an ArrayBuffer, without a Buffer wrapper per connection. */
+const addressText = new TextDecoder();
 
 /**
  * The WebSocket lifecycle at /v1/stream: upgrade (admission, format, authentication), open
@@ -95,8 +97,8 @@ export class StreamConnections {
         session.remoteAddress = deps.admission.opened(session.remoteAddress);
         deps.subscriptions.attach(session, ws);
         deps.fanOut.formatCount(session.format, 1);
-        metrics.connections.inc();
-        metrics.connectionsOpened.inc();
+        metrics.conn.open++;
+        metrics.conn.opened++;
         deps.replies.sendWelcome(ws, session, deps.welcome, deps.bus.epoch); // a relaying bus learns its epoch from upstream
         deps.tokens.scheduleExpiry(ws, session);
       },
@@ -133,7 +135,7 @@ export class StreamConnections {
         if (this.sockets.size === 0) this.onAllClosed?.();
         deps.subscriptions.release(session);
         deps.fanOut.formatCount(session.format, -1);
-        metrics.connections.dec();
+        metrics.conn.open--;
         metrics.connectionsClosed.labels(session.closeReason).inc();
         session.socket = null;
         logger.debug(
@@ -157,7 +159,7 @@ export class StreamConnections {
     const extensions = req.getHeader('sec-websocket-extensions');
     const version = req.getHeader('sec-websocket-version');
     const origin = req.getHeader('origin');
-    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const ip = addressText.decode(res.getRemoteAddressAsText());
     if (deps.isShuttingDown()) return this.refuse(res, ip, 503, ErrorCode.BAD_UPGRADE, 'the gateway is shutting down', 'shutting_down');
     // RFC 6455 §4.4: only version 13 exists; uWS itself does not check the header.
     if (version !== '13') {

@@ -9,6 +9,9 @@ interface TopicStatus {
   since: number;
 }
 
+/** The status of a topic never marked stale; one shared object (asked once per subscribed topic). */
+const NEVER_STALE: Readonly<TopicStatus> = Object.freeze({ status: 'live', reason: 'recovered', since: 0 });
+
 /**
  * Marks topics stale when no tick arrived for `staleAfterMs` or their feed is down, and live
  * again when ticks flow. Checked on a timer (cold path); each change is reported once.
@@ -42,8 +45,8 @@ export class TopicLiveness {
     if (!up && this.timer !== null) this.check(this.clock.now());
   }
 
-  statusOf(topic: string): TopicStatus {
-    return this.statuses.get(topic) ?? { status: 'live', reason: 'recovered', since: 0 };
+  statusOf(topic: string): Readonly<TopicStatus> {
+    return this.statuses.get(topic) ?? NEVER_STALE;
   }
 
   get staleCount(): number {

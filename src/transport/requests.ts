@@ -10,7 +10,7 @@ import { parseRequest, salvageId } from '../protocol/requests.ts';
 import { pickTier } from './conflation.ts';
 import type { TopicLiveness } from './liveness.ts';
 import type { Replies } from './replies.ts';
-import { planDelivery } from './resume.ts';
+import { planDelivery, type ResumePlan } from './resume.ts';
 import type { Session, Socket } from './session.ts';
 import type { SubscriptionManager } from './subscriptions.ts';
 import type { TokenLifecycle } from './tokens.ts';
@@ -25,7 +25,7 @@ export interface RequestOptions {
 
 export interface RequestDeps {
   bus: TopicBus;
-  metrics: Pick<Metrics, 'clientMessages' | 'errors'>;
+  metrics: Pick<Metrics, 'conn' | 'errors'>;
   subscriptions: Pick<SubscriptionManager, 'subscribe' | 'unsubscribe'>;
   liveness: Pick<TopicLiveness, 'statusOf'>;
   replies: Pick<Replies, 'send' | 'sendError' | 'replyWithError' | 'sendSnapshot'>;
@@ -56,7 +56,7 @@ export class RequestHandler {
     const { metrics, replies } = this.deps;
     if (session.closing) return; // a connection being closed gets no new subscriptions
     if (this.overMessageRate(session)) {
-      metrics.clientMessages.labels('rate_limited').inc();
+      metrics.conn.messages.rate_limited++;
       if (session.messagesInWindow === this.options.limits.maxMessagesPerSecond + 1) {
         replies.sendError(
           ws,
@@ -71,7 +71,7 @@ export class RequestHandler {
       return;
     }
     if (message.byteLength > this.options.maxMessageBytes) {
-      metrics.clientMessages.labels('invalid').inc();
+      metrics.conn.messages.invalid++;
       replies.sendError(
         ws,
         session,
@@ -86,7 +86,7 @@ export class RequestHandler {
       const bytes = new Uint8Array(message);
       decoded = isBinary ? unpackMessage(bytes) : parseTextMessage(bytes);
     } catch {
-      metrics.clientMessages.labels('invalid').inc();
+      metrics.conn.messages.invalid++;
       const what = isBinary ? 'binary message is not valid MessagePack' : 'text message is not valid UTF-8 JSON';
       replies.sendError(ws, session, null, ErrorCode.MALFORMED, what);
       return;
@@ -95,17 +95,19 @@ export class RequestHandler {
     try {
       request = parseRequest(decoded);
     } catch (err) {
-      metrics.clientMessages.labels('invalid').inc();
+      metrics.conn.messages.invalid++;
       replies.replyWithError(ws, session, salvageId(decoded), err);
       return;
     }
-    metrics.clientMessages.labels(request.op).inc();
+    metrics.conn.messages[request.op]++;
     try {
       switch (request.op) {
         case 'subscribe': {
           const bus = this.deps.bus;
           const warm = isWarmableBus(bus) ? bus.warm(request.topics, request.resume, request.snapshot) : null;
-          this.inOrder(ws, session, request.id, warm, () => this.subscribe(ws, session, request));
+          // The common case runs at once, without the closure inOrder would keep.
+          if (warm === null && !this.queued.has(session.id)) this.subscribe(ws, session, request);
+          else this.inOrder(ws, session, request.id, warm, () => this.subscribe(ws, session, request));
           break;
         }
         case 'unsubscribe':
@@ -140,33 +142,48 @@ export class RequestHandler {
     // from far back would otherwise encode megabytes inside this callback and stall every client.
     // Topics past the budget get a `gap` (replay_limit) and a snapshot instead.
     let replayBudget = MAX_REPLAY_TICKS_PER_REQUEST;
-    const plans = added.map((topic) => {
-      if (session.identity.delayMs > 0) return { result: { topic, status: 'pending' as const }, replay: null, snapshot: false };
-      const position = request.resume.get(topic);
-      const plan = planDelivery(bus, topic, position, request.snapshot);
-      if (plan.replay === null || plan.replay.length <= replayBudget) {
-        replayBudget -= plan.replay?.length ?? 0;
-        return plan;
+    const delayed = session.identity.delayMs > 0;
+    // Plain loops, not map/filter closures: this runs for every connection's first subscribe.
+    const plans: ResumePlan[] = new Array<ResumePlan>(added.length);
+    const results: TopicResult[] = new Array<TopicResult>(added.length);
+    let snapshots = 0;
+    for (let i = 0; i < added.length; i++) {
+      const topic = added[i]!;
+      let plan: ResumePlan;
+      if (delayed) plan = { result: { topic, status: 'pending' }, replay: null, snapshot: false };
+      else {
+        const position = request.resume.size === 0 ? undefined : request.resume.get(topic);
+        plan = planDelivery(bus, topic, position, request.snapshot);
+        if (plan.replay !== null && plan.replay.length > replayBudget) {
+          const last = plan.replay[plan.replay.length - 1]!;
+          const gap: TopicResult = { topic, status: 'gap', reason: 'replay_limit', from: position!.seq + 1, to: last.seq - 1 };
+          plan = { result: gap, replay: null, snapshot: true };
+        } else replayBudget -= plan.replay?.length ?? 0;
       }
-      const last = plan.replay[plan.replay.length - 1]!;
-      const gap: TopicResult = { topic, status: 'gap', reason: 'replay_limit', from: position!.seq + 1, to: last.seq - 1 };
-      return { result: gap, replay: null, snapshot: true };
-    });
+      plans[i] = plan;
+      results[i] = plan.result;
+      if (plan.snapshot) snapshots++;
+    }
     // A held topic whose rate changed restarts from a snapshot, so its seq jump is explained.
-    if (session.identity.delayMs === 0) {
+    if (!delayed) {
       for (const topic of rerated) {
-        if (bus.topic(topic)?.last !== undefined) plans.push({ result: { topic, status: 'snapshot' }, replay: null, snapshot: true });
+        if (bus.topic(topic)?.last !== undefined) {
+          const plan: ResumePlan = { result: { topic, status: 'snapshot' }, replay: null, snapshot: true };
+          plans.push(plan);
+          results.push(plan.result);
+          snapshots++;
+        }
       }
     }
-    const snapshots = plans.filter((p) => p.snapshot).length;
     replies.send(ws, session, {
       t: 'ack',
       id: request.id,
       op: 'subscribe',
-      topics: [...request.topics],
+      // parseRequest built this array for this request alone: no copy needed.
+      topics: request.topics as string[],
       snapshots,
-      maxRate: session.identity.delayMs > 0 ? 0 : rate,
-      results: plans.map((p) => p.result),
+      maxRate: delayed ? 0 : rate,
+      results,
     });
     for (const plan of plans) {
       const topic = plan.result.topic;
@@ -178,8 +195,9 @@ export class RequestHandler {
         }
       }
       const status = this.deps.liveness.statusOf(topic);
+      if (status.status !== 'stale') continue;
       const view = bus.topic(topic);
-      if (status.status === 'stale' && view !== undefined) {
+      if (view !== undefined) {
         replies.send(ws, session, { t: 'status', topic, status: 'stale', reason: status.reason, lastUpdate: Math.round(view.lastUpdate) });
       }
     }

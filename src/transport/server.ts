@@ -147,7 +147,9 @@ export class Transport implements BusSink {
       options.maxSubscriptionsPerConnection,
       options.slowConsumer.downgradeRate,
       {
-        changed: (delta) => metrics.subscriptions.inc(delta),
+        changed: (delta) => {
+          metrics.conn.subscriptions += delta;
+        },
         interest: deps.interest,
         tier: (topic, rate, delta) => this.conflation.changed(topic, rate, delta),
         delayed: (topic, delayMs, delta) => this.delayed.changed(topic, delayMs, delta),

@@ -53,6 +53,33 @@ describe('SubscriptionManager', () => {
     expect(manager.interestedEntries()).toEqual([]);
   });
 
+  it('exact topics only (the fast path): duplicates count once, pending and live topics alike, rate changes reported, all-or-nothing', () => {
+    const { manager, publish, events, open, count } = setup(2);
+    publish('equity.AAPL.quote', 10);
+    const a = open(1);
+    const r1 = manager.subscribe(a.session, ['equity.AAPL.quote', 'equity.NEW.quote', 'equity.AAPL.quote'], 0);
+    expect(r1).toEqual({ added: ['equity.AAPL.quote', 'equity.NEW.quote'], rerated: [] });
+    expect(manager.pending.of(a.session)).toBe(1);
+    expect(events).toEqual(['+equity.AAPL.quote', '+equity.NEW.quote']);
+    expect(count()).toBe(2);
+    // The same topics at a conflated rate: nothing added, both re-rated, no interest change.
+    const r2 = manager.subscribe(a.session, ['equity.NEW.quote', 'equity.AAPL.quote'], 2);
+    expect(r2).toEqual({ added: [], rerated: ['equity.NEW.quote', 'equity.AAPL.quote'] });
+    expect([...a.topics].sort()).toEqual(['r2:equity.AAPL.quote', 'r2:equity.NEW.quote']);
+    expect(manager.pending.of(a.session)).toBe(1);
+    expect(count()).toBe(2);
+    // Over the per-connection limit: refused before anything changes.
+    const b = open(2);
+    expect(() => manager.subscribe(b.session, ['equity.X.quote', 'equity.Y.quote', 'equity.Z.quote'], 0)).toThrow(
+      /limit per connection is 2/,
+    );
+    expect(deliveredCount(b.session)).toBe(0);
+    expect(manager.pending.of(b.session)).toBe(0);
+    // Only r2's moves to the rate-2 tier since the first subscribe; the refused one reported nothing.
+    expect(events.slice(2)).toEqual(['tier 2 equity.NEW.quote 1', 'tier 2 equity.AAPL.quote 1']);
+    expect(b.topics.size).toBe(0);
+  });
+
   it('a pattern naming its symbol (a watchlist entry) expands through the symbol index, before and after topics appear', () => {
     const { manager, publish, open } = setup();
     publish('equity.AAPL.quote', 10);

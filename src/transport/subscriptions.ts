@@ -101,6 +101,7 @@ export class SubscriptionManager {
     const entries = requested.map((entry) =>
       isPattern(entry) ? entry : (this.bus.topic(entry)?.parsed.topic ?? this.pending.keyOf(entry) ?? entry),
     );
+    if (!this.patternsOf.has(session) && !entries.some(isPattern)) return this.subscribeExact(session, entries, rate);
     // Topics newly subscribed, in request order; a Set keeps both the order and the uniqueness.
     const additions = new Set<string>();
     const compiled = new Map<string, TopicPattern>();
@@ -180,6 +181,49 @@ export class SubscriptionManager {
       if (before !== undefined && after !== undefined && before !== after) rerated.push(topic);
     }
     return { added: [...additions], rerated };
+  }
+
+  /**
+   * subscribe() for the commonest request, exact topics from a session holding no pattern (every
+   * dashboard connection's first subscribe): the same checks in the same order, without the Sets
+   * and Maps the general case needs to merge pattern expansions. Nothing is covered by a pattern
+   * here, so the topics touched are exactly the (deduplicated) entries, in request order.
+   */
+  private subscribeExact(session: Session, requested: string[], rate: number): { added: string[]; rerated: string[] } {
+    const entries = requested.length === 1 ? requested : [...new Set(requested)];
+    const added: string[] = [];
+    let newPending = 0;
+    for (const entry of entries) {
+      if (!session.identity.entitled(this.parsed(entry))) {
+        throw new TickgateError(
+          ErrorCode.NOT_ENTITLED,
+          `not entitled to ${entry}; this connection may subscribe to ${session.identity.topics.join(', ') || 'nothing'}`,
+        );
+      }
+      if (deliveredRate(session, entry) === undefined) added.push(entry);
+      if (exactRate(session, entry) === undefined && this.bus.topic(entry) === undefined) newPending++;
+    }
+    const held = deliveredCount(session);
+    if (held + added.length > this.maxPerSession) {
+      throw new TickgateError(
+        ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+        `subscribe would hold ${held + added.length} topics; the limit per connection is ${this.maxPerSession}`,
+      );
+    }
+    this.pending.check(session, newPending);
+    const rerated: string[] = [];
+    for (const entry of entries) {
+      if (exactRate(session, entry) === undefined) {
+        if (newPending > 0 && this.bus.topic(entry) === undefined) this.pending.add(session, entry);
+        this.hold(entry);
+      }
+      setExact(session, entry, rate);
+      const before = deliveredRate(session, entry);
+      this.sync(session, entry);
+      const after = deliveredRate(session, entry);
+      if (before !== undefined && after !== undefined && before !== after) rerated.push(entry);
+    }
+    return { added, rerated };
   }
 
   /** Removes the entries; a topic stays subscribed while another entry of the session covers it. */

@@ -28,11 +28,20 @@ export interface ParsedTopic {
   readonly channel: string;
 }
 
+/**
+ * The three segment rules in one expression: a valid topic (or pattern) passes with one regex
+ * test and no split. Segments cannot contain ".", so this accepts exactly what the per-segment
+ * checks below accept; those only run to explain a refusal.
+ */
+const VALID_TOPIC = /^[a-z][a-z0-9]{0,15}\.[A-Z0-9][A-Z0-9_-]{0,23}\.[a-z][a-z0-9_]{0,15}$/;
+const VALID_PATTERN = /^(?:\*|[a-z][a-z0-9]{0,15})\.(?:\*|[A-Z0-9][A-Z0-9_-]{0,23})\.(?:\*|[a-z][a-z0-9_]{0,15})$/;
+
 /** Returns null for a valid topic, or a one-line explanation of what is wrong. */
 export function topicError(topic: unknown, allowWildcards = false): string | null {
   if (typeof topic !== 'string') return 'topic must be a string';
   if (topic.length === 0) return 'topic is empty';
   if (topic.length > MAX_TOPIC_LENGTH) return `topic is longer than ${MAX_TOPIC_LENGTH} characters`;
+  if ((allowWildcards ? VALID_PATTERN : VALID_TOPIC).test(topic)) return null;
   const parts = topic.split('.');
   if (parts.length !== 3) {
     return `topic "${topic}" must have three dot-separated segments: <assetClass>.<SYMBOL>.<channel>`;
