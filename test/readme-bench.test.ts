@@ -43,9 +43,15 @@ function readmeFigures(): { measure: string; figure: string[] }[] {
   const out: { measure: string; figure: string[] }[] = [];
   for (const line of lines.slice(2)) {
     if (!line.startsWith('|')) break;
-    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
+    const cells = line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
     for (const cell of cells.slice(1)) {
-      const text = cell.replace(/\*\*/g, '').replace(/\(.*\)$/, '').trim();
+      const text = cell
+        .replace(/\*\*/g, '')
+        .replace(/\(.*\)$/, '')
+        .trim();
       if (text === '') continue;
       out.push({ measure: cells[0]!, figure: text.split(/\s+/).filter((t) => !UNITS.has(t)) });
     }
