@@ -10,10 +10,28 @@ export const clientSourceAlias = [
   },
 ];
 
+/**
+ * Tests that time the machine itself (the dashboard's frame pacing in Chromium) run after all the
+ * others, one file at a time: next to the fuzz test or a benchmark smoke run, two cores cannot
+ * keep a browser at 60 Hz, and the assertion would measure the neighbours instead of the page.
+ */
+const RUN_ALONE = ['test/dashboard.test.ts'];
+
 export default defineConfig({
   resolve: { alias: clientSourceAlias },
   test: {
-    include: ['src/**/*.test.ts', 'feeds/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'tests',
+          include: ['src/**/*.test.ts', 'feeds/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+          exclude: [...RUN_ALONE, '**/node_modules/**'],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      { extends: true, test: { name: 'alone', include: RUN_ALONE, fileParallelism: false, sequence: { groupOrder: 1 } } },
+    ],
     pool: 'forks',
     testTimeout: 20_000,
     hookTimeout: 20_000,
