@@ -193,7 +193,7 @@ describe.skipIf(missing !== null)('trading dashboard in headless Chromium', () =
     expect(errors).toEqual([]);
   });
 
-  it('keeps painting smoothly with every topic of a 1,500 ticks/s gateway on screen', async () => {
+  it('repaints once per animation frame, not per tick, with every topic of a 1,500 ticks/s gateway on screen', async () => {
     const busy = await startGateway({
       feeds: [
         { adapter: 'sim-equity', options: { ticksPerSecond: 1200 } },
@@ -211,29 +211,46 @@ describe.skipIf(missing !== null)('trading dashboard in headless Chromium', () =
     const errors = collectErrors(page);
     await page.goto(`${busy.http}/`);
     await page.waitForFunction(() => document.querySelectorAll('#rows tr').length >= 70, undefined, { timeout: 5000 });
-    // Frame intervals over 3 s, measured in the page.
-    const intervals = await page.evaluate(
+    // Over 3 s, in the page: animation frames, and the batches of DOM changes in the watchlist.
+    // A page that repaints per tick changes the DOM ~1,500 times a second; one that renders in
+    // requestAnimationFrame changes it at most once per frame, however few frames a busy machine
+    // gives it (a frame rate is the machine's, so it is only checked against a floor).
+    const seen = await page.evaluate(
       () =>
-        new Promise<number[]>((resolve) => {
-          const out: number[] = [];
+        new Promise<{ intervals: number[]; mutationBatches: number }>((resolve) => {
+          const intervals: number[] = [];
+          let mutationBatches = 0;
+          const observer = new MutationObserver(() => {
+            mutationBatches++;
+          });
+          observer.observe(document.querySelector('#rows')!, { subtree: true, childList: true, characterData: true, attributes: true });
           let last = performance.now();
           const end = last + 3000;
           const tick = (t: number) => {
-            out.push(t - last);
+            intervals.push(t - last);
             last = t;
             if (t < end) requestAnimationFrame(tick);
-            else resolve(out);
+            else {
+              observer.disconnect();
+              resolve({ intervals, mutationBatches });
+            }
           };
           requestAnimationFrame(tick);
         }),
     );
-    intervals.sort((a, b) => a - b);
+    const intervals = seen.intervals.sort((a, b) => a - b);
     const median = intervals[Math.floor(intervals.length / 2)]!;
     const ticksPerSecond = Number((await page.textContent('#stat-rate'))!.replace(/,/g, ''));
-    process.stdout.write(`dashboard at ${ticksPerSecond} ticks/s: ${intervals.length} frames in 3 s, median ${median.toFixed(1)} ms\n`);
+    process.stdout.write(
+      `dashboard at ${ticksPerSecond} ticks/s: ${intervals.length} frames and ${seen.mutationBatches} DOM change batches in 3 s, median frame ${median.toFixed(1)} ms\n`,
+    );
     expect(ticksPerSecond).toBeGreaterThan(1000);
-    // 60 Hz is 16.7 ms; a page that repaints per tick instead of per frame falls far behind.
-    expect(median).toBeLessThan(50);
+    // At most one batch of DOM changes per frame (+2 for the frames at either end of the window).
+    expect(seen.mutationBatches).toBeGreaterThan(0);
+    expect(seen.mutationBatches).toBeLessThanOrEqual(intervals.length + 2);
+    // 60 Hz is 16.7 ms; on a loaded 2-core machine headless Chromium drops to 20–30 Hz whatever the
+    // page does, so the floor is 10 Hz: a page repainting per tick falls far below it.
+    expect(median).toBeLessThan(100);
     expect(errors).toEqual([]);
   });
 
