@@ -1,8 +1,17 @@
 import type { Clock } from '../core/clock.ts';
-import { tickRules, toBookChanges, toWireTick, type BusTick, type TickRejectReason, type TickRules, type WireEntry } from '../core/tick.ts';
+import {
+  tickRules,
+  toBookChanges,
+  toWireTick,
+  type BusTick,
+  type FlatEntryKind,
+  type TickRejectReason,
+  type TickRules,
+  type WireEntry,
+} from '../core/tick.ts';
 import { parseTopic, topicError, type ParsedTopic } from '../core/topic.ts';
 import { packFrame } from '../protocol/codec.ts';
-import { TicksFrameEncoder, ticksFramePrefix, type FlatEntryKind } from '../protocol/ticks-encoder.ts';
+import { TicksFrameEncoder, ticksFramePrefix } from '../protocol/ticks-encoder.ts';
 import type { EntriesFrame } from '../protocol/frames.ts';
 import { BookWindow, DEFAULT_BOOK_DEPTH } from '../market/book.ts';
 import { FlatTickRing, TickRing } from './tick-ring.ts';

@@ -1,4 +1,4 @@
-import type { WireEntry } from '../core/tick.ts';
+import { FLAT_ENTRY_KEYS, type WireEntry } from '../core/tick.ts';
 
 /** Slots allocated at first; a ring doubles up to its capacity as ticks arrive. */
 const INITIAL_SLOTS = 16;
@@ -132,10 +132,6 @@ export class TickRing extends Ring {
   }
 }
 
-/** Fields of the flat entry kinds, in wire order (as `toWireTick` creates them). */
-const QUOTE_FIELDS = ['seq', 'ts', 'gts', 'bid', 'ask', 'bidSize', 'askSize'] as const;
-const TRADE_FIELDS = ['seq', 'ts', 'gts', 'price', 'size'] as const;
-
 /**
  * A ring of quotes or trades held as numbers in one Float64Array (a row per tick), not as
  * objects. Why: a held object outlives several young-generation collections, so V8 copies it,
@@ -154,7 +150,7 @@ export class FlatTickRing extends Ring {
     maxAgeMs: number,
   ) {
     super(capacity, maxAgeMs);
-    this.width = kind === 'quote' ? QUOTE_FIELDS.length : TRADE_FIELDS.length;
+    this.width = FLAT_ENTRY_KEYS[kind].length;
   }
 
   protected store(slot: number, tick: WireEntry): void {

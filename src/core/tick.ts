@@ -170,6 +170,18 @@ export function tradeReason(t: TradeFields & { readonly ts: number }, wholeSizes
   return tsReason(t.ts) ?? priceReason(t.price) ?? sizeReason(t.size, false, wholeSizes);
 }
 
+/** The wire entries written and held as flat rows of numbers (ticks-encoder, FlatTickRing). */
+export type FlatEntryKind = 'quote' | 'trade';
+
+/**
+ * Keys of quote and trade wire entries, in wire order: the order `toWireTick` creates them in
+ * (a test checks it), which the hand-written encoder writes and the history ring restores.
+ */
+export const FLAT_ENTRY_KEYS: { readonly [K in FlatEntryKind]: readonly string[] } = {
+  quote: ['seq', 'ts', 'gts', 'bid', 'ask', 'bidSize', 'askSize'],
+  trade: ['seq', 'ts', 'gts', 'price', 'size'],
+};
+
 /**
  * Reads the adapter's tick once into its wire entry (one allocation, the same shape per kind)
  * and validates the entry. Returns the entry, or why the tick is refused. The per-topic

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { WireEntry } from '../core/tick.ts';
+import { FLAT_ENTRY_KEYS, tickRules, toWireTick, type WireEntry } from '../core/tick.ts';
 import { packFrame, unpackFrame } from './codec.ts';
 import { TicksFrameEncoder, ticksFramePrefix } from './ticks-encoder.ts';
 
@@ -96,5 +96,18 @@ describe('TicksFrameEncoder', () => {
     ] as const) {
       expect(unpackFrame(own.encode(prefix, 'trade', ticks, 0, 1).slice())).toEqual({ t: 'ticks', topic, epoch, ticks });
     }
+  });
+
+  it('writes the keys in the order the bus creates them (FLAT_ENTRY_KEYS is what toWireTick makes)', () => {
+    const ts = 1_765_000_000_000;
+    const quote = toWireTick(
+      { topic: 'equity.A.quote', kind: 'quote', ts, bid: 1, ask: 2, bidSize: 3, askSize: 4 },
+      tickRules('equity', 'quote'),
+      1,
+      ts,
+    );
+    const trade = toWireTick({ topic: 'equity.A.trade', kind: 'trade', ts, price: 1, size: 2 }, tickRules('equity', 'trade'), 1, ts);
+    expect(Object.keys(quote as object)).toEqual(FLAT_ENTRY_KEYS.quote);
+    expect(Object.keys(trade as object)).toEqual(FLAT_ENTRY_KEYS.trade);
   });
 });

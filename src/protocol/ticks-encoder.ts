@@ -1,14 +1,5 @@
-import type { WireEntry } from '../core/tick.ts';
+import { FLAT_ENTRY_KEYS, type FlatEntryKind, type WireEntry } from '../core/tick.ts';
 import { packFrame, packValue } from './codec.ts';
-
-/** The entry kinds written by hand; any other kind goes through `packFrame`. */
-export type FlatEntryKind = 'quote' | 'trade';
-
-/** Keys of each flat kind, in wire order (the order `toWireTick` creates them in). */
-const ENTRY_KEYS: Record<FlatEntryKind, readonly string[]> = {
-  quote: ['seq', 'ts', 'gts', 'bid', 'ask', 'bidSize', 'askSize'],
-  trade: ['seq', 'ts', 'gts', 'price', 'size'],
-};
 
 const INITIAL_BYTES = 64 * 1024;
 /** A number takes at most 9 bytes (0xcb + float64). */
@@ -44,7 +35,7 @@ export class TicksFrameEncoder {
   private prefixInBuffer: Uint8Array | null = null;
 
   constructor() {
-    const keyBytes = (kind: FlatEntryKind) => ENTRY_KEYS[kind].map((k) => Array.from(packValue(k)));
+    const keyBytes = (kind: FlatEntryKind) => FLAT_ENTRY_KEYS[kind].map((k) => Array.from(packValue(k)));
     this.keyBytes = { quote: keyBytes('quote'), trade: keyBytes('trade') };
     const maxBytes = (kind: FlatEntryKind) => 3 + this.keyBytes[kind].reduce((n, k) => n + k.length + MAX_NUMBER_BYTES, 0);
     this.maxEntryBytes = { quote: maxBytes('quote'), trade: maxBytes('trade') };
