@@ -53,6 +53,18 @@ const S1_SMOKE = {
   maxBackpressureBytes: 4 * 1024 * 1024,
 } as const;
 
+/** S2 open loop at 2,000 ticks/s with 64-tick frames; the first 200 ms are not timed. */
+const S2_SMOKE = {
+  clients: 12,
+  topicCount: 6,
+  maxTicksPerFrame: 64,
+  spec: { mode: 'rate', durationMs: 1500, ticksPerTopicPerTurn: 0, rate: 2000 },
+  latency: true,
+  warmupMs: 200,
+  clientProcs: 2,
+  maxBackpressureBytes: 4 * 1024 * 1024,
+} as const;
+
 describe('bench harness smoke', () => {
   afterAll(() => stopSharedPool());
 
@@ -66,18 +78,7 @@ describe('bench harness smoke', () => {
     });
 
     it(`S2 (open loop, latency) against ${server}: exact counts and a latency for every timed tick`, async () => {
-      const r = await runWorkload({
-        server,
-        clients: 12,
-        topicCount: 6,
-        maxTicksPerFrame: 64,
-        spec: { mode: 'rate', durationMs: 1500, ticksPerTopicPerTurn: 0, rate: 2000 },
-        latency: true,
-        warmupMs: 200,
-        clientProcs: 2,
-        verify: true,
-        maxBackpressureBytes: 4 * 1024 * 1024,
-      });
+      const r = await runWorkload({ ...S2_SMOKE, server, verify: true });
       expectExact(r);
       const l = r.latency!;
       expect(l).not.toBeNull();
@@ -131,18 +132,7 @@ describe('bench harness smoke', () => {
     });
 
     it('S2 open loop: exact counts and a latency for every timed tick', { timeout: 240_000 }, async () => {
-      const r = await runWorkload({
-        server: 'centrifuge',
-        clients: 12,
-        topicCount: 6,
-        maxTicksPerFrame: 64,
-        spec: { mode: 'rate', durationMs: 1500, ticksPerTopicPerTurn: 0, rate: 2000 },
-        latency: true,
-        warmupMs: 200,
-        clientProcs: 2,
-        verify: false,
-        maxBackpressureBytes: 4 * 1024 * 1024,
-      });
+      const r = await runWorkload({ ...S2_SMOKE, server: 'centrifuge', verify: false });
       expectExact(r);
       const l = r.latency!;
       expect(l.count).toBeGreaterThan(0);

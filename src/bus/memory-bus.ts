@@ -56,10 +56,9 @@ class TopicState implements TopicView {
   readonly pending: WireEntry[] = [];
   /** Reused frame object: only `ticks` changes between encodes (kinds the TicksFrameEncoder does not write). */
   readonly frame: EntriesFrame;
-  /** Quotes and trades: the topic's encoded frame start for `prefixEpoch` (TicksFrameEncoder); null until the first flush. */
-  prefix: Uint8Array | null = null;
-  prefixEpoch = 0;
+  /** Quotes and trades: the kind and the topic's encoded frame start (TicksFrameEncoder); null for other kinds. */
   readonly flatKind: FlatEntryKind | null;
+  readonly prefix: Uint8Array | null;
   queued = false;
   readonly history: TickRing | FlatTickRing;
   /** Book topics only: the feed's book, cut to the visible depth, as of the newest stamped update. */
@@ -80,6 +79,8 @@ class TopicState implements TopicView {
     this.frame = { t: 'ticks', topic: parsed.topic, epoch, ticks: this.pending };
     this.history = history;
     this.flatKind = rules.kind === 'quote' || rules.kind === 'trade' ? rules.kind : null;
+    // The bus's epoch is fixed once a topic exists (continueFrom runs before any), so this is final.
+    this.prefix = this.flatKind === null ? null : ticksFramePrefix(parsed.topic, epoch);
   }
 }
 
@@ -308,24 +309,18 @@ export class MemoryBus implements TopicBus {
 
   /** One frame: `ticks` is pending[from, to) (the whole pending list, or a slice of it). */
   private emitFrame(state: TopicState, ticks: readonly WireEntry[], from: number, to: number): void {
-    const epoch = this.epoch;
     let packed: Uint8Array;
     if (state.flatKind !== null) {
-      if (state.prefix === null || state.prefixEpoch !== epoch) {
-        state.prefix = ticksFramePrefix(state.parsed.topic, epoch);
-        state.prefixEpoch = epoch;
-      }
-      packed = this.encoder.encode(state.prefix, state.flatKind, state.pending, from, to);
+      packed = this.encoder.encode(state.prefix!, state.flatKind, state.pending, from, to);
     } else {
       const frame = state.frame;
       frame.ticks = ticks as WireEntry[];
-      frame.epoch = epoch;
       packed = packFrame(frame);
       frame.ticks = state.pending;
     }
     const batch = this.batch;
     batch.topic = state;
-    batch.epoch = epoch;
+    batch.epoch = this.epoch;
     batch.ticks = ticks;
     batch.packed = packed;
     this.sink.onBatch(batch);
